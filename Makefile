@@ -1,0 +1,39 @@
+# The two entry points: `make demo` (the main job on the example repo) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit venv clean bench
+
+venv: $(STAMP)
+
+# opa-golib-python-bindings declares Python >= 3.14 but its wheel works on 3.11:
+# install it first, ignoring that claim, so the project's own pin resolves.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q --ignore-requires-python opa-golib-python-bindings==0.4.4
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cpl validate
+
+lint: $(STAMP)
+	$(BIN)/ruff check controlplane tests bench
+	$(BIN)/ruff format --check controlplane tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .cpl .pytest_cache .mypy_cache .ruff_cache

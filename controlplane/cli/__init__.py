@@ -1,0 +1,85 @@
+"""The `cpl` command line: a click group of thin commands and one top-level error handler.
+
+Each command parses its options, calls one seam, formats the result and returns an exit
+code. Known errors map to their exit codes here; unexpected ones are written to a log file
+whose path is printed instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+import click
+
+from controlplane import __version__
+from controlplane.cli import project, validate
+from controlplane.cli.output import console_for
+from controlplane.errors import CplError, ExitCode
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="cpl")
+def cli() -> None:
+    """cpl: workflows as code under governance.
+
+    Validate engine-neutral workflow specs, render them for Step Functions, Temporal and
+    Argo, gate them with OPA policies, deploy them per environment and watch for drift.
+    """
+
+
+cli.add_command(validate.validate_command)
+cli.add_command(validate.schema_command)
+cli.add_command(project.init_command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `cpl` console script."""
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (never raises for user-facing errors)."""
+    try:
+        result = cli.main(args=argv, prog_name="cpl", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return int(ExitCode.ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except CplError as exc:
+        _show_error(exc)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # the last line of defence: never a bare traceback
+        log = _write_crash_log()
+        click.echo(
+            f"cpl: internal error: {type(exc).__name__}: {exc} (traceback written to {log})",
+            err=True,
+        )
+        return int(ExitCode.ERROR)
+    return int(result or 0)
+
+
+def _show_error(exc: CplError) -> None:
+    console = console_for(err=True)
+    for diagnostic in exc.diagnostics:
+        console.print(diagnostic.format(), markup=False, highlight=False)
+    console.print(f"error: {exc.message}", style="bold red", markup=False, highlight=False)
+
+
+def _write_crash_log() -> Path:
+    directory = Path(tempfile.gettempdir()) / "cpl"
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    log = directory / f"crash-{stamp}.log"
+    log.write_text(traceback.format_exc(), encoding="utf-8")
+    return log

@@ -1,0 +1,91 @@
+"""Shared command-line options and output helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_no_color = False
+
+
+def console_for(err: bool = False) -> Console:
+    """A rich console: colour only on a TTY and never with --no-color or NO_COLOR."""
+    stream = sys.stderr if err else sys.stdout
+    plain = _no_color or "NO_COLOR" in os.environ or not stream.isatty()
+    return Console(
+        file=stream,
+        no_color=plain,
+        highlight=False,
+        soft_wrap=True,
+        force_terminal=None if not plain else False,
+    )
+
+
+def _set_no_color(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    global _no_color
+    _no_color = _no_color or value
+    return value
+
+
+def repo_option(func: F) -> F:
+    return click.option(
+        "--repo",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("."),
+        show_default=True,
+        help="The control repo (workflows/, environments/, waivers/, policies/).",
+    )(func)
+
+
+def format_option(*choices: str) -> Callable[[F], F]:
+    def decorate(func: F) -> F:
+        func = click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["text", *choices]),
+            default="text",
+            show_default=True,
+            help="Output format.",
+        )(func)
+        func = click.option(
+            "--output",
+            "-o",
+            "output_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Write the report to FILE; the summary still goes to the terminal.",
+        )(func)
+        return click.option(
+            "--no-color",
+            is_flag=True,
+            expose_value=False,
+            callback=_set_no_color,
+            is_eager=True,
+            help="Plain output without colours.",
+        )(func)
+
+    return decorate
+
+
+def emit(report: str, output_file: Path | None) -> None:
+    """Write a machine-readable report to a file (atomically) or to standard output."""
+    if output_file is None:
+        click.echo(report)
+        return
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    temporary = output_file.with_name(f".{output_file.name}.tmp")
+    temporary.write_text(report + ("" if report.endswith("\n") else "\n"), encoding="utf-8")
+    temporary.replace(output_file)
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False, default=str)

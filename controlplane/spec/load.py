@@ -1,0 +1,350 @@
+"""Load workflow, environment and waiver documents with diagnostics that point at the YAML.
+
+The happy path parses with PyYAML's C loader and validates with pydantic; node positions
+are recovered (by composing the YAML once more) only for files that have findings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from controlplane.environment import Environment
+from controlplane.errors import ConfigError, Diagnostic
+from controlplane.spec.check import check_workflow
+from controlplane.spec.locate import Positions, allowed_keys, did_you_mean, pointer_for_loc
+from controlplane.spec.model import API_VERSION, Workflow
+from controlplane.spec.waiver import MAX_WAIVER_DAYS, Waiver
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+KINDS: dict[str, type[BaseModel]] = {
+    "Workflow": Workflow,
+    "Environment": Environment,
+    "Waiver": Waiver,
+}
+DIRECTORIES = {"workflows": "Workflow", "environments": "Environment", "waivers": "Waiver"}
+SUFFIXES = (".yaml", ".yml", ".json")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A document's text and the path users know it by (relative to the repo)."""
+
+    file: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Loaded(Generic[M]):
+    model: M
+    file: str
+
+
+@dataclass
+class LoadResult:
+    """Everything loaded from a set of files, and every problem found in them."""
+
+    workflows: list[Loaded[Workflow]] = field(default_factory=list)
+    environments: list[Loaded[Environment]] = field(default_factory=list)
+    waivers: list[Loaded[Waiver]] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    texts: dict[str, str] = field(default_factory=dict)
+    _positions: dict[str, Positions] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+    @property
+    def files(self) -> int:
+        return len(self.texts)
+
+    def locate(self, file: str, pointer: str) -> tuple[int, int]:
+        """Line and column of a JSON pointer in a loaded file (1, 1 when unknown)."""
+        text = self.texts.get(file)
+        if text is None:
+            return (1, 1)
+        if file not in self._positions:
+            self._positions[file] = Positions(text)
+        return self._positions[file].find(pointer)
+
+    def diagnostic(self, file: str, code: str, message: str, pointer: str) -> Diagnostic:
+        line, column = self.locate(file, pointer)
+        return Diagnostic(file, line, column, code, message, pointer)
+
+
+def load_workflows(repo: Path, ref: str | None = None) -> LoadResult:
+    """The workflow specs of a control repo (at a git ref when given), with diagnostics."""
+    if ref is None:
+        sources = _read_tree(repo, ["workflows"])
+    else:
+        sources = _read_git(repo, ref, "workflows")
+    return load_sources(sources)
+
+
+def load_repo(repo: Path, paths: Iterable[Path] | None = None) -> LoadResult:
+    """Workflows, environments and waivers of a repo, or of the given files and folders."""
+    if paths:
+        sources = list(_read_paths(repo, paths))
+    else:
+        sources = _read_tree(repo, list(DIRECTORIES))
+    return load_sources(sources)
+
+
+def load_environment(repo: Path, name: str) -> Environment:
+    """The environment `name` from `environments/`; a ConfigError names what is wrong."""
+    directory = repo / "environments"
+    candidates = [directory / f"{name}{suffix}" for suffix in SUFFIXES]
+    found = next((path for path in candidates if path.is_file()), None)
+    if found is None:
+        known = sorted(p.stem for p in directory.glob("*") if p.suffix in SUFFIXES)
+        hint = did_you_mean(name, known)
+        raise ConfigError(
+            f"no environment '{name}' in {directory}{hint} (known: {', '.join(known) or 'none'})"
+        )
+    result = load_sources([_source(repo, found)], expected_kind="Environment")
+    if not result.ok or not result.environments:
+        raise ConfigError(f"environment '{name}' is invalid", diagnostics=result.diagnostics)
+    environment = result.environments[0].model
+    if environment.name != name:
+        raise ConfigError(
+            f"{_relative(repo, found)}: metadata.name is '{environment.name}', expected '{name}'"
+        )
+    return environment
+
+
+def load_sources(
+    sources: Iterable[Source], expected_kind: str | None = None, today: dt.date | None = None
+) -> LoadResult:
+    """Parse, validate and check documents; all problems of all files, sorted by position."""
+    result = LoadResult()
+    today = today or dt.date.today()
+    for source in sources:
+        result.texts[source.file] = source.text
+        kind = expected_kind or _kind_for_path(source.file)
+        model = _load_one(source, kind, result, today)
+        if isinstance(model, Workflow):
+            result.workflows.append(Loaded(model, source.file))
+        elif isinstance(model, Environment):
+            result.environments.append(Loaded(model, source.file))
+        elif isinstance(model, Waiver):
+            result.waivers.append(Loaded(model, source.file))
+    _check_unique_workflows(result)
+    result.diagnostics.sort()
+    return result
+
+
+def _load_one(source: Source, kind: str | None, result: LoadResult, today: dt.date) -> Any:
+    try:
+        data = yaml.load(source.text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problem = getattr(exc, "problem", None) or str(exc)
+        result.diagnostics.append(
+            Diagnostic(source.file, line, column, "CPL-S001", f"YAML syntax error: {problem}")
+        )
+        return None
+    if not isinstance(data, dict):
+        result.diagnostics.append(
+            result.diagnostic(
+                source.file, "CPL-S004", "a cpl document is a mapping with apiVersion and kind", ""
+            )
+        )
+        return None
+    model_type = _model_type(source.file, data, kind, result)
+    if model_type is None:
+        return None
+    try:
+        model = model_type.model_validate(data)
+    except ValidationError as exc:
+        result.diagnostics.extend(
+            _validation_diagnostics(source.file, data, model_type, exc, result)
+        )
+        return None
+    for code, message, pointer in _semantic_findings(model, today):
+        result.diagnostics.append(result.diagnostic(source.file, code, message, pointer))
+    return model
+
+
+def _semantic_findings(model: BaseModel, today: dt.date) -> Iterator[tuple[str, str, str]]:
+    if isinstance(model, Workflow):
+        for finding in check_workflow(model):
+            yield finding.code, finding.message, finding.pointer
+    elif isinstance(model, Waiver):
+        limit = today + dt.timedelta(days=MAX_WAIVER_DAYS)
+        if model.spec.expires > limit:
+            yield (
+                "CPL-S030",
+                f"waiver expires {model.spec.expires}, more than {MAX_WAIVER_DAYS} days ahead "
+                f"(latest allowed: {limit})",
+                "/spec/expires",
+            )
+    elif isinstance(model, Environment):
+        seen: set[str] = set()
+        for index, target in enumerate(model.spec.targets):
+            if target.name in seen:
+                yield (
+                    "CPL-S011",
+                    f"duplicate target name '{target.name}'",
+                    f"/spec/targets/{index}/name",
+                )
+            seen.add(target.name)
+
+
+def _model_type(
+    file: str, data: dict[str, Any], expected: str | None, result: LoadResult
+) -> type[BaseModel] | None:
+    kind = data.get("kind")
+    if data.get("apiVersion") != API_VERSION:
+        pointer = "/apiVersion" if "apiVersion" in data else ""
+        found = data.get("apiVersion")
+        message = f"apiVersion must be '{API_VERSION}'" + (
+            f", not {found!r}" if found else " (missing)"
+        )
+        result.diagnostics.append(result.diagnostic(file, "CPL-S005", message, pointer))
+        return None
+    if kind not in KINDS:
+        pointer = "/kind" if "kind" in data else ""
+        hint = did_you_mean(str(kind), list(KINDS)) if kind else ""
+        message = f"kind must be one of {', '.join(KINDS)}" + (
+            f", not {kind!r}{hint}" if kind else " (missing)"
+        )
+        result.diagnostics.append(result.diagnostic(file, "CPL-S005", message, pointer))
+        return None
+    if expected and kind != expected:
+        result.diagnostics.append(
+            result.diagnostic(
+                file, "CPL-S005", f"expected a {expected} document here, found kind {kind}", "/kind"
+            )
+        )
+        return None
+    return KINDS[kind]
+
+
+def _validation_diagnostics(
+    file: str,
+    data: dict[str, Any],
+    model_type: type[BaseModel],
+    exc: ValidationError,
+    result: LoadResult,
+) -> Iterator[Diagnostic]:
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        pointer, absent = pointer_for_loc(data, loc)
+        code, message = _describe(error, loc, absent, model_type)
+        yield result.diagnostic(file, code, message, pointer)
+
+
+def _describe(
+    error: Any, loc: tuple[str | int, ...], absent: list[str | int], model_type: type[BaseModel]
+) -> tuple[str, str]:
+    kind = error["type"]
+    field_name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "document")
+    if kind.startswith("CPL-"):
+        return kind, f"{field_name}: {error['msg']}"
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        return "CPL-S002", f"unknown key '{key}'" + did_you_mean(key, allowed_keys(model_type, loc))
+    if kind == "missing":
+        return "CPL-S003", f"missing required field '{absent[-1] if absent else field_name}'"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx", {})
+        tag = str(ctx.get("tag", ""))
+        expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
+        return "CPL-S004", f"unknown step type '{tag}'" + did_you_mean(tag, expected) + (
+            f" (one of: {', '.join(expected)})"
+        )
+    if kind == "union_tag_not_found":
+        return "CPL-S003", "missing required field 'type'"
+    return "CPL-S004", f"{field_name}: {error['msg']}"
+
+
+def _check_unique_workflows(result: LoadResult) -> None:
+    first: dict[str, str] = {}
+    for loaded in result.workflows:
+        key = loaded.model.key
+        if key in first:
+            result.diagnostics.append(
+                result.diagnostic(
+                    loaded.file,
+                    "CPL-S026",
+                    f"workflow '{key}' is also defined in {first[key]}",
+                    "/metadata/name",
+                )
+            )
+        else:
+            first[key] = loaded.file
+
+
+def _kind_for_path(file: str) -> str | None:
+    top = Path(file).parts[0] if Path(file).parts else ""
+    return DIRECTORIES.get(top)
+
+
+def _read_tree(repo: Path, directories: list[str]) -> list[Source]:
+    sources: list[Source] = []
+    for directory in directories:
+        root = repo / directory
+        if root.is_dir():
+            sources.extend(_source(repo, path) for path in _document_files(root))
+    return sources
+
+
+def _read_paths(repo: Path, paths: Iterable[Path]) -> Iterator[Source]:
+    for path in paths:
+        if path.is_dir():
+            yield from (_source(repo, p) for p in _document_files(path))
+        elif path.is_file():
+            yield _source(repo, path)
+        else:
+            raise ConfigError(f"{path}: no such file or directory")
+
+
+def _document_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file())
+
+
+def _source(repo: Path, path: Path) -> Source:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{_relative(repo, path)}: not UTF-8 text ({exc.reason})") from None
+    return Source(_relative(repo, path), text)
+
+
+def _relative(repo: Path, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _read_git(repo: Path, ref: str, directory: str) -> list[Source]:
+    """Documents under `directory` as they were at a git ref (for `--base`)."""
+    import git
+
+    try:
+        git_repo = git.Repo(repo, search_parent_directories=True)
+        commit = git_repo.commit(ref)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise ConfigError(f"{repo} is not inside a git repository (needed for --base)") from None
+    except (git.BadName, ValueError):
+        raise ConfigError(f"unknown git ref '{ref}'") from None
+    top = Path(git_repo.working_tree_dir or repo).resolve()
+    prefix = (repo.resolve().relative_to(top) / directory).as_posix().lstrip("./")
+    sources: list[Source] = []
+    for item in commit.tree.traverse():
+        path = str(item.path)  # type: ignore[union-attr]
+        if item.type == "blob" and path.startswith(prefix + "/") and path.endswith(SUFFIXES):  # type: ignore[union-attr]
+            text = item.data_stream.read().decode("utf-8")  # type: ignore[union-attr]
+            sources.append(Source(Path(path).relative_to(Path(prefix).parent).as_posix(), text))
+    return sorted(sources, key=lambda s: s.file)
