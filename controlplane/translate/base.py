@@ -1,0 +1,202 @@
+"""The translator contract: one neutral spec in, one engine artifact and its Support records out.
+
+A translator has one method per step type (abstract here, so a translator that misses a
+step type cannot be instantiated) and a FEATURES table saying how well each construct maps
+onto its engine. Gaps are collected as Support records, never raised one by one: they feed
+`cpl compat`, the portability report and policy CPL-P020.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from controlplane.environment import ActivityBinding, Engine, Environment, Target
+from controlplane.errors import ConfigError
+from controlplane.spec.model import (
+    ApprovalStep,
+    ChoiceStep,
+    FailStep,
+    MapStep,
+    ParallelStep,
+    Step,
+    SucceedStep,
+    TaskStep,
+    WaitStep,
+    Workflow,
+)
+
+SupportLevel = Literal["exact", "approximated", "unsupported"]
+SUPPORT_LEVELS: tuple[SupportLevel, ...] = ("exact", "approximated", "unsupported")
+
+
+@dataclass(frozen=True)
+class Feature:
+    """How one construct maps onto an engine, with the reason when it is not exact."""
+
+    support: SupportLevel
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Support:
+    """One construct of one workflow on one engine (`feature` names the construct)."""
+
+    feature: str
+    support: SupportLevel
+    path: str
+    reason: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "feature": self.feature,
+            "support": self.support,
+            "path": self.path,
+            "reason": self.reason,
+        }
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON (sorted keys, no whitespace): the basis of digests and goldens."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest_of(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A workflow rendered for one target: the engine-native document and its gaps.
+
+    `document` is what policies see as `input.rendered`; `files` is the same content as
+    deterministic text files, as `cpl render -o DIR` writes them and GitOps delivery commits.
+    """
+
+    workflow: str
+    version: str
+    target: str
+    engine: Engine
+    resource: str
+    document: dict[str, Any]
+    support: tuple[Support, ...]
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return digest_of(self.document)
+
+    def unsupported(self) -> list[Support]:
+        return [s for s in self.support if s.support == "unsupported"]
+
+
+class BindingError(ConfigError):
+    """A logical name used by a workflow has no binding for the engine in the environment."""
+
+
+@dataclass
+class RenderContext:
+    """What a translator needs while rendering one workflow for one target."""
+
+    workflow: Workflow
+    target: Target
+    environment: Environment
+    features: dict[str, Feature]
+    support: list[Support] = field(default_factory=list)
+
+    def record(self, feature: str, path: str, reason: str | None = None) -> Feature:
+        """Record the use of a construct at `path`, with the translator's verdict for it."""
+        verdict = self.features.get(feature, Feature("exact"))
+        self.support.append(Support(feature, verdict.support, path, reason or verdict.reason))
+        return verdict
+
+    def activity(self, name: str, step: str) -> dict[str, Any]:
+        """The engine binding of a logical activity (a BindingError names what is missing)."""
+        binding = self.environment.spec.bindings.activities.get(name)
+        engine_binding = getattr(binding, self.target.engine, None) if binding else None
+        if engine_binding is None:
+            self._missing("activity", name, step)
+        return dict(engine_binding or {})
+
+    def activity_binding(self, name: str) -> ActivityBinding | None:
+        return self.environment.spec.bindings.activities.get(name)
+
+    def queue(self, name: str, step: str = "onError") -> str:
+        binding = self.environment.spec.bindings.queues.get(name, {})
+        if self.target.engine not in binding:
+            self._missing("queue", name, step)
+        return binding[self.target.engine]
+
+    def key(self, name: str) -> str:
+        binding = self.environment.spec.bindings.keys.get(name, {})
+        if self.target.engine not in binding:
+            self._missing("key", name, "security.encryption")
+        return binding[self.target.engine]
+
+    def store(self, name: str) -> str:
+        binding = self.environment.spec.bindings.stores.get(name)
+        if binding is None:
+            self._missing("store", name, "payload.offload")
+        assert binding is not None
+        return binding.url
+
+    def _missing(self, kind: str, name: str, step: str) -> None:
+        section = {"activity": "activities", "queue": "queues", "key": "keys", "store": "stores"}
+        leaf = "url" if kind == "store" else self.target.engine
+        raise BindingError(
+            f"workflow '{self.workflow.key}' step '{step}' uses {kind} '{name}', which "
+            f"environment '{self.environment.name}' does not bind for {self.target.engine} "
+            f"(add spec.bindings.{section[kind]}.{name}.{leaf})"
+        )
+
+
+Node = TypeVar("Node")
+
+
+class Translator(ABC, Generic[Node]):
+    """Renders a workflow for one engine: one method per step type, named after the type."""
+
+    engine: ClassVar[Engine]
+    FEATURES: ClassVar[dict[str, Feature]] = {}
+
+    @abstractmethod
+    def render(self, workflow: Workflow, target: Target, environment: Environment) -> Artifact:
+        """The artifact of `workflow` for `target` in `environment`."""
+
+    def context(
+        self, workflow: Workflow, target: Target, environment: Environment
+    ) -> RenderContext:
+        return RenderContext(workflow, target, environment, dict(self.FEATURES))
+
+    def step(self, step: Step, path: str, ctx: RenderContext) -> Node:
+        """Dispatch to the method named after the step's type."""
+        method = getattr(self, step.type)
+        result: Node = method(step, path, ctx)
+        return result
+
+    @abstractmethod
+    def task(self, step: TaskStep, path: str, ctx: RenderContext) -> Node: ...
+
+    @abstractmethod
+    def choice(self, step: ChoiceStep, path: str, ctx: RenderContext) -> Node: ...
+
+    @abstractmethod
+    def parallel(self, step: ParallelStep, path: str, ctx: RenderContext) -> Node: ...
+
+    @abstractmethod
+    def map(self, step: MapStep, path: str, ctx: RenderContext) -> Node: ...
+
+    @abstractmethod
+    def wait(self, step: WaitStep, path: str, ctx: RenderContext) -> Node: ...
+
+    @abstractmethod
+    def approval(self, step: ApprovalStep, path: str, ctx: RenderContext) -> Node: ...
+
+    @abstractmethod
+    def succeed(self, step: SucceedStep, path: str, ctx: RenderContext) -> Node: ...
+
+    @abstractmethod
+    def fail(self, step: FailStep, path: str, ctx: RenderContext) -> Node: ...
