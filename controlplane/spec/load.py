@@ -204,7 +204,7 @@ def _model_type(
     file: str, data: dict[str, Any], expected: str | None, result: LoadResult
 ) -> type[BaseModel] | None:
     kind = data.get("kind")
-    if data.get("apiVersion") != API_VERSION:
+    if not isinstance(data.get("apiVersion"), str) or data["apiVersion"] != API_VERSION:
         pointer = "/apiVersion" if "apiVersion" in data else ""
         found = data.get("apiVersion")
         message = f"apiVersion must be '{API_VERSION}'" + (
@@ -212,9 +212,9 @@ def _model_type(
         )
         result.diagnostics.append(result.diagnostic(file, "CPL-S005", message, pointer))
         return None
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         pointer = "/kind" if "kind" in data else ""
-        hint = did_you_mean(str(kind), list(KINDS)) if kind else ""
+        hint = did_you_mean(kind, list(KINDS)) if isinstance(kind, str) else ""
         message = f"kind must be one of {', '.join(KINDS)}" + (
             f", not {kind!r}{hint}" if kind else " (missing)"
         )
