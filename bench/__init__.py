@@ -1,0 +1,1 @@
+"""Benchmarks for cpl and the corpus generator they run on (`python -m bench.corpus`)."""
