@@ -1,0 +1,1 @@
+"""Runtimes that execute cpl workflow specs on engines that run code, not documents."""

@@ -1,0 +1,125 @@
+"""Runs on a Step Functions target: start an execution, wait for it, read its trace.
+
+The state machine of a workflow is `<tenant>-<name>` in the target's region and in the account
+of its `roleArn`; `cpl apply` creates it. The trace is the list of states in the order they
+were entered (`*StateEntered` events of the execution history), the output the execution's
+output document.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from controlplane.environment import Target
+from controlplane.errors import ConfigError, EngineError
+from controlplane.runtime.temporal.runs import RunOutcome, RunState
+from controlplane.spec.model import Workflow
+
+_STATUS: dict[str, RunState] = {
+    "RUNNING": "running",
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "TIMED_OUT": "failed",
+    "ABORTED": "cancelled",
+    "PENDING_REDRIVE": "failed",
+}
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def state_machine_arn(target: Target, workflow: Workflow) -> str:
+    """`arn:aws:states:<region>:<account of roleArn>:stateMachine:<tenant>-<name>`."""
+    parts = (target.role_arn or "").split(":")
+    if len(parts) < 6 or not parts[4]:
+        raise ConfigError(
+            f"target '{target.name}' needs a roleArn (arn:aws:iam::<account>:role/...) to "
+            "locate its state machines"
+        )
+    name = f"{workflow.metadata.tenant}-{workflow.metadata.name}"
+    return f"arn:aws:states:{target.region}:{parts[4]}:stateMachine:{name}"
+
+
+def client_for(target: Target) -> Any:
+    """A boto3 Step Functions client for the target's region (and emulator endpoint).
+
+    A local emulator (an endpoint on the loopback address) accepts any credentials: when none
+    are configured, placeholder ones are used so `cpl run` works out of the box locally.
+    """
+    session = boto3.session.Session(region_name=target.region)
+    options: dict[str, Any] = {}
+    if target.endpoint:
+        options["endpoint_url"] = target.endpoint
+        if urlparse(target.endpoint).hostname in _LOOPBACK and session.get_credentials() is None:
+            options.update(aws_access_key_id="cpl-local", aws_secret_access_key="cpl-local")
+    return session.client("stepfunctions", **options)
+
+
+def start_execution(client: Any, target: Target, workflow: Workflow, run_input: Any) -> str:
+    """Start an execution; its ARN. EngineError when the state machine is not deployed."""
+    arn = state_machine_arn(target, workflow)
+    name = f"{workflow.metadata.tenant}-{workflow.metadata.name}"[:67] + "-" + uuid.uuid4().hex[:12]
+    try:
+        response = client.start_execution(
+            stateMachineArn=arn, name=name, input=json.dumps(run_input)
+        )
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in ("StateMachineDoesNotExist", "ResourceNotFoundException"):
+            raise EngineError(
+                f"workflow '{workflow.key}' is not deployed to {target.name}: run cpl apply "
+                f"(no state machine {arn})"
+            ) from None
+        raise EngineError(f"Step Functions refused to start {arn}: {error}") from None
+    except NoCredentialsError:
+        raise EngineError(
+            f"no AWS credentials for target {target.name}: configure a profile or "
+            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+        ) from None
+    except BotoCoreError as error:
+        where = target.endpoint or f"Step Functions in {target.region}"
+        raise EngineError(f"cannot reach {where}: {error}") from None
+    return str(response["executionArn"])
+
+
+def execution_outcome(
+    client: Any, execution_arn: str, timeout: float | None, poll: float = 0.25
+) -> RunOutcome:
+    """Poll `describe_execution` until the execution closes (or `timeout` seconds pass)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            described = client.describe_execution(executionArn=execution_arn)
+            status: RunState = _STATUS.get(described["status"], "failed")
+            if status != "running" or (deadline is not None and time.monotonic() >= deadline):
+                break
+            time.sleep(poll)
+        trace = execution_trace(client, execution_arn)
+    except (ClientError, BotoCoreError) as failure:
+        raise EngineError(f"cannot read execution {execution_arn}: {failure}") from None
+    output = None
+    if status == "succeeded" and described.get("output") is not None:
+        output = json.loads(described["output"])
+    error = None
+    if status == "failed":
+        error = {
+            "error": str(described.get("error") or described["status"]),
+            "cause": str(described.get("cause") or ""),
+        }
+    return {"status": status, "output": output, "error": error, "trace": trace}
+
+
+def execution_trace(client: Any, execution_arn: str) -> list[str]:
+    """State names in the order they were entered (`*StateEntered` history events)."""
+    trace: list[str] = []
+    paginator = client.get_paginator("get_execution_history")
+    for page in paginator.paginate(executionArn=execution_arn, reverseOrder=False):
+        for event in page.get("events", []):
+            if str(event.get("type", "")).endswith("StateEntered"):
+                trace.append(str(event["stateEnteredEventDetails"]["name"]))
+    return trace

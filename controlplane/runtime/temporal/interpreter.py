@@ -1,0 +1,601 @@
+"""The interpreter workflow: runs any normalized cpl workflow document on Temporal (SPEC §6).
+
+One workflow type, `cpl-interpreter`, takes an `InterpreterPayload` and executes the spec's
+steps with Temporal primitives: activities with a RetryPolicy for tasks, timers for waits,
+signals for approvals, asyncio tasks for parallel branches, map iterations and DAG steps, and
+a compensation stack for sagas.
+
+Choices SPEC §6 leaves open, made here:
+
+- A map iteration's document is its item (with `batchSize`, its list of items), as on Step
+  Functions; parallel branches start from a copy of the whole document.
+- A `catch` without `resultPath` leaves the document as it was before the failed step.
+- A step skipped by the `skip` signal or a false DAG `when` is not in the trace (it never
+  started); it is listed in the status's `skipped`. A skipped task/parallel/map writes `null`
+  at its resultPath; a skipped choice takes its `default`.
+- A task without `retry` makes one attempt (Temporal's default would retry forever); without
+  `timeout` it gets `DEFAULT_TASK_TIMEOUT`. Jitter and circuit breakers have no equivalent.
+- Compensations run on the document as it was when the compensated step completed; a failing
+  compensation is logged and reported in the dead letter, and the others still run.
+- A path that does not fit the document fails the step with the catchable `DataPathError`;
+  a malformed document fails the run with `SpecInvalid` instead of retrying the workflow task.
+- Signals sent before their approval step is reached are kept and read when it is.
+
+Temporal's sandbox re-imports this module for every run: it has no side effects, imports only
+the standard library and cpl's pure runtime modules, and passes `jsonschema` through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import CancelledError as TemporalCancelledError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+from controlplane.runtime.temporal.data import (
+    DataError,
+    chunks,
+    evaluate,
+    get_path,
+    set_path,
+    task_input,
+)
+from controlplane.runtime.temporal.payload import (
+    DEAD_LETTER_ACTIVITY,
+    INTERPRETER_WORKFLOW,
+    DeadLetterMessage,
+    InterpreterPayload,
+    RunResult,
+    RunStatus,
+    State,
+)
+
+with workflow.unsafe.imports_passed_through():
+    import jsonschema
+
+Step = Mapping[str, Any]
+
+DEFAULT_TASK_TIMEOUT = 3600.0
+"""start-to-close timeout (seconds) of a task that sets none (Temporal requires one)."""
+
+DEFAULT_RETRY_ATTEMPTS = 3
+"""maxAttempts of a `retry` that does not set it (the Step Functions default)."""
+
+DEAD_LETTER_TIMEOUT = 60.0
+"""Schedule-to-close bound of the dead-letter hand-off: a run never hangs on it."""
+
+_RESULT_TYPES = frozenset({"task", "parallel", "map"})
+
+
+class StepFailure(Exception):
+    """An error with a name, as `catch.errors` and `retry.nonRetryable` see it."""
+
+    def __init__(self, error: str, cause: str) -> None:
+        super().__init__(f"{error}: {cause}")
+        self.error = error
+        self.cause = cause
+
+    def as_json(self) -> dict[str, str]:
+        return {"Error": self.error, "Cause": self.cause}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a step produced: the next step (None ends its state machine) and its result."""
+
+    next: str | None
+    result: Any = None
+    writes: bool = False
+
+
+def _next_of(step: Step) -> str | None:
+    return None if step.get("end") else step.get("next")
+
+
+def _seconds(value: Any) -> timedelta:
+    return timedelta(seconds=float(value))
+
+
+def _retry_policy(step: Step) -> RetryPolicy:
+    """The spec's retry as a RetryPolicy; no retry means one attempt (jitter has no equivalent)."""
+    retry = step.get("retry")
+    if not retry:
+        return RetryPolicy(maximum_attempts=1)
+    return RetryPolicy(
+        initial_interval=_seconds(retry.get("initialInterval", 1)),
+        backoff_coefficient=float(retry.get("backoffRate", 2.0)),
+        maximum_interval=_seconds(retry["maxInterval"]) if "maxInterval" in retry else None,
+        maximum_attempts=int(retry.get("maxAttempts", DEFAULT_RETRY_ATTEMPTS)),
+        non_retryable_error_types=list(retry.get("nonRetryable", [])) or None,
+    )
+
+
+def _failure_of(error: ActivityError) -> StepFailure:
+    """The named error of a failed activity: its ApplicationError type, or `Timeout`."""
+    cause = error.cause
+    if isinstance(cause, TemporalCancelledError):
+        raise asyncio.CancelledError()
+    if isinstance(cause, TemporalTimeoutError):
+        return StepFailure(
+            "Timeout", f"activity timed out ({cause.type.name if cause.type else ''})"
+        )
+    if isinstance(cause, ApplicationError):
+        return StepFailure(cause.type or "Error", cause.message)
+    return StepFailure("ActivityFailed", str(cause or error))
+
+
+def _catcher(step: Step, failure: StepFailure) -> Mapping[str, Any] | None:
+    for handler in step.get("catch", []):
+        errors = handler.get("errors", [])
+        if "*" in errors or failure.error in errors:
+            return dict(handler)
+    return None
+
+
+def _input_errors(schema: Mapping[str, Any], value: Any) -> list[str]:
+    validator_class = jsonschema.validators.validator_for(schema)
+    try:
+        validator_class.check_schema(dict(schema))
+    except jsonschema.exceptions.SchemaError as error:
+        raise StepFailure("SpecInvalid", f"input.schema is invalid: {error.message}") from None
+    validator = validator_class(schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    return [f"/{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in errors]
+
+
+async def _all(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:
+    """Results of concurrent awaitables in order; the first failure cancels the others."""
+    tasks = [asyncio.ensure_future(item) for item in awaitables]  # scheduled in order
+    if not tasks:
+        return []
+    try:
+        done, pending = await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    except asyncio.CancelledError:
+        for task in tasks:
+            task.cancel()
+        raise
+    failed = [task for task in tasks if task in done and task.exception() is not None]
+    if failed:
+        for task in pending:
+            task.cancel()
+        if pending:
+            await workflow.wait(pending)
+        error = failed[0].exception()
+        assert error is not None
+        raise error
+    return [task.result() for task in tasks]
+
+
+@workflow.defn(name=INTERPRETER_WORKFLOW)
+class CplInterpreter:
+    """Executes one run of a published spec version; see `payload.InterpreterPayload`.
+
+    Signals: `pause`, `resume`, `skip(step)` and one per approval `signal`; query: `status`.
+    """
+
+    @workflow.init
+    def __init__(self, payload: InterpreterPayload) -> None:
+        self._payload = payload
+        self._state: State = "running"
+        self._paused = False
+        self._skip_requests: list[str] = []
+        self._current: list[str] = []
+        self._trace: list[str] = []
+        self._refused: list[dict[str, Any]] = []
+        self._approvals: list[dict[str, Any]] = []
+        self._skipped: list[str] = []
+        self._answers: dict[str, list[Any]] = {}
+        self._waiting = 0
+        self._error: dict[str, str] | None = None
+        self._compensations: list[tuple[str, Any]] = []
+        self._index = self._index_steps(payload["workflow"].get("spec", {}).get("steps", []))
+
+    # -- run ---------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, payload: InterpreterPayload) -> RunResult:
+        """Run the spec on the payload's input; fail with the unhandled error's name."""
+        spec = payload["workflow"].get("spec", {})
+        workflow.upsert_memo({"cpl.version": payload["version"], "cpl.digest": payload["digest"]})
+        try:
+            document = self._validated_input(spec, payload.get("input"))
+            if "start" in spec:
+                document = await self._run_machine(spec["steps"], spec["start"], document)
+            else:
+                document = await self._run_dag(spec["steps"], document)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as error:
+            # A malformed document must fail the run, not retry the workflow task forever.
+            failure = StepFailure("SpecInvalid", f"{type(error).__name__}: {error}")
+            await self._fail_run(spec, failure)
+            raise self._run_error(failure) from None
+        except StepFailure as failure:
+            await self._fail_run(spec, failure)
+            raise self._run_error(failure) from None
+        self._state = "completed"
+        return {
+            "output": document,
+            "trace": list(self._trace),
+            "version": payload["version"],
+            "digest": payload["digest"],
+        }
+
+    def _run_error(self, failure: StepFailure) -> ApplicationError:
+        details = {"trace": list(self._trace), "version": self._payload["version"]}
+        return ApplicationError(failure.cause, details, type=failure.error, non_retryable=True)
+
+    def _validated_input(self, spec: Mapping[str, Any], value: Any) -> Any:
+        document = {} if value is None else value
+        schema = spec.get("input", {}).get("schema")
+        if schema is not None:
+            errors = _input_errors(schema, document)
+            if errors:
+                raise StepFailure("InputInvalid", "; ".join(errors))
+        return document
+
+    # -- state machines and DAGs -------------------------------------------------------------
+
+    async def _run_machine(self, steps: Sequence[Step], start: str, document: Any) -> Any:
+        """Run a state machine (the workflow, a parallel branch or a map iteration)."""
+        by_name = {step["name"]: step for step in steps}
+        name: str | None = start
+        while name is not None:
+            step = by_name.get(name)
+            if step is None:
+                raise StepFailure("SpecInvalid", f"step {name!r} does not exist")
+            try:
+                outcome = await self._execute(step, document)
+            except StepFailure as failure:
+                handler = _catcher(step, failure)
+                if handler is None:
+                    raise
+                if "resultPath" in handler:
+                    document = self._write(document, handler["resultPath"], failure.as_json())
+                name = handler["next"]
+                continue
+            if outcome.writes:
+                document = self._write(document, step.get("resultPath", "$"), outcome.result)
+                self._record_compensation(step, document)
+            name = outcome.next
+        return document
+
+    async def _run_dag(self, steps: Sequence[Step], document: Any) -> Any:
+        """Run DAG steps as soon as their dependencies are done; a false `when` skips one."""
+        names = {step["name"] for step in steps}
+        done: set[str] = set()
+        state = {"document": document}
+
+        async def run_one(step: Step) -> None:
+            needs = list(step.get("dependsOn", []))
+            unknown = [need for need in needs if need not in names]
+            if unknown:
+                raise StepFailure("SpecInvalid", f"{step['name']} depends on unknown {unknown}")
+            await workflow.wait_condition(lambda: all(need in done for need in needs))
+            try:
+                if "when" in step and not self._holds(step["when"], state["document"]):
+                    self._skipped.append(step["name"])
+                    return
+                if step["type"] == "choice":
+                    raise StepFailure("SpecInvalid", "a DAG cannot contain choice steps")
+                outcome = await self._execute(step, state["document"])
+                if outcome.writes:
+                    path = step.get("resultPath", "$")
+                    state["document"] = self._write(state["document"], path, outcome.result)
+                    self._record_compensation(step, state["document"])
+            finally:
+                done.add(step["name"])
+
+        await _all([run_one(step) for step in steps])
+        return state["document"]
+
+    # -- one step ----------------------------------------------------------------------------
+
+    async def _execute(self, step: Step, document: Any) -> _Outcome:
+        """Start one step: honour pause and skip, keep trace and current, run its type."""
+        name = step["name"]
+        if self._paused:
+            await workflow.wait_condition(lambda: not self._paused)
+        if name in self._skip_requests:
+            self._skip_requests.remove(name)
+            self._skipped.append(name)
+            workflow.logger.info("step %s skipped by signal", name)
+            return self._skipped_outcome(step)
+        handler = self._handlers().get(step["type"])
+        if handler is None:
+            raise StepFailure("SpecInvalid", f"step {name} has unknown type {step['type']!r}")
+        self._trace.append(name)
+        self._current.append(name)
+        try:
+            return await handler(step, document)
+        except DataError as error:
+            raise StepFailure("DataPathError", str(error)) from None
+        finally:
+            self._current.remove(name)
+
+    def _handlers(self) -> dict[str, Callable[[Step, Any], Awaitable[_Outcome]]]:
+        return {
+            "task": self._task,
+            "choice": self._choice,
+            "parallel": self._parallel,
+            "map": self._map,
+            "wait": self._wait,
+            "approval": self._approval,
+            "succeed": self._succeed,
+            "fail": self._fail,
+        }
+
+    def _skipped_outcome(self, step: Step) -> _Outcome:
+        if step["type"] in _RESULT_TYPES:
+            return _Outcome(_next_of(step), None, writes=True)
+        if step["type"] == "choice":
+            return _Outcome(step.get("default"))
+        if step["type"] in ("succeed", "fail"):
+            return _Outcome(None)
+        return _Outcome(_next_of(step))
+
+    async def _task(self, step: Step, document: Any) -> _Outcome:
+        result = await self._call_activity(step, task_input(step, document))
+        return _Outcome(_next_of(step), result, writes=True)
+
+    async def _choice(self, step: Step, document: Any) -> _Outcome:
+        for rule in step.get("rules", []):
+            if self._holds(rule["when"], document):
+                return _Outcome(rule["next"])
+        if "default" not in step:
+            raise StepFailure("NoChoiceMatched", f"no rule of {step['name']} matched")
+        return _Outcome(step["default"])
+
+    async def _parallel(self, step: Step, document: Any) -> _Outcome:
+        results = await _all(
+            [
+                self._run_machine(branch["steps"], branch["start"], copy.deepcopy(document))
+                for branch in step.get("branches", [])
+            ]
+        )
+        return _Outcome(_next_of(step), results, writes=True)
+
+    async def _map(self, step: Step, document: Any) -> _Outcome:
+        items = get_path(document, step["items"])
+        if not isinstance(items, list):
+            raise DataError(f"{step['items']} is not a list")
+        iterations = chunks(items, step.get("batchSize"))
+        slots = asyncio.Semaphore(int(step.get("maxConcurrency") or max(len(iterations), 1)))
+
+        async def iteration(item: Any) -> Any:
+            async with slots:
+                return await self._run_machine(step["steps"], step["start"], item)
+
+        results = await _all([iteration(copy.deepcopy(item)) for item in iterations])
+        return _Outcome(_next_of(step), results, writes=True)
+
+    async def _wait(self, step: Step, document: Any) -> _Outcome:
+        if "duration" in step:
+            seconds = float(step["duration"])
+        else:
+            text = get_path(document, step["until"])
+            try:
+                until = datetime.fromisoformat(str(text))
+            except ValueError:
+                raise DataError(f"{step['until']} is not an RFC 3339 timestamp: {text!r}") from None
+            seconds = (until - workflow.now()).total_seconds()
+        self._waiting += 1
+        try:
+            if seconds > 0:
+                await workflow.sleep(seconds, summary=step["name"])
+        finally:
+            self._waiting -= 1
+        return _Outcome(_next_of(step))
+
+    async def _approval(self, step: Step, document: Any) -> _Outcome:
+        name, signal = step["name"], step["signal"]
+        roles = set(step.get("approvers", {}).get("roles", []))
+        answers = self._answers.setdefault(signal, [])
+        deadline = workflow.now() + _seconds(step["timeout"]) if "timeout" in step else None
+        self._waiting += 1
+        try:
+            while True:
+                remaining = (
+                    None if deadline is None else (deadline - workflow.now()).total_seconds()
+                )
+                try:
+                    if remaining is not None and remaining <= 0:
+                        raise TimeoutError()
+                    await workflow.wait_condition(lambda: bool(answers), timeout=remaining)
+                except TimeoutError:
+                    if "onTimeout" in step:
+                        return _Outcome(step["onTimeout"])
+                    raise StepFailure("Timeout", f"approval {name} timed out") from None
+                answer = answers.pop(0)
+                record = self._approval_record(name, signal, answer)
+                if roles and not roles & set(record["roles"]):
+                    workflow.logger.warning("approval %s refused: %s", name, record)
+                    self._refused.append(record)
+                    continue
+                self._approvals.append(record)
+                if record["approved"]:
+                    return _Outcome(_next_of(step))
+                raise StepFailure("ApprovalRejected", f"{name} rejected by {record['by']}")
+        finally:
+            self._waiting -= 1
+
+    @staticmethod
+    def _approval_record(name: str, signal: str, answer: Any) -> dict[str, Any]:
+        answer = answer if isinstance(answer, Mapping) else {}
+        roles = answer.get("roles")
+        return {
+            "step": name,
+            "signal": signal,
+            "approved": answer.get("approved") is True,
+            "by": str(answer.get("by", "")),
+            "roles": [str(role) for role in roles] if isinstance(roles, list) else [],
+            "at": workflow.now().isoformat(),
+        }
+
+    async def _succeed(self, step: Step, document: Any) -> _Outcome:
+        return _Outcome(None)
+
+    async def _fail(self, step: Step, document: Any) -> _Outcome:
+        raise StepFailure(step.get("error", "Failed"), step.get("cause", ""))
+
+    # -- activities, saga and dead letters ---------------------------------------------------
+
+    async def _call_activity(self, step: Step, argument: Any) -> Any:
+        binding = self._payload["activities"].get(step["activity"])
+        if binding is None:
+            raise StepFailure("ActivityUnbound", f"no Temporal binding for {step['activity']}")
+        try:
+            return await workflow.execute_activity(
+                binding["activity"],
+                argument,
+                task_queue=binding.get("taskQueue") or workflow.info().task_queue,
+                start_to_close_timeout=_seconds(step.get("timeout", DEFAULT_TASK_TIMEOUT)),
+                heartbeat_timeout=_seconds(step["heartbeat"]) if "heartbeat" in step else None,
+                retry_policy=_retry_policy(step),
+                summary=step["name"],
+            )
+        except ActivityError as error:
+            raise _failure_of(error) from None
+
+    def _record_compensation(self, step: Step, document: Any) -> None:
+        if step["type"] == "task" and "compensation" in step:
+            self._compensations.append((step["compensation"], copy.deepcopy(document)))
+
+    async def _fail_run(self, spec: Mapping[str, Any], failure: StepFailure) -> None:
+        """Unhandled failure: compensate in reverse order, then hand over to the dead letter."""
+        on_error = spec.get("onError", {})
+        self._error = failure.as_json()
+        workflow.logger.warning("run failed: %s", failure)
+        report: list[dict[str, Any]] = []
+        if on_error.get("compensate"):
+            report = await self._compensate()
+        if on_error.get("deadLetter"):
+            await self._dead_letter(on_error["deadLetter"], failure, report)
+        self._state = "failed"
+
+    async def _compensate(self) -> list[dict[str, Any]]:
+        report: list[dict[str, Any]] = []
+        while self._compensations:
+            name, document = self._compensations.pop()
+            step = self._index.get(name)
+            if step is None or step.get("type") != "task":
+                report.append({"step": name, "status": "failed", "error": "SpecInvalid"})
+                continue
+            try:
+                await self._execute(step, document)
+                report.append({"step": name, "status": "completed"})
+            except (StepFailure, DataError) as failure:
+                workflow.logger.error("compensation %s failed: %s", name, failure)
+                report.append({"step": name, "status": "failed", "error": str(failure)})
+        return report
+
+    async def _dead_letter(
+        self, logical_queue: str, failure: StepFailure, compensations: list[dict[str, Any]]
+    ) -> None:
+        payload = self._payload
+        metadata = payload["workflow"].get("metadata", {})
+        info = workflow.info()
+        message: DeadLetterMessage = {
+            "queue": (payload.get("deadLetter") or {"queue": logical_queue})["queue"],
+            "workflow": {
+                "tenant": str(metadata.get("tenant", "")),
+                "name": str(metadata.get("name", "")),
+            },
+            "version": payload["version"],
+            "digest": payload["digest"],
+            "workflowId": info.workflow_id,
+            "runId": info.run_id,
+            "input": payload.get("input"),
+            "error": failure.as_json(),
+            "trace": list(self._trace),
+            "compensations": compensations,
+        }
+        try:
+            await workflow.execute_activity(
+                DEAD_LETTER_ACTIVITY,
+                message,
+                task_queue=info.task_queue,
+                schedule_to_close_timeout=_seconds(DEAD_LETTER_TIMEOUT),
+                start_to_close_timeout=_seconds(10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                summary="dead-letter",
+            )
+        except ActivityError as error:
+            workflow.logger.error("dead letter to %s failed: %s", message["queue"], error)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _holds(self, condition: Mapping[str, Any], document: Any) -> bool:
+        try:
+            return evaluate(condition, document)
+        except DataError as error:
+            raise StepFailure("DataPathError", str(error)) from None
+
+    @staticmethod
+    def _write(document: Any, path: str, value: Any) -> Any:
+        try:
+            return set_path(document, path, value)
+        except DataError as error:
+            raise StepFailure("DataPathError", str(error)) from None
+
+    @classmethod
+    def _index_steps(cls, steps: Sequence[Step]) -> dict[str, Step]:
+        """Every step by name, nested ones included (compensations are looked up here)."""
+        index: dict[str, Step] = {}
+        for step in steps:
+            for branch in step.get("branches", []):
+                index.update(cls._index_steps(branch.get("steps", [])))
+            if step.get("type") == "map":
+                index.update(cls._index_steps(step.get("steps", [])))
+        for step in steps:  # top-level names win over nested ones
+            index[step["name"]] = step
+        return index
+
+    # -- signals and queries -----------------------------------------------------------------
+
+    @workflow.signal
+    def pause(self) -> None:
+        """Stop starting new steps; running ones finish."""
+        self._paused = True
+
+    @workflow.signal
+    def resume(self) -> None:
+        """Start steps again after `pause`."""
+        self._paused = False
+
+    @workflow.signal
+    def skip(self, step: str) -> None:
+        """Skip `step` the next time it is reached: its result is null."""
+        self._skip_requests.append(step)
+
+    @workflow.signal(dynamic=True)
+    def answer(self, name: str, args: Sequence[RawValue]) -> None:
+        """Approval answers, kept per signal name until an approval step reads them."""
+        value = workflow.payload_converter().from_payload(args[0].payload) if args else None
+        self._answers.setdefault(name, []).append(value)
+
+    @workflow.query
+    def status(self) -> RunStatus:
+        """State, running steps, trace and spec version of this run."""
+        state = self._state
+        if state == "running" and self._paused:
+            state = "paused"
+        elif state == "running" and self._waiting:
+            state = "waiting"
+        return {
+            "state": state,
+            "current": list(self._current),
+            "trace": list(self._trace),
+            "version": self._payload["version"],
+            "digest": self._payload["digest"],
+            "refused": list(self._refused),
+            "approvals": list(self._approvals),
+            "skipped": list(self._skipped),
+            "error": self._error,
+        }
