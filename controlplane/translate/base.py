@@ -93,6 +93,36 @@ class Artifact:
         return [s for s in self.support if s.support == "unsupported"]
 
 
+# Governance fields no engine evaluates: honest as "approximated" everywhere, so that CPL-P020
+# (no unsupported construct on production) does not contradict CPL-P015/P016, which require them.
+GOVERNANCE_FEATURES: dict[str, Feature] = {
+    "access": Feature(
+        "approximated",
+        "not rendered into the engine: the rules travel with the spec, and the engine's own "
+        "authorization (IAM, Temporal's namespace authorizer, Kubernetes RBAC) must grant them",
+    ),
+    "slo": Feature(
+        "approximated",
+        "not rendered into the engine: SLOs are evaluated on the engine's metrics by monitoring",
+    ),
+    "alerts": Feature(
+        "approximated",
+        "not rendered into the engine: alert rules run in monitoring on the engine's metrics",
+    ),
+}
+
+
+def record_governance(workflow: Workflow, ctx: RenderContext) -> None:
+    """Record the workflow's access rules, SLOs and alerts (see GOVERNANCE_FEATURES)."""
+    body = workflow.spec
+    if body.access is not None:
+        ctx.record("access", "/spec/access")
+    if body.slo is not None:
+        ctx.record("slo", "/spec/slo")
+    for index, _ in enumerate(body.alerts):
+        ctx.record("alerts", f"/spec/alerts/{index}")
+
+
 class BindingError(ConfigError):
     """A logical name used by a workflow has no binding for the engine in the environment."""
 
