@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from controlplane import __version__
-from controlplane.cli import project, validate
+from controlplane.cli import project, runs, translate, validate
 from controlplane.cli.output import console_for
 from controlplane.errors import CplError, ExitCode
 
@@ -34,6 +34,11 @@ def cli() -> None:
 cli.add_command(validate.validate_command)
 cli.add_command(validate.schema_command)
 cli.add_command(project.init_command)
+cli.add_command(translate.render_command)
+cli.add_command(translate.compat_command)
+cli.add_command(runs.worker_command)
+cli.add_command(runs.run_command)
+cli.add_command(runs.signal_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -46,7 +46,10 @@ def repo_option(func: F) -> F:
     )(func)
 
 
-def format_option(*choices: str) -> Callable[[F], F]:
+def format_option(*choices: str, short_output: bool = True) -> Callable[[F], F]:
+    """--format (text plus `choices`), --output FILE (-o unless the command uses -o itself)
+    and --no-color."""
+
     def decorate(func: F) -> F:
         func = click.option(
             "--format",
@@ -58,7 +61,7 @@ def format_option(*choices: str) -> Callable[[F], F]:
         )(func)
         func = click.option(
             "--output",
-            "-o",
+            *(["-o"] if short_output else []),
             "output_file",
             type=click.Path(dir_okay=False, path_type=Path),
             default=None,

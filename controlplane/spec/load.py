@@ -7,12 +7,14 @@ are recovered (by composing the YAML once more) only for files that have finding
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import yaml
+import yaml_rs
 from pydantic import BaseModel, ValidationError
 
 from controlplane.environment import Environment
@@ -32,6 +34,9 @@ DIRECTORIES = {"workflows": "Workflow", "environments": "Environment", "waivers"
 SUFFIXES = (".yaml", ".yml", ".json")
 
 M = TypeVar("M", bound=BaseModel)
+_MULTI_DOCUMENT = re.compile(r"^---", re.MULTILINE)
+_POSITION = re.compile(r"line (\d+), column (\d+)")
+_QUOTED = re.compile(r"'([^']*)'")
 
 
 @dataclass(frozen=True)
@@ -142,16 +147,60 @@ def load_sources(
     return result
 
 
-def _load_one(source: Source, kind: str | None, result: LoadResult, today: dt.date) -> Any:
+def parse_yaml(file: str, text: str) -> tuple[Any, Diagnostic | None]:
+    """The document's data, or a CPL-S001 diagnostic saying where the YAML is broken.
+
+    yaml-rs (YAML 1.2, duplicate keys are errors) parses ten times faster than PyYAML's C
+    loader; PyYAML is asked only to locate a syntax error precisely.
+    """
     try:
-        data = yaml.load(source.text, Loader=_Loader)
+        data = yaml_rs.loads(text)
+    except yaml_rs.YAMLDecodeError as exc:
+        return None, _syntax_diagnostic(file, text, str(exc))
+    separators = list(_MULTI_DOCUMENT.finditer(text))
+    if isinstance(data, list) and separators:
+        line = text[: separators[-1].start()].count("\n") + 1
+        return None, Diagnostic(file, line, 1, "CPL-S001", "one document per file (found ---)")
+    return data, None
+
+
+def _syntax_diagnostic(file: str, text: str, problem: str) -> Diagnostic:
+    lines = [line.strip() for line in problem.strip().splitlines() if line.strip()]
+    first_line = lines[0] if lines else "invalid YAML"
+    detail = lines[-1] if len(lines) > 1 else ""
+    if "duplicate" in first_line:
+        duplicate = _duplicate_key_position(text, first_line)
+        if duplicate is not None:
+            return Diagnostic(file, *duplicate, "CPL-S001", f"YAML: {first_line}")
+    try:
+        yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = getattr(exc, "problem", None) or str(exc)
-        result.diagnostics.append(
-            Diagnostic(source.file, line, column, "CPL-S001", f"YAML syntax error: {problem}")
-        )
+        if mark is not None:
+            problem_text = getattr(exc, "problem", None) or first_line
+            return Diagnostic(
+                file,
+                mark.line + 1,
+                mark.column + 1,
+                "CPL-S001",
+                f"YAML syntax error: {problem_text}",
+            )
+    position = _POSITION.search(problem)
+    line, column = (int(position.group(1)), int(position.group(2))) if position else (1, 1)
+    message = f"YAML syntax error: {first_line}" + (f": {detail}" if detail else "")
+    return Diagnostic(file, line, column, "CPL-S001", message)
+
+
+def _duplicate_key_position(text: str, problem: str) -> tuple[int, int] | None:
+    """Where a key repeats in a mapping (its second occurrence)."""
+    key = _QUOTED.search(problem)
+    return Positions(text).duplicate(key.group(1)) if key else None
+
+
+def _load_one(source: Source, kind: str | None, result: LoadResult, today: dt.date) -> Any:
+    data, syntax_error = parse_yaml(source.file, source.text)
+    if syntax_error is not None:
+        result.diagnostics.append(syntax_error)
         return None
     if not isinstance(data, dict):
         result.diagnostics.append(

@@ -31,6 +31,7 @@ class Positions:
 
     def __init__(self, text: str) -> None:
         self._marks: dict[str, tuple[int, int]] = {}
+        self._duplicates: dict[str, tuple[int, int]] = {}
         try:
             root = yaml.compose(text, Loader=_Loader)
         except yaml.YAMLError:
@@ -43,6 +44,10 @@ class Positions:
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 child = f"{pointer}/{escape(key.value)}"
+                if child in self._marks:
+                    self._duplicates.setdefault(
+                        str(key.value), (key.start_mark.line + 1, key.start_mark.column + 1)
+                    )
                 # A key points at the key itself: that is where users look for a field.
                 self._marks[child] = (key.start_mark.line + 1, key.start_mark.column + 1)
                 self._walk(value, child)
@@ -51,6 +56,10 @@ class Positions:
                 child = f"{pointer}/{index}"
                 self._marks[child] = (item.start_mark.line + 1, item.start_mark.column + 1)
                 self._walk(item, child)
+
+    def duplicate(self, key: str) -> tuple[int, int] | None:
+        """Where a mapping repeats `key` (its second occurrence), if anywhere."""
+        return self._duplicates.get(key)
 
     def find(self, pointer: str) -> tuple[int, int]:
         """Position of the node, or of its nearest ancestor present in the file."""

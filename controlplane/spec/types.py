@@ -7,6 +7,7 @@ typed value (`seconds`, `bytes`, `parts`) that translators and policies use.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
@@ -27,6 +28,7 @@ _PATH_RE = re.compile(PATH_PATTERN)
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
 
 
+@lru_cache(maxsize=8192)
 def parse_duration(text: str) -> float:
     """Seconds in a duration such as `90s` or `1h30m`; ValueError when it does not parse."""
     if not isinstance(text, str) or not _DURATION_RE.match(text):
@@ -34,6 +36,7 @@ def parse_duration(text: str) -> float:
     return sum(int(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(text))
 
 
+@lru_cache(maxsize=4096)
 def parse_size(value: str | int) -> int:
     """Bytes in a size such as `256KiB` or `1024`; ValueError when it does not parse."""
     if isinstance(value, bool):
@@ -48,6 +51,7 @@ def parse_size(value: str | int) -> int:
     return int(match.group(1)) * _SIZE_UNITS[match.group(2) or ""]
 
 
+@lru_cache(maxsize=16384)
 def parse_path(text: str) -> tuple[str | int, ...]:
     """The keys and indexes of a JSONPath-subset path (`$.a[0].b` → ("a", 0, "b"))."""
     if not isinstance(text, str) or not _PATH_RE.match(text):
@@ -97,10 +101,14 @@ class _TextValue:
     def _validate(cls, value: Any) -> Any:
         if isinstance(value, cls):
             return value
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise PydanticCustomError(
+                cls._error_code, "expected text, found {found}", {"found": type(value).__name__}
+            )
         try:
-            return cls(value)
+            return cls(str(value) if cls is not Size else value)  # type: ignore[arg-type]
         except ValueError as exc:
-            raise PydanticCustomError(cls._error_code, str(exc)) from None
+            raise PydanticCustomError(cls._error_code, "{problem}", {"problem": str(exc)}) from None
 
     @classmethod
     def __get_pydantic_core_schema__(

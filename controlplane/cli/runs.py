@@ -1,0 +1,314 @@
+"""`cpl worker`, `cpl run` and `cpl signal`: run deployed workflows on their engines.
+
+`run` starts a run of one workflow on its target (Temporal: the interpreter with the
+workflow's published spec payload; Step Functions: StartExecution of its state machine) and,
+with `--wait`, reports the run JSON of CLI.md. `worker` hosts cpl's interpreter on a Temporal
+target's task queue; `signal` talks to a running Temporal run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal as signals
+from pathlib import Path
+from typing import Any
+
+import click
+from temporalio.service import RPCError, RPCStatusCode
+
+from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
+from controlplane.cli.selection import find_workflow, select_target, target_named
+from controlplane.environment import Environment, Target
+from controlplane.errors import ConfigError, EngineError, ExitCode
+from controlplane.runtime import stepfunctions
+from controlplane.runtime.temporal.runs import RunOutcome, connect, run_outcome, start_run
+from controlplane.runtime.temporal.worker import build_worker
+from controlplane.spec.load import load_environment
+from controlplane.spec.model import Workflow
+from controlplane.spec.types import parse_duration
+from controlplane.translate.temporal import TemporalTranslator, spec_payload
+
+DEFAULT_WAIT = "10m"
+OPERATION_SIGNALS = ("pause", "resume", "skip")
+
+
+def _env_option(func: Any) -> Any:
+    return click.option("--env", "env_name", required=True, help="The environment.")(func)
+
+
+# --- cpl worker ---------------------------------------------------------------------------
+
+
+@click.command("worker")
+@_env_option
+@click.option("--target", "target_name", required=True, help="A temporal target of ENV.")
+@click.option(
+    "--dead-letter",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Append dead letters to FILE (JSON Lines) as well as logging them.",
+)
+@repo_option
+def worker_command(env_name: str, target_name: str, dead_letter: Path | None, repo: Path) -> int:
+    """Run the Temporal worker that hosts cpl's workflow interpreter.
+
+    Polls the target's task queue in its namespace until Ctrl-C (or SIGTERM), then lets
+    running workflow tasks finish and exits 0.
+    """
+    environment = load_environment(repo, env_name)
+    target = target_named(environment, target_name, engine="temporal")
+    assert target.address and target.namespace and target.task_queue
+    asyncio.run(_serve(target, dead_letter))
+    click.echo("worker stopped", err=True)
+    return int(ExitCode.OK)
+
+
+async def _serve(target: Target, dead_letter: Path | None) -> None:
+    assert target.address and target.namespace and target.task_queue
+    client = await connect(target.address, target.namespace)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signals.SIGINT, signals.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    worker = build_worker(client, target.task_queue, dead_letter)
+    try:
+        async with worker:
+            click.echo(
+                f"cpl worker: interpreter on task queue {target.task_queue} of namespace "
+                f"{target.namespace} at {target.address} (Ctrl-C to stop)",
+                err=True,
+            )
+            await stop.wait()
+            click.echo("stopping: waiting for running workflow tasks…", err=True)
+    except RuntimeError as error:  # the worker failed to poll (namespace missing, server gone)
+        raise EngineError(
+            f"the worker for {target.namespace} at {target.address} failed: {error}"
+        ) from None
+    finally:
+        for number in (signals.SIGINT, signals.SIGTERM):
+            loop.remove_signal_handler(number)
+
+
+# --- cpl run ------------------------------------------------------------------------------
+
+
+@click.command("run")
+@click.argument("workflow_ref", metavar="WORKFLOW")
+@_env_option
+@click.option("--target", "target_name", default=None, help="Required if several targets match.")
+@click.option(
+    "--input",
+    "input_text",
+    default=None,
+    metavar="JSON|@FILE",
+    help="The run's input document (JSON text, or @FILE). Default: {}.",
+)
+@click.option("--wait", is_flag=True, help="Wait for the run to end and report it.")
+@click.option(
+    "--timeout",
+    default=DEFAULT_WAIT,
+    show_default=True,
+    metavar="D",
+    help="With --wait: how long to wait (a duration such as 90s, 10m).",
+)
+@repo_option
+@format_option("json")
+def run_command(
+    workflow_ref: str,
+    env_name: str,
+    target_name: str | None,
+    input_text: str | None,
+    wait: bool,
+    timeout: str,
+    repo: Path,
+    output_format: str,
+    output_file: Path | None,
+) -> int:
+    """Start a run of a deployed workflow on its target (WORKFLOW: tenant/name or a file).
+
+    Prints the run id; with --wait, waits (at most --timeout) and reports status, output,
+    error and trace. Exits 1 if the run failed, was cancelled or is still running when the
+    wait ends.
+    """
+    try:
+        wait_seconds = parse_duration(timeout)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--timeout") from None
+    run_input = _input(input_text)
+    environment = load_environment(repo, env_name)
+    workflow = find_workflow(repo, workflow_ref)
+    target = select_target(environment, workflow, target_name)
+    if target.engine == "temporal":
+        run_id, outcome = asyncio.run(
+            _run_temporal(workflow, target, environment, run_input, wait_seconds if wait else None)
+        )
+    elif target.engine == "stepfunctions":
+        run_id, outcome = _run_stepfunctions(
+            workflow, target, run_input, wait_seconds if wait else None
+        )
+    else:
+        raise ConfigError(
+            f"cpl run starts Temporal and Step Functions runs; target '{target.name}' is "
+            f"{target.engine}: submit the WorkflowTemplate with "
+            f"`argo submit --from workflowtemplate/{workflow.metadata.tenant}-"
+            f"{workflow.metadata.name}`"
+        )
+    report: dict[str, Any] = {
+        "workflow": workflow.key,
+        "target": target.name,
+        "engine": target.engine,
+        "runId": run_id,
+        **outcome,
+    }
+    if output_format == "json":
+        emit(to_json(report), output_file)
+    else:
+        _print_run(report, waited=wait)
+        if output_file is not None:
+            emit(to_json(report), output_file)
+    if outcome["status"] == "succeeded" or (not wait and outcome["status"] == "running"):
+        return int(ExitCode.OK)
+    if outcome["status"] == "running":
+        click.echo(f"error: run {run_id} still running after {timeout}", err=True)
+    return int(ExitCode.ERROR)
+
+
+async def _run_temporal(
+    workflow: Workflow,
+    target: Target,
+    environment: Environment,
+    run_input: Any,
+    wait: float | None,
+) -> tuple[str, RunOutcome]:
+    """Render → spec payload → start the interpreter run; with `wait`, wait for its end."""
+    assert target.address and target.namespace and target.task_queue
+    payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
+    client = await connect(target.address, target.namespace)
+    try:
+        handle = await start_run(client, payload, run_input, task_queue=target.task_queue)
+    except RPCError as error:
+        raise EngineError(
+            f"Temporal at {target.address} refused to start {workflow.key} in namespace "
+            f"{target.namespace}: {error.message}"
+        ) from None
+    if wait is None:
+        return handle.id, {"status": "running", "output": None, "error": None, "trace": []}
+    return handle.id, await run_outcome(handle, wait)
+
+
+def _run_stepfunctions(
+    workflow: Workflow, target: Target, run_input: Any, wait: float | None
+) -> tuple[str, RunOutcome]:
+    client = stepfunctions.client_for(target)
+    execution = stepfunctions.start_execution(client, target, workflow, run_input)
+    if wait is None:
+        return execution, {"status": "running", "output": None, "error": None, "trace": []}
+    return execution, stepfunctions.execution_outcome(client, execution, wait)
+
+
+def _print_run(report: dict[str, Any], waited: bool) -> None:
+    console = console_for()
+    head = f"{report['workflow']} on {report['target']} ({report['engine']})"
+    if not waited:
+        console.print(f"started {head}", markup=False)
+        console.print(f"run id: {report['runId']}", markup=False)
+        return
+    style = {"succeeded": "green", "running": "yellow"}.get(report["status"], "red")
+    console.print(f"{head}: run {report['runId']}", markup=False)
+    console.print(f"status: {report['status']}", style=style, markup=False)
+    if report["trace"]:
+        console.print("trace: " + " → ".join(report["trace"]), markup=False)
+    if report["error"]:
+        error = report["error"]
+        console.print(f"error: {error['error']}: {error['cause']}", style="red", markup=False)
+    if report["output"] is not None:
+        console.print("output: " + json.dumps(report["output"], indent=2), markup=False)
+
+
+def _input(text: str | None) -> Any:
+    if text is None:
+        return {}
+    source = "--input"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise click.BadParameter(f"cannot read {path}: {error}", param_hint="--input") from None
+        source = str(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"{source} is not JSON: {error}", param_hint="--input") from None
+
+
+# --- cpl signal ---------------------------------------------------------------------------
+
+
+@click.command("signal")
+@click.argument("run_id")
+@click.argument("signal_name", metavar="SIGNAL")
+@click.argument("argument", metavar="[JSON]", required=False)
+@_env_option
+@click.option("--target", "target_name", required=True, help="The temporal target of the run.")
+@repo_option
+@format_option("json")
+def signal_command(
+    run_id: str,
+    signal_name: str,
+    argument: str | None,
+    env_name: str,
+    target_name: str,
+    repo: Path,
+    output_format: str,
+    output_file: Path | None,
+) -> int:
+    """Send a signal to a running Temporal run (approvals, `pause`, `resume`, `skip`).
+
+    An approval takes `{"approved": true, "by": "alice", "roles": ["controller"]}`; `skip`
+    takes a step name (plain or as a JSON string); `pause` and `resume` take nothing.
+    """
+    args = _signal_args(signal_name, argument)
+    environment = load_environment(repo, env_name)
+    target = target_named(environment, target_name, engine="temporal")
+    asyncio.run(_signal(target, run_id, signal_name, args))
+    report = {"runId": run_id, "target": target.name, "signal": signal_name, "sent": True}
+    if output_format == "json":
+        emit(to_json(report), output_file)
+    else:
+        console_for().print(f"sent {signal_name} to run {run_id} on {target.name}", markup=False)
+    return int(ExitCode.OK)
+
+
+def _signal_args(name: str, argument: str | None) -> list[Any]:
+    if name in ("pause", "resume"):
+        if argument is not None:
+            raise click.BadParameter(f"{name} takes no argument", param_hint="JSON")
+        return []
+    if argument is None:
+        if name == "skip":
+            raise click.BadParameter("skip needs the name of the step to skip", param_hint="JSON")
+        return []
+    try:
+        return [json.loads(argument)]
+    except json.JSONDecodeError as error:
+        if name == "skip":  # a bare step name
+            return [argument]
+        raise click.BadParameter(f"not JSON: {error}", param_hint="JSON") from None
+
+
+async def _signal(target: Target, run_id: str, name: str, args: list[Any]) -> None:
+    assert target.address and target.namespace
+    client = await connect(target.address, target.namespace)
+    handle = client.get_workflow_handle(run_id)
+    try:
+        await handle.signal(name, *args)
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            raise EngineError(
+                f"no running run '{run_id}' in namespace {target.namespace} at "
+                f"{target.address}: the run id is unknown or the run has finished "
+                f"({error.message})"
+            ) from None
+        raise EngineError(f"signal {name} to run '{run_id}' failed: {error.message}") from None

@@ -1,0 +1,396 @@
+"""`cpl worker`, `cpl run` and `cpl signal` against the session's real Temporal dev server.
+
+The control repo is a copy of the examples with an environment whose temporal target points
+at the dev server. `cpl worker` runs as a real subprocess (stopped with SIGINT, as Ctrl-C
+does); the user activities are the scripted ones of the conftest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from controlplane.cli import cli, run
+from controlplane.cli.runs import run_command, signal_command, worker_command
+from controlplane.runtime.temporal.devserver import free_port
+from tests.conftest import ROOT
+
+from .conftest import SCRIPTS, Harness
+
+pytestmark = pytest.mark.integration
+
+TASK_QUEUE = "cpl-cli-test"
+RETURN = {
+    "returnId": "rt-9",
+    "orderId": "o-9",
+    "customerId": "c-9",
+    "email": "ada@example.com",
+    "reason": "damaged-in-transit",
+    "refund": {"amount": 80, "currency": "EUR"},
+}
+APPROVAL = {"approved": True, "by": "lee@example.com", "roles": ["care-manager"]}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def commands() -> Iterator[None]:
+    """The commands on the real `cpl` group (so errors map to exit codes as in production)."""
+    added = [c for c in (worker_command, run_command, signal_command) if c.name not in cli.commands]
+    for command in added:
+        cli.add_command(command)
+    yield
+    for command in added:
+        cli.commands.pop(str(command.name))
+
+
+def environment(address: str, **target: Any) -> str:
+    """environments/local.yaml with its temporal target at `address` (namespace default)."""
+    data = yaml.safe_load((ROOT / "environments" / "local.yaml").read_text())
+    data["metadata"]["name"] = target.pop("env", "test")
+    for entry in data["spec"]["targets"]:
+        if entry["engine"] == "temporal":
+            entry.update(address=address, namespace="default", taskQueue=TASK_QUEUE, **target)
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, harness: Harness) -> Path:
+    root = tmp_path_factory.mktemp("cli-repo")
+    shutil.copytree(ROOT / "workflows", root / "workflows")
+    (root / "environments").mkdir()
+    address = harness.client.service_client.config.target_host
+    (root / "environments" / "test.yaml").write_text(environment(address))
+    wide = environment(address, env="wide", select={})  # the temporal target takes everything
+    (root / "environments" / "wide.yaml").write_text(wide)
+    gone = environment(f"127.0.0.1:{free_port()}", env="unreachable")
+    (root / "environments" / "unreachable.yaml").write_text(gone)
+    SCRIPTS["finance-fx-rates-refresh-"] = {
+        "FxFetchRates": lambda argument: {
+            "maxMovePercent": 9.0 if argument["asOf"] == "bad-hour" else 0.4,
+            "values": {"USD": 1.09},
+        }
+    }
+    SCRIPTS["retail-returns-processing-"] = {"ReturnsInspect": {"resellable": True}}
+    return root
+
+
+@pytest.fixture(scope="module")
+def worker(repo: Path, activity_workers: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`cpl worker --env test --target temporal-local` in a subprocess."""
+    script = (
+        "import sys\n"
+        "from controlplane.cli import cli, run\n"
+        "from controlplane.cli.runs import worker_command\n"
+        "cli.add_command(worker_command)\n"
+        "sys.exit(run(sys.argv[1:]))\n"
+    )
+    args = ["worker", "--env", "test", "--target", "temporal-local", "--repo", str(repo)]
+    args += ["--dead-letter", str(repo / "dead-letters.jsonl")]
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert process.stderr is not None
+    banner = process.stderr.readline()
+    assert f"task queue {TASK_QUEUE} of namespace default" in banner, banner
+    yield process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        process.wait(20)
+
+
+def cpl(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = run(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_run_wait_reports_status_output_and_trace(
+    repo: Path, worker: subprocess.Popen[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cpl(
+        capsys,
+        "run",
+        "finance/fx-rates-refresh",
+        "--env",
+        "test",
+        "--repo",
+        str(repo),
+        "--input",
+        '{"asOf": "2026-05-04T10:00:00Z"}',
+        "--wait",
+        "--timeout",
+        "30s",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["runId"].startswith("finance-fx-rates-refresh-")
+    assert {k: report[k] for k in ("workflow", "target", "engine", "status", "error")} == {
+        "workflow": "finance/fx-rates-refresh",
+        "target": "temporal-local",
+        "engine": "temporal",
+        "status": "succeeded",
+        "error": None,
+    }
+    assert report["trace"] == ["fetch-rates", "rates-plausible", "store-rates"]
+    # store-rates has no resultPath: its result (the echoed parameters) is the new document
+    assert report["output"] == {"asOf": "2026-05-04T10:00:00Z", "rates": {"USD": 1.09}}
+
+
+def test_run_that_fails_exits_1_with_the_error_and_trace(
+    repo: Path, worker: subprocess.Popen[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    input_file = repo / "input.json"
+    input_file.write_text('{"asOf": "bad-hour"}')
+    code, out, _ = cpl(
+        capsys,
+        "run",
+        "workflows/finance/fx-rates-refresh.yaml",  # a file works as well as tenant/name
+        "--env",
+        "test",
+        "--repo",
+        str(repo),
+        "--input",
+        f"@{input_file}",
+        "--wait",
+        "--timeout",
+        "30s",
+        "--format",
+        "json",
+    )
+    assert code == 1
+    report = json.loads(out)
+    assert report["status"] == "failed"
+    assert report["error"]["error"] == "ImplausibleRates"
+    assert report["trace"] == ["fetch-rates", "rates-plausible", "rates-implausible"]
+    letters = (repo / "dead-letters.jsonl").read_text().splitlines()
+    assert any(json.loads(line)["workflowId"] == report["runId"] for line in letters)
+
+
+def test_signal_approves_a_waiting_run(
+    repo: Path, worker: subprocess.Popen[str], harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = cpl(
+        capsys,
+        "run",
+        "retail/returns-processing",
+        "--env",
+        "test",
+        "--repo",
+        str(repo),
+        "--input",
+        json.dumps(RETURN),
+    )
+    assert code == 0, err
+    assert "started retail/returns-processing on temporal-local (temporal)" in out
+    run_id = out.split("run id: ")[1].strip()
+    handle = harness.client.get_workflow_handle(run_id)
+    harness.wait_status(handle, lambda s: "manager-approval" in s["current"])
+
+    signal_args = ["--env", "test", "--target", "temporal-local", "--repo", str(repo)]
+    approval = json.dumps(APPROVAL)
+    code, out, err = cpl(capsys, "signal", run_id, "refund-approval", approval, *signal_args)
+    assert code == 0, err
+    assert f"sent refund-approval to run {run_id}" in out
+    result = harness.result(handle)
+    assert result["trace"][-3:] == ["manager-approval", "issue-refund", "notify-refunded"]
+
+    # the run has finished: signalling it again is a clear error
+    code, _, err = cpl(capsys, "signal", run_id, "refund-approval", approval, *signal_args)
+    assert code == 1
+    assert f"no running run '{run_id}'" in err
+    assert "unknown or the run has finished" in err
+
+
+def test_signal_to_an_unknown_run_is_a_clear_error(
+    repo: Path, harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--env", "test", "--target", "temporal-local", "--repo", str(repo)]
+    code, _, err = cpl(capsys, "signal", "no-such-run", "pause", *args)
+    assert code == 1
+    assert "no running run 'no-such-run' in namespace default" in err
+    # skip needs a step; pause takes none (usage errors, exit 2)
+    assert cpl(capsys, "signal", "no-such-run", "skip", *args)[0] == 2
+    assert cpl(capsys, "signal", "no-such-run", "pause", '"x"', *args)[0] == 2
+
+
+def test_unknown_workflow_exits_1_with_a_suggestion(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cpl(
+        capsys, "run", "retail/order-fulfilment", "--env", "test", "--repo", str(repo)
+    )
+    assert code == 1
+    assert "no workflow 'retail/order-fulfilment'" in err
+    assert "retail/order-fulfillment" in err  # did you mean
+
+
+def test_several_targets_need_target(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cpl(
+        capsys, "run", "retail/order-fulfillment", "--env", "wide", "--repo", str(repo)
+    )
+    assert code == 1
+    assert "several targets" in err and "sfn-local, temporal-local" in err
+    code, _, err = cpl(
+        capsys,
+        "run",
+        "retail/order-fulfillment",
+        "--env",
+        "test",
+        "--target",
+        "temporal-local",
+        "--repo",
+        str(repo),
+    )
+    assert code == 1
+    assert "does not select workflow 'retail/order-fulfillment'" in err
+
+
+def test_unreachable_server_names_the_address(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.monotonic()
+    args = ["--env", "unreachable", "--target", "temporal-local", "--repo", str(repo)]
+    code, _, err = cpl(capsys, "worker", *args)
+    assert code == 1
+    assert "cannot reach the Temporal server at 127.0.0.1:" in err
+    assert time.monotonic() - started < 15
+
+
+def test_worker_stops_cleanly_on_ctrl_c(worker: subprocess.Popen[str]) -> None:
+    assert worker.poll() is None
+    worker.send_signal(signal.SIGINT)
+    assert worker.wait(20) == 0
+    assert worker.stderr is not None
+    assert "worker stopped" in worker.stderr.read()
+
+
+# --- Step Functions targets (moto server, real ASL execution) --------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto(repo: Path) -> Iterator[str]:
+    """A moto server executing state machines; an environment `sfn` pointing at it."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"{endpoint}/moto-api/config",
+                    data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+                    method="POST",
+                )
+                urllib.request.urlopen(request, timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        data = yaml.safe_load((ROOT / "environments" / "local.yaml").read_text())
+        data["metadata"]["name"] = "sfn"
+        for entry in data["spec"]["targets"]:
+            if entry["engine"] == "stepfunctions":
+                entry["endpoint"] = endpoint
+        (repo / "environments" / "sfn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_stepfunctions_run_not_deployed(
+    repo: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = cpl(
+        capsys, "run", "retail/inventory-sync", "--env", "sfn", "--repo", str(repo), "--wait"
+    )
+    assert code == 1
+    assert "'retail/inventory-sync' is not deployed to sfn-local: run cpl apply" in err
+
+
+def test_stepfunctions_run_reports_output_and_trace_from_the_history(
+    repo: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A hand-written state machine stands in for `cpl apply` (not part of this module)."""
+    client = boto3.client(
+        "stepfunctions",
+        region_name="us-east-1",
+        endpoint_url=moto,
+        aws_access_key_id="cpl-local",
+        aws_secret_access_key="cpl-local",
+    )
+    definition = {
+        "StartAt": "list-changed-skus",
+        "States": {
+            "list-changed-skus": {
+                "Type": "Pass",
+                "Result": {"count": 0},
+                "ResultPath": "$.changes",
+                "Next": "any-changes",
+            },
+            "any-changes": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Variable": "$.changes.count", "NumericGreaterThan": 0, "Next": "sync"}
+                ],
+                "Default": "nothing-to-do",
+            },
+            "sync": {"Type": "Pass", "End": True},
+            "nothing-to-do": {"Type": "Succeed"},
+        },
+    }
+    client.create_state_machine(
+        name="retail-inventory-sync",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/cpl-sfn",
+    )
+    code, out, err = cpl(
+        capsys,
+        "run",
+        "retail/inventory-sync",
+        "--env",
+        "sfn",
+        "--repo",
+        str(repo),
+        "--input",
+        '{"lastRun": "2026-05-04T10:00:00Z"}',
+        "--wait",
+        "--timeout",
+        "20s",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["engine"] == "stepfunctions" and report["target"] == "sfn-local"
+    assert report["runId"].startswith(
+        "arn:aws:states:us-east-1:123456789012:execution:retail-inventory-sync:"
+    )
+    assert report["status"] == "succeeded"
+    assert report["trace"] == ["list-changed-skus", "any-changes", "nothing-to-do"]
+    assert report["output"] == {"lastRun": "2026-05-04T10:00:00Z", "changes": {"count": 0}}
