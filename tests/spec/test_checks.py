@@ -243,7 +243,7 @@ CASES = {
         steps:
           - {name: a, type: task, activity: x.y, end: true}
         """,
-        ("CPL-S020", 10, "/spec/input/schema"),
+        ("CPL-S020", 10, "/spec/input/schema/type"),
     ),
     "duration that does not parse": (
         """
@@ -454,3 +454,28 @@ def test_waiver_with_a_wildcard_workflow_is_rejected() -> None:
     text = WAIVER.replace("{expires}", "2027-01-01").replace("acme/sample", "acme/*")
     result = load_sources([Source("waivers/a.yaml", text)], today=dt.date(2026, 11, 25))
     assert [(d.code, d.path) for d in result.diagnostics] == [("CPL-S004", "/spec/workflows")]
+
+
+def test_duplicate_keys_are_an_error_at_the_second_key() -> None:
+    text = HEADER + "  start: a\n  start: b\n  steps: []\n"
+    (diagnostic,) = load_sources([Source("w.yaml", text)]).diagnostics
+    assert (diagnostic.code, diagnostic.line, diagnostic.column) == ("CPL-S001", 10, 3)
+    assert "duplicate" in diagnostic.message
+
+
+def test_two_documents_in_one_file_are_an_error() -> None:
+    text = HEADER + "  start: a\n---\napiVersion: cpl.dev/v1\n"
+    (diagnostic,) = load_sources([Source("w.yaml", text)]).diagnostics
+    assert (diagnostic.code, diagnostic.line) == ("CPL-S001", 10)
+    assert "one document per file" in diagnostic.message
+
+
+def test_unknown_json_schema_dialect_is_reported_without_fetching_it() -> None:
+    body = """
+    input:
+      schema: {$schema: "https://example.com/my-dialect", type: object}
+    start: a
+    steps:
+      - {name: a, type: task, activity: x.y, end: true}
+    """
+    assert ("CPL-S020", 10, "/spec/input/schema/$schema") in _diagnostics(body)
