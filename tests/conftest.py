@@ -10,6 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+pytest_plugins = ["tests.engines"]
+
 MakeRepo = Callable[[dict[str, str]], Path]
 
 

@@ -7,7 +7,6 @@ are plain functions that hand coroutines to it through `Harness.run`.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterator
@@ -17,18 +16,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-
-try:
-    import controlplane  # noqa: F401
-except ModuleNotFoundError:  # the project is not installed (no `pip install -e .` yet)
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from controlplane.runtime.temporal.devserver import DevServer, start_dev_server
+from controlplane.runtime.temporal.devserver import DevServer
 from controlplane.runtime.temporal.payload import InterpreterPayload
 from controlplane.runtime.temporal.runs import start_run
 from controlplane.runtime.temporal.worker import build_worker
@@ -207,7 +200,9 @@ class Harness:
 
 
 @pytest.fixture(scope="session")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+def harness(
+    tmp_path_factory: pytest.TempPathFactory, temporal_server: DevServer
+) -> Iterator[Harness]:
     """A dev server, the interpreter worker (with dead letters to a file) and test activities."""
     directory = tmp_path_factory.mktemp("temporal")
     dead_letters = directory / "dead-letters.jsonl"
@@ -218,7 +213,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     def on_loop(coroutine: Coroutine[Any, Any, T], timeout: float = 90.0) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
 
-    server: DevServer = on_loop(start_dev_server(log_path=directory / "server.log"))
+    server = temporal_server
     stopped = asyncio.Event()
 
     async def serve() -> tuple[Client, list[asyncio.Task[None]]]:
@@ -243,7 +238,6 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     finally:
         loop.call_soon_threadsafe(stopped.set)
         on_loop(asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 20))
-        server.stop()
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
 
