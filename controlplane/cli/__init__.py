@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from controlplane import __version__
-from controlplane.cli import project, runs, translate, validate
+from controlplane.cli import policy, project, runs, translate, validate
 from controlplane.cli.output import console_for
 from controlplane.errors import CplError, ExitCode
 
@@ -34,6 +34,8 @@ def cli() -> None:
 cli.add_command(validate.validate_command)
 cli.add_command(validate.schema_command)
 cli.add_command(project.init_command)
+cli.add_command(policy.check_command)
+cli.add_command(policy.policy_group)
 cli.add_command(translate.render_command)
 cli.add_command(translate.compat_command)
 cli.add_command(runs.worker_command)
