@@ -10,8 +10,8 @@ import click
 from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.report.validation import validation_json, validation_text
-from controlplane.spec.load import load_repo
 from controlplane.spec.schema import KIND_NAMES, json_schema
+from controlplane.spec.validate import validate_repo
 
 
 @click.command("validate")
@@ -27,7 +27,7 @@ def validate_command(
     waivers/. Every problem of every file is reported (FILE:LINE:COL: CODE message);
     exits 1 if any is an error.
     """
-    result = load_repo(repo, list(paths) or None)
+    result = validate_repo(repo, paths)
     if not result.files:
         raise ConfigError(
             f"nothing to validate in {repo}: no workflows/, environments/ or waivers/ documents"

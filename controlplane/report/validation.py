@@ -2,48 +2,37 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-from controlplane.spec.check import iter_scopes
-from controlplane.spec.load import LoadResult
+from controlplane.spec.validate import Validation
 
 
-def validation_json(result: LoadResult) -> dict[str, Any]:
+def validation_json(validation: Validation) -> dict[str, Any]:
     return {
-        "ok": result.ok,
-        "diagnostics": [d.to_json() for d in result.diagnostics],
-        "summary": summary(result),
+        "ok": validation.ok,
+        "diagnostics": [d.to_json() for d in validation.diagnostics],
+        "summary": summary(validation),
     }
 
 
-def summary(result: LoadResult) -> dict[str, Any]:
-    """What was loaded: files, documents per kind, workflows per tenant, step types used."""
-    tenants: Counter[str] = Counter()
-    step_types: Counter[str] = Counter()
-    forms: Counter[str] = Counter()
-    for loaded in result.workflows:
-        workflow = loaded.model
-        tenants[workflow.metadata.tenant] += 1
-        forms["dag" if workflow.spec.is_dag else "state-machine"] += 1
-        for scope in iter_scopes(workflow):
-            step_types.update(step.type for step in scope.steps)
+def summary(validation: Validation) -> dict[str, Any]:
+    """What was validated: files, documents per kind, workflows per tenant, step types used."""
     return {
-        "files": result.files,
-        "workflows": len(result.workflows),
-        "environments": len(result.environments),
-        "waivers": len(result.waivers),
-        "errors": sum(1 for d in result.diagnostics if d.severity == "error"),
-        "warnings": sum(1 for d in result.diagnostics if d.severity == "warning"),
-        "tenants": dict(sorted(tenants.items())),
-        "forms": dict(sorted(forms.items())),
-        "stepTypes": dict(sorted(step_types.items())),
+        "files": validation.files,
+        "workflows": validation.documents["Workflow"],
+        "environments": validation.documents["Environment"],
+        "waivers": validation.documents["Waiver"],
+        "errors": sum(1 for d in validation.diagnostics if d.severity == "error"),
+        "warnings": sum(1 for d in validation.diagnostics if d.severity == "warning"),
+        "tenants": dict(sorted(validation.tenants.items())),
+        "forms": dict(sorted(validation.forms.items())),
+        "stepTypes": dict(sorted(validation.step_types.items())),
     }
 
 
-def validation_text(result: LoadResult) -> list[str]:
-    lines = [d.format() for d in result.diagnostics]
-    facts = summary(result)
+def validation_text(validation: Validation) -> list[str]:
+    lines = [d.format() for d in validation.diagnostics]
+    facts = summary(validation)
     if lines:
         lines.append("")
     tenants = ", ".join(f"{name} {count}" for name, count in facts["tenants"].items())
@@ -58,10 +47,6 @@ def validation_text(result: LoadResult) -> list[str]:
             "  forms: " + ", ".join(f"{name} {count}" for name, count in facts["forms"].items())
         )
         lines.append(f"  step types: {steps}")
-    verdict = (
-        "valid"
-        if result.ok
-        else f"{facts['errors']} error{'s' if facts['errors'] != 1 else ''} found"
-    )
-    lines.append(verdict)
+    errors = facts["errors"]
+    lines.append("valid" if validation.ok else f"{errors} error{'s' if errors != 1 else ''} found")
     return lines

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -89,7 +89,7 @@ class LoadResult:
 def load_workflows(repo: Path, ref: str | None = None) -> LoadResult:
     """The workflow specs of a control repo (at a git ref when given), with diagnostics."""
     if ref is None:
-        sources = _read_tree(repo, ["workflows"])
+        sources = read_tree(repo, ["workflows"])
     else:
         sources = _read_git(repo, ref, "workflows")
     return load_sources(sources)
@@ -98,9 +98,9 @@ def load_workflows(repo: Path, ref: str | None = None) -> LoadResult:
 def load_repo(repo: Path, paths: Iterable[Path] | None = None) -> LoadResult:
     """Workflows, environments and waivers of a repo, or of the given files and folders."""
     if paths:
-        sources = list(_read_paths(repo, paths))
+        sources = list(read_paths(repo, paths))
     else:
-        sources = _read_tree(repo, list(DIRECTORIES))
+        sources = read_tree(repo, list(DIRECTORIES))
     return load_sources(sources)
 
 
@@ -127,7 +127,10 @@ def load_environment(repo: Path, name: str) -> Environment:
 
 
 def load_sources(
-    sources: Iterable[Source], expected_kind: str | None = None, today: dt.date | None = None
+    sources: Iterable[Source],
+    expected_kind: str | None = None,
+    today: dt.date | None = None,
+    check_unique: bool = True,
 ) -> LoadResult:
     """Parse, validate and check documents; all problems of all files, sorted by position."""
     result = LoadResult()
@@ -142,7 +145,9 @@ def load_sources(
             result.environments.append(Loaded(model, source.file))
         elif isinstance(model, Waiver):
             result.waivers.append(Loaded(model, source.file))
-    _check_unique_workflows(result)
+    if check_unique:
+        keys = [(loaded.model.key, loaded.file) for loaded in result.workflows]
+        result.diagnostics.extend(duplicate_workflows(keys, result.diagnostic))
     result.diagnostics.sort()
     return result
 
@@ -317,21 +322,19 @@ def _describe(
     return "CPL-S004", f"{field_name}: {error['msg']}"
 
 
-def _check_unique_workflows(result: LoadResult) -> None:
+def duplicate_workflows(
+    keys: Iterable[tuple[str, str]], diagnostic: Callable[[str, str, str, str], Diagnostic]
+) -> list[Diagnostic]:
+    """CPL-S026 for every (workflow key, file) whose key an earlier file already defines."""
     first: dict[str, str] = {}
-    for loaded in result.workflows:
-        key = loaded.model.key
+    found = []
+    for key, file in keys:
         if key in first:
-            result.diagnostics.append(
-                result.diagnostic(
-                    loaded.file,
-                    "CPL-S026",
-                    f"workflow '{key}' is also defined in {first[key]}",
-                    "/metadata/name",
-                )
-            )
+            message = f"workflow '{key}' is also defined in {first[key]}"
+            found.append(diagnostic(file, "CPL-S026", message, "/metadata/name"))
         else:
-            first[key] = loaded.file
+            first[key] = file
+    return found
 
 
 def _kind_for_path(file: str) -> str | None:
@@ -339,7 +342,7 @@ def _kind_for_path(file: str) -> str | None:
     return DIRECTORIES.get(top)
 
 
-def _read_tree(repo: Path, directories: list[str]) -> list[Source]:
+def read_tree(repo: Path, directories: list[str]) -> list[Source]:
     sources: list[Source] = []
     for directory in directories:
         root = repo / directory
@@ -348,7 +351,7 @@ def _read_tree(repo: Path, directories: list[str]) -> list[Source]:
     return sources
 
 
-def _read_paths(repo: Path, paths: Iterable[Path]) -> Iterator[Source]:
+def read_paths(repo: Path, paths: Iterable[Path]) -> Iterator[Source]:
     for path in paths:
         if path.is_dir():
             yield from (_source(repo, p) for p in _document_files(path))

@@ -70,6 +70,12 @@ def _serialize(value: _TextValue, info: core_schema.SerializationInfo) -> Any:
     return value.original()
 
 
+# Values are immutable and specs repeat the same few durations and paths thousands of times:
+# share one instance per text instead of parsing each occurrence.
+_INSTANCES: dict[Any, Any] = {}
+_INSTANCE_CACHE_LIMIT = 65536
+
+
 class _TextValue:
     """A value parsed from text that remembers the text (for round trips)."""
 
@@ -101,6 +107,18 @@ class _TextValue:
     def _validate(cls, value: Any) -> Any:
         if isinstance(value, cls):
             return value
+        key = (cls, type(value), value) if isinstance(value, str | int) else None
+        cached = _INSTANCES.get(key) if key is not None else None
+        if cached is not None:
+            return cached
+        instance = cls._parse(value)
+        if len(_INSTANCES) > _INSTANCE_CACHE_LIMIT:
+            _INSTANCES.clear()
+        _INSTANCES[key] = instance
+        return instance
+
+    @classmethod
+    def _parse(cls, value: Any) -> _TextValue:
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise PydanticCustomError(
                 cls._error_code, "expected text, found {found}", {"found": type(value).__name__}

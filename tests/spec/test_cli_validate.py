@@ -104,10 +104,28 @@ def test_an_internal_error_prints_one_line_and_a_log_path(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("controlplane.cli.validate.load_repo", explode)
+    monkeypatch.setattr("controlplane.cli.validate.validate_repo", explode)
     assert run(["validate", "--repo", str(ROOT)]) == 1
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: disk on fire" in err
     assert "Traceback" not in err
     log = Path(err.rsplit("written to ", 1)[1].rstrip(")\n"))
     assert "disk on fire" in log.read_text()
+
+
+def test_a_large_repo_is_validated_in_parallel_with_the_same_findings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.corpus import generate
+    from controlplane.spec.validate import PARALLEL_THRESHOLD, validate_repo
+
+    generate(tmp_path, PARALLEL_THRESHOLD + 20, seed=3)
+    broken = sorted((tmp_path / "workflows").rglob("*.yaml"))
+    broken[5].write_text(broken[5].read_text().replace("type: task", "type: tsak", 1))
+    duplicate = tmp_path / "workflows" / "copy.yaml"
+    duplicate.write_text(broken[-1].read_text())
+    serial = validate_repo(tmp_path, jobs=1)
+    parallel = validate_repo(tmp_path, jobs=2)
+    assert parallel.diagnostics == serial.diagnostics
+    assert {d.code for d in parallel.diagnostics} == {"CPL-S004", "CPL-S026"}
+    assert parallel.step_types == serial.step_types and parallel.files == serial.files
