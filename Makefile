@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cpl validate
+	bash scripts/demo.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check controlplane tests bench

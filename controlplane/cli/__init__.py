@@ -8,6 +8,7 @@ whose path is printed instead of a traceback.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import sys
 import tempfile
 import traceback
@@ -16,12 +17,44 @@ from pathlib import Path
 import click
 
 from controlplane import __version__
-from controlplane.cli import policy, project, runs, translate, validate
 from controlplane.cli.output import console_for
 from controlplane.errors import CplError, ExitCode
 
+# Every command, by name: "module:attribute". A command's module (and its heavy imports:
+# boto3, temporalio, hera's Argo models) loads only when that command runs, so `cpl validate`
+# starts in a fraction of a second.
+COMMANDS: dict[str, str] = {
+    "init": "controlplane.cli.project:init_command",
+    "validate": "controlplane.cli.validate:validate_command",
+    "schema": "controlplane.cli.validate:schema_command",
+    "render": "controlplane.cli.translate:render_command",
+    "compat": "controlplane.cli.translate:compat_command",
+    "check": "controlplane.cli.policy:check_command",
+    "policy": "controlplane.cli.policy:policy_group",
+    "worker": "controlplane.cli.runs:worker_command",
+    "run": "controlplane.cli.runs:run_command",
+    "signal": "controlplane.cli.runs:signal_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _CommandRegistry(click.Group):
+    """A click group that resolves its commands from COMMANDS when they are asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attribute)
+        return command
+
+
+@click.group(
+    cls=_CommandRegistry,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="cpl")
 def cli() -> None:
     """cpl: workflows as code under governance.
@@ -29,18 +62,6 @@ def cli() -> None:
     Validate engine-neutral workflow specs, render them for Step Functions, Temporal and
     Argo, gate them with OPA policies, deploy them per environment and watch for drift.
     """
-
-
-cli.add_command(validate.validate_command)
-cli.add_command(validate.schema_command)
-cli.add_command(project.init_command)
-cli.add_command(policy.check_command)
-cli.add_command(policy.policy_group)
-cli.add_command(translate.render_command)
-cli.add_command(translate.compat_command)
-cli.add_command(runs.worker_command)
-cli.add_command(runs.run_command)
-cli.add_command(runs.signal_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,17 +8,22 @@ Anything the round trip dropped or changed is reported by JSON pointer.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from hera.workflows.models import CronWorkflow, WorkflowTemplate
 from pydantic import BaseModel, ValidationError
 
 from controlplane.errors import ConfigError
 
-MODELS: dict[str, type[BaseModel]] = {
-    "WorkflowTemplate": WorkflowTemplate,
-    "CronWorkflow": CronWorkflow,
-}
+KINDS = ("CronWorkflow", "WorkflowTemplate")
+
+
+@lru_cache(maxsize=1)
+def _models() -> dict[str, type[BaseModel]]:
+    """hera's generated Argo models; imported on first use (they take ~1 s to import)."""
+    from hera.workflows.models import CronWorkflow, WorkflowTemplate
+
+    return {"WorkflowTemplate": WorkflowTemplate, "CronWorkflow": CronWorkflow}
 
 
 class ManifestSchemaError(ConfigError):
@@ -36,9 +41,9 @@ def validate_manifest(manifest: dict[str, Any]) -> None:
     """Raise ManifestSchemaError unless `manifest` survives hera's models unchanged."""
     kind = str(manifest.get("kind", ""))
     name = str((manifest.get("metadata") or {}).get("name", "?"))
-    model = MODELS.get(kind)
+    model = _models().get(kind)
     if model is None:
-        raise ManifestSchemaError(kind, name, [f"/kind: not one of {', '.join(sorted(MODELS))}"])
+        raise ManifestSchemaError(kind, name, [f"/kind: not one of {', '.join(KINDS)}"])
     try:
         parsed = model.model_validate(manifest)
     except ValidationError as exc:
