@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "worker": "controlplane.cli.runs:worker_command",
     "run": "controlplane.cli.runs:run_command",
     "signal": "controlplane.cli.runs:signal_command",
+    "local": "controlplane.cli.local:local_group",
 }
 
 

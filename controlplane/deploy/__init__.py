@@ -1,0 +1,26 @@
+"""Deployment: the state store and its lock (planner and backends come next)."""
+
+from controlplane.deploy.lock import LockHolder, LockTimeout, StateLock, read_holder
+from controlplane.deploy.state import (
+    ResourceKey,
+    ResourceState,
+    ResourceStatus,
+    State,
+    StateStore,
+    load_state,
+    save_state,
+)
+
+__all__ = [
+    "LockHolder",
+    "LockTimeout",
+    "ResourceKey",
+    "ResourceState",
+    "ResourceStatus",
+    "State",
+    "StateLock",
+    "StateStore",
+    "load_state",
+    "read_holder",
+    "save_state",
+]

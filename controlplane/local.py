@@ -1,0 +1,586 @@
+"""`cpl local`: the embedded engines of a local environment, as background processes.
+
+For every Temporal target on the loopback address a Temporal dev server (`temporal server
+start-dev`, persisted to `.cpl/local/<name>.db`, with the targets' namespaces), and for every
+Step Functions target whose endpoint is on the loopback address a moto server with real state
+machine execution and Lambda without Docker. Targets sharing an address share a server.
+
+The servers run detached (their own session) and outlive the command; `.cpl/local/<name>.pid`
+(JSON: pid, environment, address, command) says which process is ours, and `<name>.log` holds
+its output. A pid file whose process is gone, or whose pid now runs something else, is stale and
+ignored. `up` and `down` hold the lock of `.cpl/local` so two of them never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client
+
+from controlplane.deploy.lock import StateLock
+from controlplane.environment import Environment, Target
+from controlplane.errors import ConfigError, EngineError
+from controlplane.runtime.temporal.devserver import find_temporal_binary, start_dev_server
+
+LOCAL_DIR = Path(".cpl") / "local"
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_GRACE = 10.0
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+LOG_TAIL_LINES = 20
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_LABELS = {"temporal": "Temporal dev server", "stepfunctions": "Step Functions emulator (moto)"}
+
+LocalEngine = Literal["temporal", "stepfunctions"]
+
+# Servers started by this process: polled to reap them once stopped (an unreaped child is a
+# zombie whose pid still answers) and kept referenced while they run.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@dataclass(frozen=True)
+class LocalService:
+    """One local server: `name` is its file stem under `.cpl/local`."""
+
+    name: str
+    engine: LocalEngine
+    host: str
+    port: int
+    targets: tuple[str, ...]
+    namespaces: tuple[str, ...] = ()
+
+    @property
+    def address(self) -> str:
+        """What clients use: `host:port` (Temporal) or the endpoint URL (Step Functions)."""
+        if self.engine == "stepfunctions":
+            return f"http://{_url_host(self.host)}:{self.port}"
+        return f"{_url_host(self.host)}:{self.port}"
+
+    def describe(self) -> str:
+        targets = ", ".join(self.targets)
+        return f"the {_LABELS[self.engine]} of target {targets} ({self.address})"
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """A local server as `up`, `down` or `status` left it."""
+
+    service: LocalService
+    running: bool
+    healthy: bool
+    pid: int | None
+    log: Path
+    action: str = ""  # up: started | already running; down: stopped | not running
+    # `pid`: of the running server; after `down` stopped one, the pid it had.
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.service.name,
+            "engine": self.service.engine,
+            "targets": list(self.service.targets),
+            "address": self.service.address,
+            "namespaces": list(self.service.namespaces),
+            "state": "running" if self.running else "stopped",
+            "pid": self.pid,
+            "healthy": self.healthy,
+            "action": self.action or None,
+            "detail": self.detail or None,
+            "log": str(self.log),
+        }
+
+
+def local_dir(repo: Path) -> Path:
+    return repo.resolve() / LOCAL_DIR
+
+
+def local_services(environment: Environment) -> list[LocalService]:
+    """The servers the environment's Temporal and Step Functions targets need.
+
+    ConfigError for such a target that is not on the loopback address: `cpl local` only runs
+    engines on this machine.
+    """
+    grouped: dict[tuple[LocalEngine, str, int], list[Target]] = {}
+    for target in environment.spec.targets:
+        if target.engine == "argo":
+            continue  # GitOps delivery writes files: nothing to run
+        engine: LocalEngine = target.engine
+        host, port = _host_port(environment, target)
+        grouped.setdefault((engine, host, port), []).append(target)
+    if not grouped:
+        raise ConfigError(
+            f"environment '{environment.name}' has no Temporal or Step Functions target: "
+            "nothing to start"
+        )
+    per_engine = [engine for engine, _, _ in grouped]
+    services = []
+    for (engine, host, port), targets in grouped.items():
+        name = engine if per_engine.count(engine) == 1 else f"{engine}-{port}"
+        namespaces = sorted({t.namespace for t in targets if t.namespace})
+        services.append(
+            LocalService(
+                name, engine, host, port, tuple(t.name for t in targets), tuple(namespaces)
+            )
+        )
+    return services
+
+
+def local_up(
+    repo: Path, environment: Environment, *, timeout: float = DEFAULT_TIMEOUT
+) -> list[ServiceStatus]:
+    """Start every server that is not running yet and wait until all are healthy.
+
+    Checks every port first: EngineError naming the port and the target when one is taken by
+    another process (nothing is started then). When a server dies or stays unhealthy, stops
+    those started by this call and raises EngineError with the tail of its log.
+    """
+    services = local_services(environment)
+    directory = local_dir(repo)
+    with StateLock(directory, timeout=timeout, command=_command_line()):
+        results: dict[str, ServiceStatus] = {}
+        to_start: list[LocalService] = []
+        for service in services:
+            record = _read_pid(directory, service.name)
+            if record is not None and _is_running(record):
+                if record.get("address") != service.address:
+                    raise ConfigError(
+                        f"{_pid_path(directory, service.name)}: a {_LABELS[service.engine]} of "
+                        f"environment '{record.get('environment')}' runs at "
+                        f"{record.get('address')} (pid {record['pid']}): stop it first with "
+                        f"`cpl local down --env {record.get('environment')}`"
+                    )
+                results[service.name] = _status(directory, service, record, "already running")
+                continue
+            _pid_path(directory, service.name).unlink(missing_ok=True)  # stale, if any
+            if _port_in_use(service.host, service.port):
+                raise EngineError(
+                    f"port {service.port} is already in use by another process: cannot start "
+                    f"{service.describe()}. Stop that process, or give target "
+                    f"'{service.targets[0]}' another port in environments/{environment.name}.yaml"
+                )
+            to_start.append(service)
+        if to_start:
+            started = asyncio.run(_start_all(directory, environment.name, to_start, timeout))
+            for service, pid in started:
+                results[service.name] = ServiceStatus(
+                    service, True, True, pid, _log_path(directory, service.name), "started"
+                )
+    return [results[service.name] for service in services]
+
+
+def local_down(
+    repo: Path, environment: Environment, *, grace: float = DEFAULT_GRACE
+) -> list[ServiceStatus]:
+    """Stop the environment's servers (SIGTERM, then SIGKILL after `grace` seconds) and
+    remove their pid files; servers that are not running are reported, not an error."""
+    services = {service.name: service for service in local_services(environment)}
+    directory = local_dir(repo)
+    if not directory.exists():
+        return [_stopped(directory, s, "not running") for s in services.values()]
+    # Also what this environment started under other names (its file was edited since `up`).
+    for path in sorted(directory.glob("*.pid")):
+        record = _read_pid(directory, path.stem)
+        if record and record.get("environment") == environment.name and path.stem not in services:
+            services[path.stem] = _service_from_record(path.stem, record)
+    results = []
+    with StateLock(directory, timeout=grace + DEFAULT_TIMEOUT, command=_command_line()):
+        for service in services.values():
+            record = _read_pid(directory, service.name)
+            if record is None:
+                results.append(_stopped(directory, service, "not running"))
+            elif not _is_running(record):
+                _pid_path(directory, service.name).unlink(missing_ok=True)
+                results.append(_stopped(directory, service, "not running", "stale pid file"))
+            else:
+                pid = int(record["pid"])
+                _stop(pid, grace)
+                _pid_path(directory, service.name).unlink(missing_ok=True)
+                results.append(_stopped(directory, service, "stopped", pid=pid))
+    return results
+
+
+def local_status(repo: Path, environment: Environment) -> list[ServiceStatus]:
+    """Per server: running (our process is alive), pid, address and whether it answers."""
+    directory = local_dir(repo)
+    results = []
+    for service in local_services(environment):
+        record = _read_pid(directory, service.name)
+        if record is not None and _is_running(record):
+            results.append(_status(directory, service, record, ""))
+        else:
+            detail = ""
+            if _port_in_use(service.host, service.port):
+                detail = f"port {service.port} is in use by another process"
+            results.append(_stopped(directory, service, "", detail))
+    return results
+
+
+# --- starting -------------------------------------------------------------------------------
+
+
+async def _start_all(
+    directory: Path, environment: str, services: list[LocalService], timeout: float
+) -> list[tuple[LocalService, int]]:
+    """Start the servers concurrently; all of them or (stopping the others) none."""
+    outcomes = await asyncio.gather(
+        *(_start(directory, environment, s, timeout) for s in services), return_exceptions=True
+    )
+    failures = [o for o in outcomes if isinstance(o, BaseException)]
+    started = [(s, o) for s, o in zip(services, outcomes, strict=True) if isinstance(o, int)]
+    if failures:
+        for service, pid in started:
+            _stop(pid, DEFAULT_GRACE)
+            _pid_path(directory, service.name).unlink(missing_ok=True)
+        raise failures[0]
+    return started
+
+
+async def _start(directory: Path, environment: str, service: LocalService, timeout: float) -> int:
+    log = _log_path(directory, service.name)
+    offset = log.stat().st_size if log.exists() else 0
+    stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with log.open("a", encoding="utf-8") as stream:
+        stream.write(f"--- {stamp} cpl local up --env {environment}: {service.describe()}\n")
+    try:
+        if service.engine == "temporal":
+            process = await _start_temporal(directory, service, log, timeout)
+        else:
+            process = await _start_moto(service, log, timeout)
+    except EngineError as error:
+        raise EngineError(
+            f"could not start {service.describe()}: {error}{_log_tail(log, offset)}"
+        ) from None
+    _write_pid(directory, service, environment, process)
+    return process.pid
+
+
+async def _start_temporal(
+    directory: Path, service: LocalService, log: Path, timeout: float
+) -> subprocess.Popen[bytes]:
+    namespaces = service.namespaces or ("default",)
+    server = await start_dev_server(
+        host=_bind_host(service.host),
+        port=service.port,
+        db_filename=directory / f"{service.name}.db",
+        namespace=namespaces[0],
+        extra_namespaces=namespaces[1:],
+        log_path=log,
+        binary=find_temporal_binary(),
+        timeout=timeout,
+    )
+    _CHILDREN[server.process.pid] = server.process
+    return server.process
+
+
+async def _start_moto(service: LocalService, log: Path, timeout: float) -> subprocess.Popen[bytes]:
+    executable = _moto_binary()
+    command = [str(executable), "-H", _bind_host(service.host), "-p", str(service.port)]
+    with log.open("ab") as output:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _CHILDREN[process.pid] = process
+    try:
+        await asyncio.to_thread(_wait_moto, service, process, timeout)
+    except BaseException:
+        _stop(process.pid, DEFAULT_GRACE)
+        raise
+    return process
+
+
+def _wait_moto(service: LocalService, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not _moto_answers(service.address):
+        if process.poll() is not None:
+            raise EngineError(f"moto_server exited with code {process.returncode}")
+        if time.monotonic() > deadline:
+            raise EngineError(f"moto_server did not answer within {timeout:g}s")
+        time.sleep(0.1)
+    request = urllib.request.Request(
+        f"{service.address}/moto-api/config",
+        data=json.dumps(MOTO_CONFIG).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except OSError as error:
+        raise EngineError(f"moto_server refused its configuration: {error}") from None
+
+
+def _moto_binary() -> Path:
+    candidate = Path(sys.executable).with_name("moto_server")
+    if candidate.is_file() and os.access(candidate, os.X_OK):
+        return candidate
+    found = _which("moto_server")
+    if found is None:
+        raise EngineError(
+            "the Step Functions emulator is not installed: `pip install 'moto[server]'` puts "
+            "`moto_server` next to python"
+        )
+    return found
+
+
+def _which(name: str) -> Path | None:
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+def _status(
+    directory: Path, service: LocalService, record: dict[str, Any], action: str
+) -> ServiceStatus:
+    healthy, detail = _health(service)
+    log = _log_path(directory, service.name)
+    return ServiceStatus(service, True, healthy, int(record["pid"]), log, action, detail)
+
+
+def _stopped(
+    directory: Path, service: LocalService, action: str, detail: str = "", pid: int | None = None
+) -> ServiceStatus:
+    log = _log_path(directory, service.name)
+    return ServiceStatus(service, False, False, pid, log, action, detail)
+
+
+def _health(service: LocalService) -> tuple[bool, str]:
+    if service.engine == "stepfunctions":
+        if _moto_answers(service.address):
+            return True, ""
+        return False, f"{service.address} does not answer"
+    return asyncio.run(_temporal_health(service))
+
+
+async def _temporal_health(service: LocalService) -> tuple[bool, str]:
+    try:
+        client = await asyncio.wait_for(Client.connect(service.address), 5)
+        if not await asyncio.wait_for(client.service_client.check_health(), 5):
+            return False, "the frontend reports itself unhealthy"
+        missing = []
+        for namespace in service.namespaces:
+            try:
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=namespace), timeout=dt.timedelta(seconds=5)
+                )
+            except Exception:
+                missing.append(namespace)
+    except Exception as error:
+        return False, f"{service.address} does not answer: {error}"
+    if missing:
+        return False, (
+            f"namespace {', '.join(missing)} missing (added to the environment after `up`?): "
+            "restart with `cpl local down` and `cpl local up`"
+        )
+    return True, ""
+
+
+def _moto_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as response:
+            return 200 <= int(response.status) < 300
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether something listens on host:port (SO_REUSEADDR: TIME_WAIT leftovers don't count)."""
+    bind_host = _bind_host(host)
+    family = socket.AF_INET6 if ":" in bind_host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((bind_host, port))
+        except OSError:
+            return True
+    return False
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _pid_path(directory: Path, name: str) -> Path:
+    return directory / f"{name}.pid"
+
+
+def _log_path(directory: Path, name: str) -> Path:
+    return directory / f"{name}.log"
+
+
+def _write_pid(
+    directory: Path, service: LocalService, environment: str, process: subprocess.Popen[bytes]
+) -> None:
+    args = process.args
+    command = [str(a) for a in args] if isinstance(args, list | tuple) else [str(args)]
+    record = {
+        "pid": process.pid,
+        "environment": environment,
+        "engine": service.engine,
+        "address": service.address,
+        "targets": list(service.targets),
+        "namespaces": list(service.namespaces),
+        "command": command,
+        "startedAt": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    path = _pid_path(directory, service.name)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)
+
+
+def _read_pid(directory: Path, name: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(_pid_path(directory, name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("pid"), int):
+        return None
+    return record
+
+
+def _service_from_record(name: str, record: dict[str, Any]) -> LocalService:
+    engine: LocalEngine = "temporal" if record.get("engine") == "temporal" else "stepfunctions"
+    address = str(record.get("address", ""))
+    parsed = urlparse(address if "//" in address else f"//{address}")
+    return LocalService(
+        name,
+        engine,
+        parsed.hostname or "127.0.0.1",
+        parsed.port or 0,
+        tuple(record.get("targets", ())),
+        tuple(record.get("namespaces", ())),
+    )
+
+
+def _is_running(record: dict[str, Any]) -> bool:
+    """Whether the pid file's process is alive and still the server we started (a reused
+    pid runs another command line)."""
+    pid = int(record["pid"])
+    if not _alive(pid):
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return True  # no /proc (not Linux): trust the pid
+    actual = cmdline.split("\0")[:-1]
+    expected = [str(part) for part in record.get("command", [])]
+    # A script (moto_server) runs as `python <script> args`: compare the tail.
+    return bool(expected) and actual[-len(expected) :] == expected
+
+
+def _alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _CHILDREN[pid]
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            return False  # a zombie: dead, waiting for its parent
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop(pid: int, grace: float) -> None:
+    """SIGTERM the server's process group, then SIGKILL after `grace` seconds."""
+    for number, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, number)  # started in its own session: pgid == pid
+        except ProcessLookupError:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, number)
+        except PermissionError as error:
+            raise EngineError(f"cannot stop pid {pid}: {error}") from None
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not _alive(pid):
+                return
+            time.sleep(0.05)
+    if _alive(pid):
+        raise EngineError(f"pid {pid} is still alive after SIGKILL")
+
+
+def _log_tail(log: Path, offset: int) -> str:
+    try:
+        with log.open("rb") as stream:
+            stream.seek(offset)
+            lines = stream.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    tail = [line for line in lines if not line.startswith("--- ")][-LOG_TAIL_LINES:]
+    if not tail:
+        return f" (log: {log})"
+    return f"\nlast lines of {log}:\n" + "\n".join(f"  {line}" for line in tail)
+
+
+# --- addresses ------------------------------------------------------------------------------
+
+
+def _host_port(environment: Environment, target: Target) -> tuple[str, int]:
+    where = f"environments/{environment.name}.yaml: target '{target.name}'"
+    if target.engine == "stepfunctions":
+        if not target.endpoint:
+            raise ConfigError(
+                f"{where} has no endpoint: `cpl local` runs only emulators on 127.0.0.1 "
+                "(set endpoint: http://127.0.0.1:<port>)"
+            )
+        parsed = urlparse(target.endpoint)
+        host, port = parsed.hostname, parsed.port
+        if port is None and host:
+            port = 443 if parsed.scheme == "https" else 80
+        value = target.endpoint
+    else:
+        value = target.address or ""
+        parsed = urlparse(f"//{value}")
+        host, port = parsed.hostname, parsed.port
+    if host not in _LOOPBACK or port is None:
+        raise ConfigError(
+            f"{where} points at {value}: `cpl local` only starts engines on the loopback "
+            "address (127.0.0.1:<port>)"
+        )
+    return host, port
+
+
+def _bind_host(host: str) -> str:
+    return "127.0.0.1" if host == "localhost" else host
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _command_line() -> str:
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    return shlex.join([program, *sys.argv[1:]])
