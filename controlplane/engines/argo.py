@@ -1,0 +1,434 @@
+"""Argo Workflows: WorkflowTemplate / CronWorkflow manifests, delivered two ways.
+
+`delivery: gitops` writes each artifact's manifest under `<repo>/<target.path>/` (one file per
+resource, `<namespace>/<resource>.yaml`, the artifact's own file name) for a GitOps controller
+to sync. Files are deterministic (sorted keys, the translator's YAML settings) and written
+atomically (temp file, fsync, rename, fsync of the directory). The resource id is the file's
+path relative to the target's directory.
+
+`delivery: kubernetes` applies the manifests through the Kubernetes API (`CustomObjectsApi`,
+group argoproj.io/v1alpha1, plurals workflowtemplates / cronworkflows); the resource id is
+`<namespace>/<plural>/<name>`. No Kubernetes API server can run on these machines, and the
+`kubernetes` package is optional: `create_client` imports it only for this delivery.
+
+Both stamp the artifact digest as the label `cpl.dev/digest` (normalized away when comparing).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import yaml
+
+from controlplane.engines.base import (
+    DIGEST_LABEL,
+    DIGEST_TAG,
+    MANAGED_LABEL,
+    MANAGED_TAG,
+    WORKFLOW_TAG,
+    Change,
+    LiveResource,
+    ResourceError,
+    diff_documents,
+)
+from controlplane.engines.normalize import normalize
+from controlplane.engines.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retry
+from controlplane.environment import Engine, Environment, Target
+from controlplane.errors import EngineError
+from controlplane.translate.base import Artifact
+
+Result = TypeVar("Result")
+
+GROUP = "argoproj.io"
+VERSION = "v1alpha1"
+PLURALS = {"WorkflowTemplate": "workflowtemplates", "CronWorkflow": "cronworkflows"}
+
+
+def manifest_text(manifest: dict[str, Any]) -> str:
+    """Deterministic YAML of one manifest (the translator's settings: sorted keys, width 100)."""
+    return yaml.safe_dump(manifest, sort_keys=True, allow_unicode=True, width=100)
+
+
+def stamped(manifest: dict[str, Any], digest: str) -> dict[str, Any]:
+    """A copy of the manifest stamped with the artifact digest.
+
+    Label values stop at 63 characters, so the label `cpl.dev/digest` (selectable) holds a
+    prefix, `sha256-<56 hex digits>`, and the annotation of the same name the whole digest.
+    """
+    result = copy.deepcopy(manifest)
+    metadata = result.setdefault("metadata", {})
+    metadata.setdefault("labels", {})[DIGEST_LABEL] = digest.replace("sha256:", "sha256-")[:63]
+    metadata.setdefault("annotations", {})[DIGEST_LABEL] = digest
+    return result
+
+
+def _tags(manifest: dict[str, Any]) -> dict[str, str]:
+    labels: dict[str, str] = manifest.get("metadata", {}).get("labels") or {}
+    tags = dict(labels)
+    if labels.get(MANAGED_LABEL) == "true":
+        tags[MANAGED_TAG] = "true"
+    annotations: dict[str, str] = manifest.get("metadata", {}).get("annotations") or {}
+    if DIGEST_LABEL in annotations:
+        tags[DIGEST_TAG] = annotations[DIGEST_LABEL]
+    tenant, name = labels.get("cpl.dev/tenant"), labels.get("cpl.dev/workflow")
+    if tenant and name:
+        tags[WORKFLOW_TAG] = f"{tenant}/{name}"
+    return tags
+
+
+class _ArgoBase:
+    engine: Engine = "argo"
+
+    def __init__(self, target: Target, environment: Environment, ignore: tuple[str, ...]) -> None:
+        self.target = target
+        self.environment = environment
+        self.ignore = ignore
+
+    def diff(self, artifact: Artifact, live: LiveResource) -> list[Change]:
+        desired = normalize(self.engine, artifact.document, self.ignore)
+        return diff_documents(desired, live.document)
+
+    def _live(
+        self, resource: str, resource_id: str, manifests: list[dict[str, Any]]
+    ) -> LiveResource:
+        document = {"kind": "argo", "manifests": manifests}
+        return LiveResource(
+            engine=self.engine,
+            target=self.target.name,
+            resource=resource,
+            id=resource_id,
+            document=normalize(self.engine, document, self.ignore),
+            tags=_tags(manifests[0]) if manifests else {},
+        )
+
+    def _error(self, resource: str, message: str, transient: bool = False) -> ResourceError:
+        return ResourceError(
+            f"argo target '{self.target.name}': '{resource}': {message}",
+            engine=self.engine,
+            target=self.target.name,
+            resource=resource,
+            transient=transient,
+        )
+
+
+# -- gitops ------------------------------------------------------------------------------------
+
+
+class GitOpsArgoEngine(_ArgoBase):
+    """Manifests as files under `<repo>/<target.path>/` for a GitOps controller."""
+
+    def __init__(
+        self, target: Target, environment: Environment, repo: Path, ignore: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(target, environment, ignore)
+        self.root = repo / (target.path or "deploy/argo")
+
+    def read(self, artifact: Artifact) -> LiveResource | None:
+        name = _file_of(artifact)
+        path = self.root / name
+        if not path.exists():
+            return None
+        return self._live(artifact.resource, name, [self._load(artifact.resource, path)])
+
+    def create(self, artifact: Artifact) -> LiveResource:
+        name = _file_of(artifact)
+        manifests = artifact.document["manifests"]
+        if len(manifests) != 1:
+            raise self._error(artifact.resource, f"expected one manifest, got {len(manifests)}")
+        text = manifest_text(stamped(manifests[0], artifact.digest))
+        try:
+            write_atomic(self.root / name, text)
+        except OSError as error:
+            raise self._error(
+                artifact.resource, f"cannot write {self.root / name}: {error}"
+            ) from None
+        live = self.read(artifact)
+        assert live is not None
+        return live
+
+    def update(self, artifact: Artifact, live: LiveResource) -> LiveResource:
+        if live.id != _file_of(artifact):
+            self.delete(live.id)
+        return self.create(artifact)
+
+    def delete(self, resource_id: str) -> None:
+        path = self.root / resource_id
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:
+            raise self._error(resource_id, f"cannot delete {path}: {error}") from None
+        _fsync_directory(path.parent)
+
+    def list_managed(self) -> list[LiveResource]:
+        """Every manifest file under the target's path labelled `cpl.dev/managed: "true"`."""
+        found: list[LiveResource] = []
+        if not self.root.is_dir():
+            return found
+        for path in sorted(self.root.rglob("*.yaml")):
+            relative = path.relative_to(self.root).as_posix()
+            try:
+                manifest = self._load(relative, path)
+            except ResourceError:
+                continue  # not a manifest of ours (unreadable YAML is no cpl resource)
+            labels = manifest.get("metadata", {}).get("labels") or {}
+            if labels.get(MANAGED_LABEL) == "true":
+                name = str(manifest.get("metadata", {}).get("name", path.stem))
+                found.append(self._live(name, relative, [manifest]))
+        return found
+
+    def _load(self, resource: str, path: Path) -> dict[str, Any]:
+        try:
+            manifest = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as error:
+            raise self._error(resource, f"cannot read {path}: {error}") from None
+        if not isinstance(manifest, dict):
+            raise self._error(resource, f"{path} is not a manifest")
+        return manifest
+
+
+def _file_of(artifact: Artifact) -> str:
+    files = sorted(artifact.files)
+    if len(files) != 1:
+        raise ValueError(f"argo artifact {artifact.resource} has {len(files)} files, expected 1")
+    return files[0]
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` so readers see the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+# -- kubernetes --------------------------------------------------------------------------------
+
+
+class CustomObjectsApi(Protocol):
+    """The part of `kubernetes.client.CustomObjectsApi` cpl uses."""
+
+    def get_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> Any: ...
+
+    def create_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, body: Any
+    ) -> Any: ...
+
+    def replace_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+    ) -> Any: ...
+
+    def delete_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, name: str
+    ) -> Any: ...
+
+    def list_namespaced_custom_object(
+        self, group: str, version: str, namespace: str, plural: str, *, label_selector: str = ""
+    ) -> Any: ...
+
+
+def _status(error: BaseException) -> int | None:
+    """The HTTP status of a `kubernetes.client.ApiException` (duck-typed: optional package)."""
+    status = getattr(error, "status", None)
+    return status if isinstance(status, int) else None
+
+
+class KubernetesArgoEngine(_ArgoBase):
+    """Manifests applied through the Kubernetes API of the target's cluster."""
+
+    def __init__(
+        self,
+        target: Target,
+        environment: Environment,
+        api: CustomObjectsApi,
+        *,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        ignore: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(target, environment, ignore)
+        self.api = api
+        self.policy = policy
+
+    def read(self, artifact: Artifact) -> LiveResource | None:
+        manifest = artifact.document["manifests"][0]
+        return self._read(manifest["kind"], manifest["metadata"]["namespace"], artifact.resource)
+
+    def create(self, artifact: Artifact) -> LiveResource:
+        manifest = stamped(artifact.document["manifests"][0], artifact.digest)
+        kind, namespace = manifest["kind"], manifest["metadata"]["namespace"]
+        try:
+            self._call(
+                artifact.resource,
+                "create",
+                lambda: self.api.create_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURALS[kind], manifest
+                ),
+            )
+        except ResourceError as error:
+            if "409" not in error.message:
+                raise
+            live = self.read(artifact)  # converge: it exists already
+            if live is None:
+                raise
+            return self.update(artifact, live)
+        return self._must_read(artifact)
+
+    def update(self, artifact: Artifact, live: LiveResource) -> LiveResource:
+        manifest = stamped(artifact.document["manifests"][0], artifact.digest)
+        kind, namespace = manifest["kind"], manifest["metadata"]["namespace"]
+        name = manifest["metadata"]["name"]
+        if live.id != f"{namespace}/{PLURALS[kind]}/{name}":
+            self.delete(live.id)  # the kind changed (a schedule added or removed)
+            return self.create(artifact)
+        current = self._get(artifact.resource, namespace, PLURALS[kind], name)
+        if current is not None:
+            version = current.get("metadata", {}).get("resourceVersion")
+            if version is not None:
+                manifest["metadata"]["resourceVersion"] = version
+        self._call(
+            artifact.resource,
+            "replace",
+            lambda: self.api.replace_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURALS[kind], name, manifest
+            ),
+        )
+        return self._must_read(artifact)
+
+    def delete(self, resource_id: str) -> None:
+        namespace, plural, name = resource_id.split("/", 2)
+        try:
+            self._call(
+                name,
+                "delete",
+                lambda: self.api.delete_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, name
+                ),
+            )
+        except ResourceError as error:
+            if "404" not in error.message:
+                raise
+
+    def list_managed(self) -> list[LiveResource]:
+        """Workflow templates and cron workflows labelled `cpl.dev/managed=true`."""
+        namespace = self.target.namespace or "default"
+        found: list[LiveResource] = []
+        for kind, plural in sorted(PLURALS.items()):
+            listed = self._call(
+                self.target.name,
+                f"list {plural}",
+                lambda plural=plural: self.api.list_namespaced_custom_object(  # type: ignore[misc]
+                    GROUP, VERSION, namespace, plural, label_selector=f"{MANAGED_LABEL}=true"
+                ),
+            )
+            for item in listed.get("items", []):
+                name = item["metadata"]["name"]
+                item.setdefault("kind", kind)
+                item.setdefault("apiVersion", f"{GROUP}/{VERSION}")
+                found.append(self._live(name, f"{namespace}/{plural}/{name}", [item]))
+        return found
+
+    def _read(self, kind: str, namespace: str, name: str) -> LiveResource | None:
+        # the other kind too: a workflow that gained or lost its schedule changes kind
+        for candidate in (kind, *(k for k in PLURALS if k != kind)):
+            found = self._get(name, namespace, PLURALS[candidate], name)
+            if found is not None:
+                found.setdefault("kind", candidate)
+                found.setdefault("apiVersion", f"{GROUP}/{VERSION}")
+                return self._live(name, f"{namespace}/{PLURALS[candidate]}/{name}", [found])
+        return None
+
+    def _get(self, resource: str, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+        try:
+            found = self._call(
+                resource,
+                "get",
+                lambda: self.api.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, plural, name
+                ),
+            )
+        except ResourceError as error:
+            if "404" in error.message:
+                return None
+            raise
+        return dict(copy.deepcopy(found))
+
+    def _must_read(self, artifact: Artifact) -> LiveResource:
+        live = self.read(artifact)
+        if live is None:
+            raise self._error(artifact.resource, "not readable right after apply")
+        return live
+
+    def _call(self, resource: str, action: str, operation: Callable[[], Result]) -> Result:
+        def attempt() -> Result:
+            try:
+                return operation()
+            except Exception as error:
+                status = _status(error)
+                if status is not None and (status == 429 or status >= 500):
+                    raise TransientError(f"HTTP {status}: {error}") from error
+                raise
+
+        try:
+            return retry(attempt, self.policy)
+        except TransientError as error:
+            raise self._error(resource, f"cannot {action}: {error}", transient=True) from None
+        except Exception as error:
+            status = _status(error)
+            if status is None and not isinstance(error, OSError):
+                raise
+            raise self._error(
+                resource, f"cannot {action}: HTTP {status}: {error}", transient=status is None
+            ) from None
+
+
+def kubernetes_api() -> CustomObjectsApi:
+    """A CustomObjectsApi from the local kubeconfig (or the in-cluster service account)."""
+    try:
+        client = importlib.import_module("kubernetes.client")
+        config = importlib.import_module("kubernetes.config")
+    except ImportError:
+        raise EngineError(
+            "argo targets with `delivery: kubernetes` need the `kubernetes` package "
+            "(pip install kubernetes), which is not installed"
+        ) from None
+    try:
+        config.load_kube_config()
+    except Exception:
+        config.load_incluster_config()
+    api: CustomObjectsApi = client.CustomObjectsApi()
+    return api
+
+
+def create_client(
+    target: Target, environment: Environment, *, repo: Path | None = None
+) -> GitOpsArgoEngine | KubernetesArgoEngine:
+    """The registry's factory: gitops files under `repo`, or the cluster's API."""
+    if (target.delivery or "gitops") == "gitops":
+        return GitOpsArgoEngine(target, environment, repo or Path.cwd())
+    return KubernetesArgoEngine(target, environment, kubernetes_api())

@@ -1,0 +1,202 @@
+"""The Temporal engine module against the real Temporal dev server of tests/engines.py."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import socket
+from collections.abc import Iterator
+
+import pytest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleSpec, ScheduleUpdate
+
+from controlplane.engines import ResourceError, each
+from controlplane.engines.retry import RetryPolicy
+from controlplane.engines.temporal import TemporalEngine, record_key
+from controlplane.environment import Environment
+from controlplane.runtime.temporal.devserver import DevServer
+from controlplane.translate.base import Artifact
+from tests.engine_modules.conftest import changed, renamed, unique
+
+pytestmark = pytest.mark.integration
+
+FAST = RetryPolicy(attempts=3, base=0.01, cap=0.05)
+
+
+@pytest.fixture
+def namespace() -> str:
+    """A namespace nobody created yet: the engine registers it."""
+    return unique("cpl-em-")
+
+
+@pytest.fixture
+def engine(
+    temporal_server: DevServer, environment: Environment, namespace: str
+) -> Iterator[TemporalEngine]:
+    target = environment.target("temporal-local").model_copy(
+        update={"address": temporal_server.address, "namespace": namespace}
+    )
+    with TemporalEngine(target, environment, policy=FAST) as engine:
+        yield engine
+
+
+def _in(namespace: str, artifact: Artifact) -> Artifact:
+    return changed(renamed(artifact, unique()), {"/namespace/name": namespace})
+
+
+@pytest.fixture
+def scheduled(artifacts: dict[tuple[str, str], Artifact], namespace: str) -> Artifact:
+    """finance/fx-rates-refresh: 30-day retention, a London-time cron schedule."""
+    return _in(namespace, artifacts[("finance/fx-rates-refresh", "temporal")])
+
+
+def _namespace_data(server: DevServer, namespace: str) -> dict[str, str]:
+    async def describe() -> dict[str, str]:
+        client = await server.connect()
+        found = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=namespace)
+        )
+        return dict(found.namespace_info.data)
+
+    return asyncio.run(describe())
+
+
+def test_lifecycle_create_read_diff_update_delete(
+    engine: TemporalEngine, scheduled: Artifact, temporal_server: DevServer, namespace: str
+) -> None:
+    assert engine.read(scheduled) is None  # the namespace does not even exist yet
+
+    live = engine.create(scheduled)
+    assert live.id == f"{namespace}/{scheduled.workflow}"
+    assert live.digest == scheduled.digest
+    assert live.document["namespace"] == {"name": namespace, "retention": 2592000}
+    assert live.document["schedule"]["cron"] == "0 * * * 1-5"
+    assert engine.diff(scheduled, live) == []
+    read = engine.read(scheduled)
+    assert read is not None and engine.diff(scheduled, read) == []
+
+    # the published version lives in the namespace's data map
+    record = json.loads(_namespace_data(temporal_server, namespace)[record_key(scheduled.workflow)])
+    assert record["version"] == scheduled.document["spec"]["version"]
+    assert record["artifact"] == scheduled.digest
+
+    edited = changed(
+        scheduled,
+        {
+            "/namespace/retention": 7776000,
+            "/schedule/cron": "30 6 * * *",
+            "/schedule/overlap": "BUFFER_ONE",
+            "/spec/version": "9.9.9",
+        },
+    )
+    assert [c["path"] for c in engine.diff(edited, read)] == [
+        "/namespace/retention",
+        "/schedule/cron",
+        "/schedule/overlap",
+        "/schedule/payload",  # the schedule starts runs with the old payload
+        "/spec/payload",
+        "/spec/version",
+    ]
+    updated = engine.update(edited, read)
+    assert engine.diff(edited, updated) == []
+    assert updated.document["spec"]["version"] == "9.9.9"
+
+    engine.delete(updated.id)
+    assert engine.read(scheduled) is None
+    assert _namespace_data(temporal_server, namespace)[record_key(scheduled.workflow)] == ""
+    engine.delete(updated.id)  # deleting twice is not an error
+
+
+def test_unscheduled_workflow_is_published_without_a_schedule(
+    engine: TemporalEngine, artifacts: dict[tuple[str, str], Artifact], namespace: str
+) -> None:
+    artifact = _in(namespace, artifacts[("retail/returns-processing", "temporal")])
+    live = engine.create(artifact)
+    assert live.document["schedule"] is None
+    assert engine.diff(artifact, live) == []
+    assert set(live.document["searchAttributes"]) == {"CplWorkflow", "CplVersion", "CplTenant"}
+    engine.delete(live.id)
+
+
+def test_list_managed_finds_cpl_entries_not_foreign_schedules(
+    engine: TemporalEngine, scheduled: Artifact, temporal_server: DevServer, namespace: str
+) -> None:
+    ours = engine.create(scheduled)
+
+    async def foreign_schedule() -> None:
+        client = await temporal_server.connect()
+        client = type(client)(client.service_client, namespace=namespace)
+        await client.create_schedule(
+            "hand-made",
+            Schedule(
+                action=ScheduleActionStartWorkflow("Other", id="hand-made", task_queue="q"),
+                spec=ScheduleSpec(cron_expressions=["0 0 * * *"]),
+            ),
+        )
+
+    asyncio.run(foreign_schedule())
+    managed = {live.id: live for live in engine.list_managed()}
+    assert list(managed) == [ours.id]
+    assert engine.diff(scheduled, managed[ours.id]) == []
+    engine.delete(ours.id)
+    assert engine.list_managed() == []
+
+
+def test_invalid_cron_is_a_permanent_error_naming_the_resource(
+    engine: TemporalEngine, scheduled: Artifact, artifacts: dict[tuple[str, str], Artifact]
+) -> None:
+    bad = changed(scheduled, {"/schedule/cron": "every full moon"})
+    good = _in(engine.namespace, artifacts[("health/patient-intake", "temporal")])
+    outcome = each([bad, good], engine.create)
+    assert [a.resource for a, _ in outcome.done] == [good.resource]
+    [(_, error)] = outcome.failed
+    assert not error.transient
+    assert error.resource == bad.resource and bad.resource in error.message
+    assert "INVALID_ARGUMENT" in error.message
+
+
+def test_unreachable_server_is_transient_and_names_the_address(
+    environment: Environment, scheduled: Artifact
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{probe.getsockname()[1]}"
+    target = environment.target("temporal-local").model_copy(update={"address": closed})
+    with (
+        TemporalEngine(target, environment, policy=FAST) as engine,
+        pytest.raises(ResourceError) as raised,
+    ):
+        engine.read(scheduled)
+    assert raised.value.transient and closed in raised.value.message
+    assert raised.value.resource == scheduled.resource
+
+
+def test_drift_of_an_edited_schedule_is_visible(
+    engine: TemporalEngine, scheduled: Artifact, temporal_server: DevServer, namespace: str
+) -> None:
+    """Somebody replaces the schedule's spec outside cpl (a new cron, no time zone)."""
+    live = engine.create(scheduled)
+
+    async def edit() -> None:
+        client = await temporal_server.connect()
+        client = type(client)(client.service_client, namespace=namespace)
+        handle = client.get_schedule_handle(scheduled.document["schedule"]["id"])
+
+        def replace(current: object) -> object:
+            described = current.description  # type: ignore[attr-defined]
+            schedule = dataclasses.replace(
+                described.schedule, spec=ScheduleSpec(cron_expressions=["15 3 * * *"])
+            )
+            return ScheduleUpdate(schedule=schedule)
+
+        await handle.update(replace)  # type: ignore[arg-type]
+
+    asyncio.run(edit())
+    drifted = engine.read(scheduled)
+    assert drifted is not None
+    cron, timezone = engine.diff(scheduled, drifted)
+    assert cron["path"] == "/schedule/cron" and cron["actual"].startswith("unrecognised")
+    assert timezone == {"path": "/schedule/timezone", "expected": "Europe/London", "actual": "UTC"}
+    engine.delete(live.id)
