@@ -38,6 +38,7 @@ from temporalio.client import Client
 from controlplane.deploy.lock import StateLock
 from controlplane.environment import Environment, Target
 from controlplane.errors import ConfigError, EngineError
+from controlplane.files import pid_alive
 from controlplane.runtime.temporal.devserver import find_temporal_binary, start_dev_server
 
 LOCAL_DIR = Path(".cpl") / "local"
@@ -498,19 +499,7 @@ def _alive(pid: int) -> bool:
             return True
         del _CHILDREN[pid]
         return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-            return False  # a zombie: dead, waiting for its parent
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 def _stop(pid: int, grace: float) -> None:

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from controlplane.files import write_atomic
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _no_color = False
@@ -84,10 +86,7 @@ def emit(report: str, output_file: Path | None) -> None:
     if output_file is None:
         click.echo(report)
         return
-    output_file.parent.mkdir(parents=True, exist_ok=True)
-    temporary = output_file.with_name(f".{output_file.name}.tmp")
-    temporary.write_text(report + ("" if report.endswith("\n") else "\n"), encoding="utf-8")
-    temporary.replace(output_file)
+    write_atomic(output_file, report + ("" if report.endswith("\n") else "\n"))
 
 
 def to_json(value: Any) -> str:

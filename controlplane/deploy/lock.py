@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from controlplane.errors import CplError
+from controlplane.files import pid_alive, write_atomic
 
 LOCK_FILE = "lock"
 HOLDER_FILE = "lock.holder"
@@ -134,7 +135,7 @@ class StateLock:
                     raise self._timeout()
                 time.sleep(min(self.poll_interval, remaining))
             holder = LockHolder.current(self.command)
-            _write_atomically(self.directory / HOLDER_FILE, json.dumps(holder.to_json()) + "\n")
+            write_atomic(self.directory / HOLDER_FILE, json.dumps(holder.to_json()) + "\n")
         except BaseException:
             os.close(descriptor)  # closing the descriptor drops the flock if we had it
             raise
@@ -171,7 +172,7 @@ class StateLock:
         holder = read_holder(self.directory)
         if holder is None:
             who = "another process (it has not said who yet)"
-        elif holder.host == socket.gethostname() and not _pid_alive(holder.pid):
+        elif holder.host == socket.gethostname() and not pid_alive(holder.pid):
             # The holder file is stale: its writer died and the new holder has not written yet.
             who = "another process (the holder file is stale)"
         else:
@@ -190,30 +191,6 @@ def _try_flock(descriptor: int) -> bool:
         if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return False
         raise
-    return True
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
-        raise
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
     return True
 
 

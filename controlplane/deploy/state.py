@@ -28,6 +28,7 @@ from pydantic.alias_generators import to_camel
 
 from controlplane.environment import Engine
 from controlplane.errors import ConfigError
+from controlplane.files import fsync_directory
 
 if TYPE_CHECKING:
     from controlplane.deploy.lock import StateLock
@@ -186,7 +187,7 @@ def save_state(directory: Path, state: State) -> State:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
     return written
 
 
@@ -284,11 +285,3 @@ def _backup(path: Path, backup: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(link)
         raise
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

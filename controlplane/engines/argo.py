@@ -16,11 +16,8 @@ Both stamp the artifact digest as the label `cpl.dev/digest` (normalized away wh
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import importlib
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -42,6 +39,7 @@ from controlplane.engines.normalize import normalize
 from controlplane.engines.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retry
 from controlplane.environment import Engine, Environment, Target
 from controlplane.errors import EngineError
+from controlplane.files import fsync_directory, write_atomic
 from controlplane.translate.base import Artifact
 
 Result = TypeVar("Result")
@@ -164,7 +162,7 @@ class GitOpsArgoEngine(_ArgoBase):
             path.unlink(missing_ok=True)
         except OSError as error:
             raise self._error(resource_id, f"cannot delete {path}: {error}") from None
-        _fsync_directory(path.parent)
+        fsync_directory(path.parent)
 
     def list_managed(self) -> list[LiveResource]:
         """Every manifest file under the target's path labelled `cpl.dev/managed: "true"`."""
@@ -198,32 +196,6 @@ def _file_of(artifact: Artifact) -> str:
     if len(files) != 1:
         raise ValueError(f"argo artifact {artifact.resource} has {len(files)} files, expected 1")
     return files[0]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` so readers see the old file or the new one, never a mix."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    with contextlib.suppress(OSError):
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 # -- kubernetes --------------------------------------------------------------------------------

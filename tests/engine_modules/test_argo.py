@@ -23,10 +23,10 @@ from controlplane.engines.argo import (
     KubernetesArgoEngine,
     manifest_text,
     stamped,
-    write_atomic,
 )
 from controlplane.engines.retry import RetryPolicy
 from controlplane.environment import Environment
+from controlplane.files import write_atomic
 from controlplane.translate.base import Artifact
 from tests.engine_modules.conftest import changed
 
@@ -262,17 +262,3 @@ def test_kubernetes_list_managed_by_label(
     managed = kube.list_managed()
     assert [live.resource for live in managed] == [artifact.resource]
     assert kube.diff(artifact, managed[0]) == []
-
-
-def test_kubernetes_delivery_without_the_package_says_what_is_missing(
-    environment: Environment,
-) -> None:
-    pytest.importorskip("controlplane")  # the package itself, always present
-    try:
-        import kubernetes  # type: ignore[import-not-found]  # noqa: F401
-    except ImportError:
-        target = environment.target("argo-local").model_copy(update={"delivery": "kubernetes"})
-        with pytest.raises(Exception, match="pip install kubernetes"):
-            engine_client(target, environment)
-    else:
-        pytest.skip("the kubernetes package is installed")
