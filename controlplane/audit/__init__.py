@@ -1,0 +1,205 @@
+"""Audit events (SPEC.md §5): what plan, apply, drift, check and sync record, and where.
+
+Commands use an `Auditor` bound to the control repo and the environment:
+
+    auditor = Auditor.for_environment(repo, environment)
+    auditor.emit(APPLY_SUCCEEDED, "retail/order-fulfillment", {"digest": d, "action": "update"},
+                 classification=workflow.metadata.classification)
+
+`record(event, sinks, repo=repo)` is the underlying seam: it writes one (already redacted)
+event to every sink of the environment, `audit.sinks`, or to `.cpl/audit/<env>.jsonl` when
+none is configured. File sinks are hash-chained JSON Lines (`filesink.py`); HTTP sinks POST
+structured-mode CloudEvents through a local spool (`httpsink.py`), so an unreachable
+collector delays events but never loses them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from controlplane.audit.events import (
+    APPLY_FAILED,
+    APPLY_STARTED,
+    APPLY_SUCCEEDED,
+    CHECK_DENIED,
+    CHECK_PASSED,
+    DRIFT_CHECKED,
+    DRIFT_DETECTED,
+    PLAN_CREATED,
+    SYNC_FAILED,
+    SYNC_SUCCEEDED,
+    WAIVER_USED,
+    AuditError,
+    AuditEvent,
+    make_event,
+    redact,
+)
+from controlplane.audit.filesink import AuditLogCorrupt, FileSink
+from controlplane.audit.httpsink import FlushResult, HttpSink, check_url, spool_dir_for
+from controlplane.audit.verify import VerifyResult, verify
+from controlplane.environment import Environment, Sink
+
+__all__ = [
+    "APPLY_FAILED",
+    "APPLY_STARTED",
+    "APPLY_SUCCEEDED",
+    "CHECK_DENIED",
+    "CHECK_PASSED",
+    "DRIFT_CHECKED",
+    "DRIFT_DETECTED",
+    "PLAN_CREATED",
+    "SYNC_FAILED",
+    "SYNC_SUCCEEDED",
+    "WAIVER_USED",
+    "AuditError",
+    "AuditEvent",
+    "AuditLogCorrupt",
+    "Auditor",
+    "FileSink",
+    "FlushResult",
+    "HttpSink",
+    "Recorded",
+    "VerifyResult",
+    "default_log_path",
+    "flush",
+    "log_paths",
+    "make_event",
+    "open_sinks",
+    "record",
+    "redact",
+    "verify",
+]
+
+AuditSink = FileSink | HttpSink
+
+# One HttpSink per (url, spool) for the life of the process, so its cool-down after a failed
+# delivery spans every event a command records.
+_HTTP_SINKS: dict[tuple[str, Path], HttpSink] = {}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event written to every sink; `pending` of them still wait in an HTTP spool."""
+
+    event: AuditEvent
+    pending: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def default_log_path(repo: Path, environment: str) -> Path:
+    return repo / ".cpl" / "audit" / f"{environment}.jsonl"
+
+
+def open_sinks(
+    repo: Path, environment: str, sinks: Sequence[Sink] | None = None
+) -> list[AuditSink]:
+    """The writers for an environment's `audit.sinks` (file paths relative to the repo)."""
+    if not sinks:
+        return [FileSink(default_log_path(repo, environment))]
+    opened: list[AuditSink] = []
+    for sink in sinks:
+        if sink.file is not None:
+            opened.append(FileSink(_in_repo(repo, sink.file)))
+        elif sink.http is not None:
+            url = check_url(sink.http)
+            spool = spool_dir_for(repo, environment, url).resolve()
+            opened.append(_HTTP_SINKS.setdefault((url, spool), HttpSink(url, spool)))
+    return opened
+
+
+def log_paths(repo: Path, environment: Environment | str) -> list[Path]:
+    """The hash-chained log files an environment writes (what `cpl audit verify` checks)."""
+    if isinstance(environment, str):
+        return [default_log_path(repo, environment)]
+    return [
+        sink.path
+        for sink in open_sinks(repo, environment.name, environment.spec.audit.sinks)
+        if isinstance(sink, FileSink)
+    ]
+
+
+def record(event: AuditEvent, sinks: Sequence[Sink] | None = None, *, repo: Path) -> Recorded:
+    """Write `event` to every sink (see module doc).
+
+    Every sink gets the event even if an earlier one failed; then an AuditError names each
+    failure. An HTTP collector being down is not a failure: the event is spooled, counted
+    in `pending`, and a warning says so.
+    """
+    failures: list[str] = []
+    warnings: list[str] = []
+    pending = 0
+    for sink in open_sinks(repo, event.environment, sinks):
+        try:
+            result = sink.write(event)
+        except AuditError as exc:
+            failures.append(exc.message)
+            continue
+        except OSError as exc:
+            failures.append(f"{sink!r}: {exc}")
+            continue
+        if isinstance(sink, HttpSink) and isinstance(result, FlushResult) and result.pending:
+            pending += result.pending
+            warnings.append(
+                f"audit collector {sink.url}: {result.pending} event(s) spooled for later "
+                f"delivery ({result.error})"
+            )
+    if failures:
+        raise AuditError("could not record audit event " + event.id + ": " + "; ".join(failures))
+    return Recorded(event=event, pending=pending, warnings=warnings)
+
+
+def flush(repo: Path, environment: Environment) -> list[FlushResult]:
+    """Deliver what waits in the environment's HTTP spools (`cpl audit flush`)."""
+    return [
+        sink.flush()
+        for sink in open_sinks(repo, environment.name, environment.spec.audit.sinks)
+        if isinstance(sink, HttpSink)
+    ]
+
+
+class Auditor:
+    """Records events for one environment of one control repo."""
+
+    def __init__(
+        self,
+        repo: Path,
+        environment: str,
+        sinks: Sequence[Sink] | None = None,
+        *,
+        repo_name: str | None = None,
+    ) -> None:
+        self.repo = repo
+        self.environment = environment
+        self.sinks = list(sinks or [])
+        self.repo_name = repo_name or repo.resolve().name
+
+    @classmethod
+    def for_environment(cls, repo: Path, environment: Environment) -> Auditor:
+        return cls(repo, environment.name, environment.spec.audit.sinks)
+
+    def emit(
+        self,
+        type: str,
+        subject: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        *,
+        classification: str | None = None,
+    ) -> Recorded:
+        """Make (and redact) an event and record it; `classification` is the workflow's."""
+        event = make_event(
+            type,
+            subject,
+            data,
+            environment=self.environment,
+            repo_name=self.repo_name,
+            classification=classification,
+        )
+        return record(event, self.sinks, repo=self.repo)
+
+
+def _in_repo(repo: Path, path: str) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else repo / candidate

@@ -1,0 +1,183 @@
+"""`cpl audit verify|export|flush`: check, hand over and deliver the audit trail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from controlplane.audit import flush, log_paths
+from controlplane.audit.export import ExportFormat, export, parse_since
+from controlplane.audit.verify import VerifyResult, verify
+from controlplane.cli.output import console_for, emit, repo_option
+from controlplane.errors import ConfigError, ExitCode
+from controlplane.spec.load import load_environment
+
+_ENVIRONMENT_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Verify the hash-chained audit log, export events for auditors, deliver spooled events."""
+
+
+@audit_group.command("verify")
+@click.option("--env", "env_name", default=None, help="Verify this environment's file sinks.")
+@click.option(
+    "--file",
+    "log_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Verify this log file.",
+)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
+@repo_option
+def verify_command(
+    env_name: str | None, log_file: Path | None, output_format: str, repo: Path
+) -> int:
+    """Check every line of the audit log's hash chain.
+
+    Without --env or --file, checks the logs of every environment in environments/. Exits 1
+    naming the first bad line (edited, removed, inserted, reordered or truncated).
+    """
+    if log_file is not None and env_name is not None:
+        raise click.UsageError("give --env or --file, not both")
+    if log_file is not None:
+        if not log_file.is_file():
+            raise ConfigError(f"no audit log at {log_file}")
+        paths = [log_file]
+    else:
+        paths = _logs(repo, env_name)
+    results = [verify(path) for path in paths]
+    if output_format == "json":
+        ok = all(result.ok for result in results)
+        click.echo(json.dumps({"ok": ok, "logs": [r.to_json() for r in results]}, indent=2))
+    else:
+        _print_verdicts(results)
+    return int(ExitCode.OK if all(result.ok for result in results) else ExitCode.ERROR)
+
+
+@audit_group.command("export")
+@click.option(
+    "--since",
+    "since_text",
+    required=True,
+    metavar="T",
+    help="RFC 3339 date or date-time, or a duration such as 7d (since 7 days ago).",
+)
+@click.option("--env", "env_name", default=None, help="Export this environment's log.")
+@click.option(
+    "--file",
+    "log_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Export this log file.",
+)
+@click.option(
+    "--format", "output_format", type=click.Choice(["json", "csv"]), default="json",
+    show_default=True,
+)  # fmt: skip
+@click.option(
+    "--output",
+    "-o",
+    "output_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the export to FILE instead of standard output.",
+)
+@repo_option
+def export_command(
+    since_text: str,
+    env_name: str | None,
+    log_file: Path | None,
+    output_format: ExportFormat,
+    output_file: Path | None,
+    repo: Path,
+) -> int:
+    """Export the events recorded since T, after verifying the log's hash chain.
+
+    A log whose chain is broken is not exported (exit 1): run `cpl audit verify`.
+    """
+    try:
+        since = parse_since(since_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+    if log_file is not None and env_name is not None:
+        raise click.UsageError("give --env or --file, not both")
+    if log_file is not None:
+        path = log_file
+    elif env_name is not None:
+        paths = log_paths(repo, load_environment(repo, env_name))
+        if not paths:
+            raise ConfigError(f"environment '{env_name}' has no file audit sink to export")
+        path = paths[0]
+    else:
+        raise click.UsageError("give --env ENV or --file FILE")
+    verdict = verify(path)
+    if not verdict.ok:
+        raise ConfigError(
+            f"{path}:{verdict.first_bad_line}: {verdict.reason}; "
+            "the log is not exported (run `cpl audit verify`)"
+        )
+    emit(export(path, since, output_format), output_file)
+    if output_file is not None:
+        console_for(err=True).print(f"exported events since {_stamp(since)} to {output_file}")
+    return int(ExitCode.OK)
+
+
+@audit_group.command("flush")
+@click.option("--env", "env_name", required=True, help="The environment whose spools to send.")
+@repo_option
+def flush_command(env_name: str, repo: Path) -> int:
+    """Deliver events waiting in the environment's HTTP sink spools, in order.
+
+    Exits 1 when some are still waiting (the collector is down or rejected one).
+    """
+    console = console_for()
+    results = flush(repo, load_environment(repo, env_name))
+    for result in results:
+        line = f"delivered {result.delivered}, pending {result.pending}"
+        console.print(line + (f" ({result.error})" if result.error else ""), markup=False)
+    if not results:
+        console.print(f"environment '{env_name}' has no http audit sink", markup=False)
+    return int(ExitCode.OK if all(result.ok for result in results) else ExitCode.ERROR)
+
+
+def _logs(repo: Path, env_name: str | None) -> list[Path]:
+    if env_name is not None:
+        return log_paths(repo, load_environment(repo, env_name))
+    directory = repo / "environments"
+    names = sorted(
+        {p.stem for p in directory.glob("*") if p.suffix in _ENVIRONMENT_SUFFIXES}
+        if directory.is_dir()
+        else set()
+    )
+    if not names:
+        raise ConfigError(f"no environments in {directory}: give --env or --file")
+    paths: dict[Path, None] = {}
+    for name in names:
+        for path in log_paths(repo, load_environment(repo, name)):
+            paths.setdefault(path, None)
+    return list(paths)
+
+
+def _print_verdicts(results: list[VerifyResult]) -> None:
+    out, err = console_for(), console_for(err=True)
+    for result in results:
+        if result.ok:
+            detail = f"{result.lines} lines, head {result.head}" if result.lines else "empty"
+            if not result.path.exists():
+                detail = "no log yet"
+            out.print(f"{result.path}: ok ({detail})", markup=False)
+        else:
+            err.print(
+                f"{result.path}:{result.first_bad_line}: {result.reason}",
+                style="bold red",
+                markup=False,
+            )
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
