@@ -64,6 +64,9 @@ from controlplane.translate.base import (
     record_governance,
 )
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's emitter when PyYAML has it: same text as SafeDumper, 20x faster."""
+
 API_VERSION = "argoproj.io/v1alpha1"
 LABEL_PREFIX = "cpl.dev"
 # Images of cpl's own helper containers (not user activities).
@@ -479,7 +482,7 @@ class ArgoTranslator(Translator[str]):
             }
         manifest = json.loads(json.dumps(manifest))  # plain JSON values only
         validate_manifest(manifest)
-        text = yaml.safe_dump(manifest, sort_keys=True, allow_unicode=True, width=100)
+        text = yaml.dump(manifest, Dumper=_DUMPER, sort_keys=True, allow_unicode=True, width=100)
         return Artifact(
             workflow=workflow.key,
             version=meta.version,

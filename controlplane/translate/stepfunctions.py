@@ -457,7 +457,28 @@ class StepFunctionsTranslator(Translator[State]):
         state: State = {"Type": "Choice", "Choices": choices}
         if step.default:
             state["Default"] = self._transition(step.default, own)
+            if when_of is not None:
+                state["Default"] = self._skipped(step, state["Default"], own)
         return state
+
+    def _skipped(self, when: ChoiceStep, after: str, ctx: _StepFunctionsContext) -> str:
+        """Where a DAG step skipped by its `when` goes: a Pass state writing null at its
+        resultPath on the way to the next layer (SPEC §6: its result is null). Inside a
+        parallel layer the branch's `-skipped` state returns that null instead."""
+        assert ctx.plan is not None
+        if when.default in ctx.plan.skips:
+            return after
+        skipped = next(s for s in ctx.plan.workflow.spec.steps if s.name == when.rules[0].next)
+        if skipped.type not in WRITING_TYPES:
+            return after
+        name = ctx.invent(f"{skipped.name}-skipped")
+        ctx.frame.states[name] = {
+            "Type": "Pass",
+            "Result": None,
+            "ResultPath": _result_path(getattr(skipped, "result_path", None)),
+            "Next": after,
+        }
+        return name
 
     def parallel(self, step: ParallelStep, path: str, ctx: RenderContext) -> State:
         own = _own(ctx)
@@ -873,6 +894,8 @@ class StepFunctionsTranslator(Translator[State]):
             state = self.task(unlinked, pointers.get(compensation.name, "/spec/steps"), ctx)
             ctx.frames.pop()
             state.pop("End", None)
+            # its result is dropped (as on Temporal): the document keeps the error to report
+            state["ResultPath"] = None
             # a failing compensation does not stop the others (as on Temporal)
             state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": follow}]
             state["Next"] = follow

@@ -88,10 +88,6 @@ def approve(step: str, signal: str, role: str, approved: bool = True) -> tuple[s
     return (step, signal, {"approved": approved, "by": f"{role}@example.com", "roles": [role]})
 
 
-BATCH_ISSUE = (
-    "map.batchSize hands each iteration the list of its batch (as the interpreter documents), "
-    "but the example's iteration steps read fields of one item"
-)
 ORDER = {
     "orderId": "ORD-00000001",
     "customer": {"id": "c-1", "verified": True, "email": "ada@example.com"},
@@ -194,7 +190,6 @@ CASES = [
             "publish-exceptions",
             "open-treasury-case",
         },
-        known_issue=BATCH_ISSUE,
     ),
     Case(
         "payment-reconciliation-no-accounts",
@@ -264,25 +259,44 @@ CASES = [
             }
         },
         steps={"list-appointments", "send-sms", "send-sms-reminder", "record-reminders"},
-        known_issue=(
-            "a DAG step skipped by a false `when` writes nothing at its resultPath (the "
-            "interpreter documents null), so record-reminders cannot read $.emails"
-        ),
     ),
     Case(
         "claims-batch-adjudication",
         "health/claims-batch-adjudication",
         {"cycleDate": "2026-05-04"},
-        {"claims.load-pending": {"claims": [{"claimId": "cl-1"}]}},
-        steps={
+        {
+            "claims.load-pending": {"claims": [{"claimId": "cl-1"}, {"claimId": "cl-2"}]},
+            "claims.adjudicate": {"batchId": "b-1", "suspendedCount": 0, "maxAllowedAmount": 90},
+        },
+        trace=[
             "load-pending-claims",
             "adjudicate-claims",
-            "adjudicate-claim",
-            "outcome-route",
-            "claim-done",
+            "adjudicate-batch",
+            "route-outcomes",
+            "batch-done",
             "publish-remittance",
+        ],
+    ),
+    Case(
+        "claims-batch-adjudication-suspended",
+        "health/claims-batch-adjudication",
+        {"cycleDate": "2026-05-04"},
+        {
+            "claims.load-pending": {"claims": [{"claimId": "cl-1"}]},
+            "claims.adjudicate": {
+                "batchId": "b-1",
+                "suspendedCount": 1,
+                "suspended": [{"claimId": "cl-1", "reasonCode": "CO-50"}],
+            },
         },
-        known_issue=BATCH_ISSUE,
+        trace=[
+            "load-pending-claims",
+            "adjudicate-claims",
+            "adjudicate-batch",
+            "route-outcomes",
+            "queue-manual-review",
+            "publish-remittance",
+        ],
     ),
     Case(
         "claims-batch-adjudication-no-claims",
@@ -394,10 +408,6 @@ CASES = [
             "record-approval",
             "authorized",
         },
-        known_issue=(
-            "file-appeal reads $.review.by, which only the ApprovalRejected catch writes: an "
-            "approved review fails with DataPathError"
-        ),
     ),
     Case(
         "abandoned-cart-reminder",
@@ -421,7 +431,10 @@ CASES = [
                 "count": 1,
                 "skus": [{"sku": "sku-1", "warehouse": "wms-eu"}],
             },
-            "inventory.fetch-stock": {"available": 5, "reserved": 1},
+            "inventory.fetch-stock": {
+                "batchId": "b-1",
+                "levels": [{"sku": "sku-1", "available": 5, "reserved": 1}],
+            },
         },
         trace=[
             "list-changed-skus",
@@ -431,7 +444,6 @@ CASES = [
             "update-storefront",
             "publish-summary",
         ],
-        known_issue=BATCH_ISSUE,
     ),
     Case(
         "inventory-sync-no-changes",

@@ -463,9 +463,9 @@ def test_dag_runs_ready_steps_concurrently_and_skips_false_when(harness: Harness
     assert result["trace"][2:] == ["express", "notify"]
     output = result["output"]
     assert output["express"] == {"kind": "express"}
-    assert "standard" not in output
+    assert output["standard"] is None  # skipped by its `when`: null at its resultPath
     assert output["notify"] == {"express": {"kind": "express"}}
-    assert set(output) == {"kind", "customer", "stock", "express", "notify"}
+    assert set(output) == {"kind", "customer", "stock", "express", "standard", "notify"}
 
 
 def test_input_schema_rejection_fails_with_input_invalid(harness: Harness) -> None:

@@ -280,7 +280,11 @@ class CplInterpreter:
             await workflow.wait_condition(lambda: all(need in done for need in needs))
             try:
                 if "when" in step and not self._holds(step["when"], state["document"]):
+                    # skipped: never started (not in the trace), its result is null
                     self._skipped.append(step["name"])
+                    if step["type"] in _RESULT_TYPES:
+                        path = step.get("resultPath", "$")
+                        state["document"] = self._write(state["document"], path, None)
                     return
                 if step["type"] == "choice":
                     raise StepFailure("SpecInvalid", "a DAG cannot contain choice steps")

@@ -1,0 +1,134 @@
+"""The two engines the conformance scenarios run on, behind one interface.
+
+`temporal_engine`: the session's real Temporal dev server, with one worker on
+`ACTIVITY_QUEUE` hosting cpl's interpreter and the scenario activities (`conf.echo` returns
+its argument, as a Lambda function does on moto; `conf.fail` raises `TaskFailed`).
+`sfn_engine`: the session's real moto server with ASL execution on; a scenario's rendered
+state machine is created there and executed. Both answer with a `RunOutcome`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from controlplane.environment import Target
+from controlplane.runtime.stepfunctions import execution_outcome, start_execution
+from controlplane.runtime.temporal.devserver import DevServer
+from controlplane.runtime.temporal.payload import SpecPayload
+from controlplane.runtime.temporal.runs import RunOutcome, run_outcome, start_run
+from controlplane.runtime.temporal.worker import build_worker
+from controlplane.spec.model import Workflow
+from controlplane.translate.base import Artifact
+
+from .scenarios import ACTIVITY_QUEUE
+
+T = TypeVar("T")
+
+RUN_TIMEOUT = 30.0
+"""Seconds a scenario run may take on either engine."""
+
+
+@activity.defn(name="conf.echo")
+async def echo(argument: Any) -> Any:
+    """Returns its input, like a Lambda function on moto."""
+    return argument
+
+
+@activity.defn(name="conf.fail")
+async def fail(argument: Any) -> Any:
+    """Always fails (not retryable), like an sqs:sendMessage to a missing queue on moto."""
+    raise ApplicationError("injected task failure", type="TaskFailed", non_retryable=True)
+
+
+class TemporalEngine:
+    """Runs spec payloads on the interpreter; its event loop lives in a background thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: Client) -> None:
+        self.loop = loop
+        self.client = client
+
+    def on_loop(self, coroutine: Coroutine[Any, Any, T], timeout: float = RUN_TIMEOUT) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout + 5)
+
+    def run(self, spec: SpecPayload, run_input: Any, workflow_id: str) -> RunOutcome:
+        async def run() -> RunOutcome:
+            handle = await start_run(
+                self.client, spec, run_input, task_queue=ACTIVITY_QUEUE, workflow_id=workflow_id
+            )
+            return await run_outcome(handle, RUN_TIMEOUT)
+
+        return self.on_loop(run())
+
+
+class StepFunctionsEngine:
+    """Creates rendered state machines on moto and executes them."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.client = boto3.client(
+            "stepfunctions",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    def deploy(self, artifact: Artifact, role_arn: str) -> None:
+        definition = json.dumps(artifact.document["definition"])
+        try:
+            self.client.create_state_machine(
+                name=artifact.resource, definition=definition, roleArn=role_arn, type="STANDARD"
+            )
+        except ClientError as error:  # a re-run in the same session: replace the definition
+            if error.response["Error"]["Code"] != "StateMachineAlreadyExists":
+                raise
+            arn = error.response["Error"]["Message"].rsplit(" ", 1)[-1]
+            self.client.update_state_machine(stateMachineArn=arn, definition=definition)
+
+    def run(self, target: Target, workflow: Workflow, run_input: Any) -> RunOutcome:
+        execution = start_execution(self.client, target, workflow, run_input)
+        return execution_outcome(self.client, execution, RUN_TIMEOUT, poll=0.05)
+
+
+@pytest.fixture(scope="session")
+def sfn_engine(moto_endpoint: str) -> StepFunctionsEngine:
+    """boto3 on the session's moto server (Lambda functions echo their event)."""
+    return StepFunctionsEngine(moto_endpoint)
+
+
+@pytest.fixture(scope="session")
+def temporal_engine(temporal_server: DevServer) -> Iterator[TemporalEngine]:
+    """The interpreter and the conf.* activities on ACTIVITY_QUEUE of the dev server."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="conformance", daemon=True)
+    thread.start()
+    stopped = asyncio.Event()
+
+    async def serve() -> tuple[Client, asyncio.Task[None]]:
+        client = await temporal_server.connect()
+        worker = build_worker(client, ACTIVITY_QUEUE, activities=[echo, fail])
+
+        async def run_until_stopped() -> None:
+            async with worker:
+                await stopped.wait()
+
+        return client, loop.create_task(run_until_stopped())
+
+    client, task = asyncio.run_coroutine_threadsafe(serve(), loop).result(60)
+    try:
+        yield TemporalEngine(loop, client)
+    finally:
+        loop.call_soon_threadsafe(stopped.set)
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(task, 20), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)

@@ -1,0 +1,156 @@
+"""Cross-engine conformance: every scenario of scenarios.py, from one spec, on two real engines.
+
+Each scenario's spec is rendered by the translators for a Temporal target (and run by cpl's
+interpreter on the session's Temporal dev server) and for a Step Functions target (created
+and executed on the session's moto server). Each engine must produce the scenario's trace and
+output (or error); a difference passes only when the scenario declares it for that engine
+*and* the engine's artifact carries a non-exact Support record for the declared construct. A
+declared difference that no longer happens fails too, so the table (and the "Conformance"
+section of docs/portability.md generated from it) stays true.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from controlplane.environment import Engine, Environment
+from controlplane.runtime.temporal.runs import RunOutcome
+from controlplane.spec.check import check_workflow
+from controlplane.spec.model import Workflow
+from controlplane.translate import TRANSLATORS
+from controlplane.translate.base import Artifact
+from controlplane.translate.lowering import step_names
+from controlplane.translate.temporal import spec_payload
+
+from .conftest import StepFunctionsEngine, TemporalEngine
+from .scenarios import RUN_ENGINES, SCENARIOS, TARGETS, Scenario, environment
+
+pytestmark = pytest.mark.integration
+
+Rendered = dict[str, tuple[Workflow, dict[Engine, Artifact]]]
+
+
+@pytest.fixture(scope="module")
+def conformance_environment(moto_endpoint: str) -> Environment:
+    return environment(moto_endpoint)
+
+
+@pytest.fixture(scope="module")
+def rendered(conformance_environment: Environment) -> Rendered:
+    """Every scenario's workflow and its artifact per engine (Argo included: rendered only)."""
+    result: Rendered = {}
+    for scenario in SCENARIOS:
+        workflow = scenario.workflow()
+        artifacts = {
+            engine: TRANSLATORS[engine].render(
+                workflow, conformance_environment.target(target), conformance_environment
+            )
+            for engine, target in TARGETS.items()
+        }
+        result[scenario.id] = (workflow, artifacts)
+    return result
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    rendered: Rendered, sfn_engine: StepFunctionsEngine, conformance_environment: Environment
+) -> Rendered:
+    """The scenarios' state machines, created on moto."""
+    role = conformance_environment.target(TARGETS["stepfunctions"]).role_arn
+    assert role is not None
+    for _, artifacts in rendered.values():
+        sfn_engine.deploy(artifacts["stepfunctions"], role)
+    return rendered
+
+
+def test_scenarios_are_valid_distinct_workflows(rendered: Rendered) -> None:
+    assert len({scenario.id for scenario in SCENARIOS}) == len(SCENARIOS)
+    for scenario in SCENARIOS:
+        workflow, _ = rendered[scenario.id]
+        assert check_workflow(workflow) == [], scenario.id
+        assert set(scenario.trace) <= step_names(workflow), scenario.id
+        for engine in scenario.diverges:
+            assert engine in RUN_ENGINES and scenario.note, scenario.id
+
+
+def _observed(outcome: RunOutcome, workflow: Workflow, scenario: Scenario) -> dict[str, Any]:
+    """What a run did, in the scenario's terms: its trace without helper states, and how it
+    ended (the output when it succeeded, the error name when it failed)."""
+    names = step_names(workflow)
+    trace = [name for name in outcome["trace"] if name in names]
+    observed: dict[str, Any] = {
+        "status": outcome["status"],
+        "trace": sorted(trace) if scenario.concurrent else trace,
+    }
+    if outcome["status"] == "succeeded":
+        observed["output"] = outcome["output"]
+    else:
+        observed["error"] = (outcome["error"] or {}).get("error")
+    return observed
+
+
+def _expected(scenario: Scenario) -> dict[str, Any]:
+    trace = list(scenario.trace)
+    expected: dict[str, Any] = {
+        "status": "failed" if scenario.error else "succeeded",
+        "trace": sorted(trace) if scenario.concurrent else trace,
+    }
+    if scenario.error:
+        expected["error"] = scenario.error
+    else:
+        expected["output"] = scenario.output
+    return expected
+
+
+def _run(
+    engine: Engine,
+    scenario: Scenario,
+    workflow: Workflow,
+    artifact: Artifact,
+    environment: Environment,
+    temporal_engine: TemporalEngine,
+    sfn_engine: StepFunctionsEngine,
+) -> RunOutcome:
+    if engine == "temporal":
+        workflow_id = f"conformance-{scenario.id}-{uuid.uuid4().hex[:8]}"
+        return temporal_engine.run(spec_payload(artifact), scenario.input, workflow_id)
+    target = environment.target(TARGETS["stepfunctions"])
+    return sfn_engine.run(target, workflow, scenario.input)
+
+
+@pytest.mark.parametrize("engine", RUN_ENGINES)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
+def test_scenario_runs_alike_on_every_engine(
+    scenario: Scenario,
+    engine: Engine,
+    deployed: Rendered,
+    conformance_environment: Environment,
+    temporal_engine: TemporalEngine,
+    sfn_engine: StepFunctionsEngine,
+) -> None:
+    workflow, artifacts = deployed[scenario.id]
+    artifact = artifacts[engine]
+    outcome = _run(
+        engine,
+        scenario,
+        workflow,
+        artifact,
+        conformance_environment,
+        temporal_engine,
+        sfn_engine,
+    )
+    observed, expected = _observed(outcome, workflow, scenario), _expected(scenario)
+
+    declared = scenario.diverges.get(engine)
+    if declared is None:
+        assert observed == expected, outcome
+        return
+    assert observed != expected, (
+        f"{scenario.id} now runs as expected on {engine}: remove its declared divergence"
+    )
+    records = [record for record in artifact.support if record.feature == declared]
+    assert records, f"{engine} renders {scenario.id} without a `{declared}` Support record"
+    assert all(record.support != "exact" for record in records), records
