@@ -40,6 +40,7 @@ from controlplane.engines.retry import DEFAULT_POLICY, RetryPolicy, TransientErr
 from controlplane.environment import Engine, Environment, Target
 from controlplane.errors import EngineError
 from controlplane.files import fsync_directory, write_atomic
+from controlplane.translate.argo_schema import validate_manifest
 from controlplane.translate.base import Artifact
 
 Result = TypeVar("Result")
@@ -55,7 +56,8 @@ def manifest_text(manifest: dict[str, Any]) -> str:
 
 
 def stamped(manifest: dict[str, Any], digest: str) -> dict[str, Any]:
-    """A copy of the manifest stamped with the artifact digest.
+    """A copy of the manifest stamped with the artifact digest, checked against Argo's schema
+    (every delivery writes through here, so nothing hera's models would drop gets out).
 
     Label values stop at 63 characters, so the label `cpl.dev/digest` (selectable) holds a
     prefix, `sha256-<56 hex digits>`, and the annotation of the same name the whole digest.
@@ -64,6 +66,7 @@ def stamped(manifest: dict[str, Any], digest: str) -> dict[str, Any]:
     metadata = result.setdefault("metadata", {})
     metadata.setdefault("labels", {})[DIGEST_LABEL] = digest.replace("sha256:", "sha256-")[:63]
     metadata.setdefault("annotations", {})[DIGEST_LABEL] = digest
+    validate_manifest(result)
     return result
 
 

@@ -27,6 +27,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 import yaml
@@ -481,8 +482,6 @@ class ArgoTranslator(Translator[str]):
                 "spec": spec,
             }
         manifest = json.loads(json.dumps(manifest))  # plain JSON values only
-        validate_manifest(manifest)
-        text = yaml.dump(manifest, Dumper=_DUMPER, sort_keys=True, allow_unicode=True, width=100)
         return Artifact(
             workflow=workflow.key,
             version=meta.version,
@@ -491,7 +490,7 @@ class ArgoTranslator(Translator[str]):
             resource=resource,
             document={"kind": "argo", "manifests": [manifest]},
             support=tuple(ctx.support),
-            files={f"{namespace}/{resource}.yaml": text},
+            write_files=partial(_write_files, f"{namespace}/{resource}.yaml"),
         )
 
     # -- step types (each registers its node template and returns its name) --
@@ -1104,6 +1103,15 @@ class ArgoTranslator(Translator[str]):
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _write_files(name: str, document: dict[str, Any]) -> dict[str, str]:
+    """The manifest as YAML, checked against Argo's schema first: files are what leaves cpl
+    (GitOps commits, `cpl render -o`), so nothing hera's models would drop gets out."""
+    (manifest,) = document["manifests"]
+    validate_manifest(manifest)
+    text = yaml.dump(manifest, Dumper=_DUMPER, sort_keys=True, allow_unicode=True, width=100)
+    return {name: text}
 
 
 def _dag_document(dependencies: list[str]) -> str:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from controlplane.environment import ActivityBinding, Engine, Environment, Target
@@ -68,12 +70,21 @@ def digest_of(value: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
+FileWriter = Callable[[dict[str, Any]], dict[str, str]]
+
+
+def no_files(document: dict[str, Any]) -> dict[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A workflow rendered for one target: the engine-native document and its gaps.
 
     `document` is what policies see as `input.rendered`; `files` is the same content as
     deterministic text files, as `cpl render -o DIR` writes them and GitOps delivery commits.
+    Files are written from the document on first use: plan, check and drift never need the
+    text, and formatting it costs more than rendering.
     """
 
     workflow: str
@@ -83,9 +94,13 @@ class Artifact:
     resource: str
     document: dict[str, Any]
     support: tuple[Support, ...]
-    files: dict[str, str] = field(default_factory=dict)
+    write_files: FileWriter = field(default=no_files, repr=False, compare=False)
 
-    @property
+    @cached_property
+    def files(self) -> dict[str, str]:
+        return self.write_files(self.document)
+
+    @cached_property
     def digest(self) -> str:
         return digest_of(self.document)
 

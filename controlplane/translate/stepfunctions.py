@@ -296,7 +296,6 @@ class StepFunctionsTranslator(Translator[State]):
         if schedule is not None:
             document["schedule"] = schedule
         self._record_workflow(workflow, ctx)
-        config = {key: value for key, value in document.items() if key != "definition"}
         return Artifact(
             workflow=workflow.key,
             version=meta.version,
@@ -305,10 +304,7 @@ class StepFunctionsTranslator(Translator[State]):
             resource=resource,
             document=document,
             support=tuple(ctx.support),
-            files={
-                f"{resource}.asl.json": pretty_json(definition),
-                f"{resource}.config.json": pretty_json(config),
-            },
+            write_files=write_files,
         )
 
     def definition(self, workflow: Workflow, ctx: RenderContext) -> dict[str, Any]:
@@ -1042,6 +1038,15 @@ class StepFunctionsTranslator(Translator[State]):
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+def write_files(document: dict[str, Any]) -> dict[str, str]:
+    """`<name>.asl.json` (the definition) and `<name>.config.json` (everything else)."""
+    config = {key: value for key, value in document.items() if key != "definition"}
+    return {
+        f"{document['name']}.asl.json": pretty_json(document["definition"]),
+        f"{document['name']}.config.json": pretty_json(config),
+    }
 
 
 def pretty_json(value: Any) -> str:

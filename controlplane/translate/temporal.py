@@ -37,6 +37,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 from controlplane.environment import Engine, Environment, Target
@@ -273,7 +274,7 @@ class TemporalTranslator(Translator[None]):
             resource=resource,
             document=document,
             support=tuple(ctx.support),
-            files={f"{resource}.json": render_json(document)},
+            write_files=partial(_write_files, f"{resource}.json"),
         )
 
     # -- step types (validate, resolve bindings and record support; nothing to generate) --
@@ -466,6 +467,10 @@ def _comparisons(condition: Condition, pointer: str) -> Iterator[tuple[str, str]
         yield from _comparisons(condition.not_, f"{pointer}/not")
     else:
         yield condition.operator, pointer
+
+
+def _write_files(name: str, document: dict[str, Any]) -> dict[str, str]:
+    return {name: render_json(document)}
 
 
 def render_json(document: dict[str, Any]) -> str:

@@ -55,11 +55,11 @@ def test_gitops_lifecycle(gitops: GitOpsArgoEngine, artifact: Artifact, tmp_path
     assert live.digest == artifact.digest
     assert gitops.diff(artifact, live) == []
 
-    edited = changed(artifact, {"/manifests/0/spec/schedule": "0 5 * * *"})
-    assert [c["path"] for c in gitops.diff(edited, live)] == ["/manifests/0/spec/schedule"]
+    edited = changed(artifact, {"/manifests/0/spec/timezone": "Asia/Tokyo"})
+    assert [c["path"] for c in gitops.diff(edited, live)] == ["/manifests/0/spec/timezone"]
     updated = gitops.update(edited, live)
     assert gitops.diff(edited, updated) == []
-    assert yaml.safe_load(path.read_text())["spec"]["schedule"] == "0 5 * * *"
+    assert yaml.safe_load(path.read_text())["spec"]["timezone"] == "Asia/Tokyo"
 
     gitops.delete(updated.id)
     assert not path.exists() and gitops.read(artifact) is None
