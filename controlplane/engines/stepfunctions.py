@@ -18,12 +18,10 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from controlplane.aws import aws_client
 from controlplane.engines.base import (
     DIGEST_TAG,
     MANAGED_TAG,
@@ -50,29 +48,6 @@ _MACHINE_FIELDS = (
     "tracingConfiguration",
     "encryptionConfiguration",
 )
-
-
-def aws_client(target: Target, service: str) -> Any:
-    """A boto3 client of `service` for the target, with botocore's own retries switched off.
-
-    Same endpoint and local-credential rules as `runtime.stepfunctions.client_for` (which only
-    builds Step Functions clients and keeps botocore's retries): a loopback emulator accepts
-    any credentials, so placeholders stand in when none are configured. Retries happen in
-    `engines.retry`, the one place that counts and jitters them.
-    """
-    session = boto3.session.Session(region_name=target.region)
-    options: dict[str, Any] = {
-        "config": Config(
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=30,
-        )
-    }
-    if target.endpoint:
-        options["endpoint_url"] = target.endpoint
-        if urlparse(target.endpoint).hostname in _LOOPBACK and session.get_credentials() is None:
-            options.update(aws_access_key_id="cpl-local", aws_secret_access_key="cpl-local")
-    return session.client(service, **options)
 
 
 class StepFunctionsEngine:

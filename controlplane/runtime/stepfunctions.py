@@ -12,11 +12,10 @@ import json
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlparse
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from controlplane.aws import aws_client
 from controlplane.environment import Target
 from controlplane.errors import ConfigError, EngineError
 from controlplane.runtime.temporal.runs import RunOutcome, RunState
@@ -46,18 +45,8 @@ def state_machine_arn(target: Target, workflow: Workflow) -> str:
 
 
 def client_for(target: Target) -> Any:
-    """A boto3 Step Functions client for the target's region (and emulator endpoint).
-
-    A local emulator (an endpoint on the loopback address) accepts any credentials: when none
-    are configured, placeholder ones are used so `cpl run` works out of the box locally.
-    """
-    session = boto3.session.Session(region_name=target.region)
-    options: dict[str, Any] = {}
-    if target.endpoint:
-        options["endpoint_url"] = target.endpoint
-        if urlparse(target.endpoint).hostname in _LOOPBACK and session.get_credentials() is None:
-            options.update(aws_access_key_id="cpl-local", aws_secret_access_key="cpl-local")
-    return session.client("stepfunctions", **options)
+    """A boto3 Step Functions client for the target (botocore retries on: runs poll)."""
+    return aws_client(target, "stepfunctions", botocore_retries=True)
 
 
 def start_execution(client: Any, target: Target, workflow: Workflow, run_input: Any) -> str:

@@ -27,7 +27,6 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, ClassVar
 
 import yaml
@@ -490,7 +489,7 @@ class ArgoTranslator(Translator[str]):
             resource=resource,
             document={"kind": "argo", "manifests": [manifest]},
             support=tuple(ctx.support),
-            write_files=partial(_write_files, f"{namespace}/{resource}.yaml"),
+            write_files=_write_files,
         )
 
     # -- step types (each registers its node template and returns its name) --
@@ -1105,13 +1104,13 @@ class ArgoTranslator(Translator[str]):
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def _write_files(name: str, document: dict[str, Any]) -> dict[str, str]:
-    """The manifest as YAML, checked against Argo's schema first: files are what leaves cpl
-    (GitOps commits, `cpl render -o`), so nothing hera's models would drop gets out."""
-    (manifest,) = document["manifests"]
+def _write_files(artifact: Artifact) -> dict[str, str]:
+    """`<namespace>/<resource>.yaml`, checked against Argo's schema first: files are what
+    leaves cpl (`cpl render -o`), so nothing hera's models would drop gets out."""
+    (manifest,) = artifact.document["manifests"]
     validate_manifest(manifest)
     text = yaml.dump(manifest, Dumper=_DUMPER, sort_keys=True, allow_unicode=True, width=100)
-    return {name: text}
+    return {f"{manifest['metadata']['namespace']}/{artifact.resource}.yaml": text}
 
 
 def _dag_document(dependencies: list[str]) -> str:

@@ -70,10 +70,10 @@ def digest_of(value: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
-FileWriter = Callable[[dict[str, Any]], dict[str, str]]
+FileWriter = Callable[["Artifact"], dict[str, str]]
 
 
-def no_files(document: dict[str, Any]) -> dict[str, str]:
+def no_files(artifact: Artifact) -> dict[str, str]:
     return {}
 
 
@@ -98,7 +98,7 @@ class Artifact:
 
     @cached_property
     def files(self) -> dict[str, str]:
-        return self.write_files(self.document)
+        return self.write_files(self)
 
     @cached_property
     def digest(self) -> str:

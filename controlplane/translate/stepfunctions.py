@@ -1040,12 +1040,13 @@ class StepFunctionsTranslator(Translator[State]):
 # --- helpers ----------------------------------------------------------------------------
 
 
-def write_files(document: dict[str, Any]) -> dict[str, str]:
-    """`<name>.asl.json` (the definition) and `<name>.config.json` (everything else)."""
+def write_files(artifact: Artifact) -> dict[str, str]:
+    """`<resource>.asl.json` (the definition) and `<resource>.config.json` (the rest)."""
+    document = artifact.document
     config = {key: value for key, value in document.items() if key != "definition"}
     return {
-        f"{document['name']}.asl.json": pretty_json(document["definition"]),
-        f"{document['name']}.config.json": pretty_json(config),
+        f"{artifact.resource}.asl.json": pretty_json(document["definition"]),
+        f"{artifact.resource}.config.json": pretty_json(config),
     }
 
 

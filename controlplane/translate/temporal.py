@@ -37,7 +37,6 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, ClassVar
 
 from controlplane.environment import Engine, Environment, Target
@@ -274,7 +273,7 @@ class TemporalTranslator(Translator[None]):
             resource=resource,
             document=document,
             support=tuple(ctx.support),
-            write_files=partial(_write_files, f"{resource}.json"),
+            write_files=_write_files,
         )
 
     # -- step types (validate, resolve bindings and record support; nothing to generate) --
@@ -469,8 +468,8 @@ def _comparisons(condition: Condition, pointer: str) -> Iterator[tuple[str, str]
         yield condition.operator, pointer
 
 
-def _write_files(name: str, document: dict[str, Any]) -> dict[str, str]:
-    return {name: render_json(document)}
+def _write_files(artifact: Artifact) -> dict[str, str]:
+    return {f"{artifact.resource}.json": render_json(artifact.document)}
 
 
 def render_json(document: dict[str, Any]) -> str:

@@ -42,16 +42,11 @@ def renamed(artifact: Artifact, tenant: str) -> Artifact:
     text = json.dumps(artifact.document)
     text = text.replace(f"{old_tenant}-", f"{tenant}-").replace(f"/{old_tenant}/", f"/{tenant}/")
     text = text.replace(f'"{old_tenant}/', f'"{tenant}/')
-    files = {
-        name.replace(f"{old_tenant}-", f"{tenant}-"): body.replace(f"{old_tenant}-", f"{tenant}-")
-        for name, body in artifact.files.items()
-    }
     return dataclasses.replace(
         artifact,
         workflow=artifact.workflow.replace(f"{old_tenant}/", f"{tenant}/", 1),
         resource=artifact.resource.replace(f"{old_tenant}-", f"{tenant}-", 1),
         document=json.loads(text),
-        files=files,
     )
 
 

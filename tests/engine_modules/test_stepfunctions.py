@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
+from controlplane.aws import aws_client
 from controlplane.engines import ResourceError, each
 from controlplane.engines.retry import RetryPolicy
-from controlplane.engines.stepfunctions import StepFunctionsEngine, aws_client
+from controlplane.engines.stepfunctions import StepFunctionsEngine
 from controlplane.environment import Environment
 from controlplane.translate.base import Artifact
 from tests.engine_modules.conftest import changed, renamed, unique

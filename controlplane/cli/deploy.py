@@ -1,0 +1,432 @@
+"""`cpl plan` and `cpl apply`: desired state against the live engines, and deploying it."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
+from controlplane.cli.policy import Assembly, assemble
+from controlplane.deploy.apply import (
+    PLAN_CREATED,
+    ApplyRefused,
+    ApplyResult,
+    Emit,
+    Outcome,
+    apply,
+    refuse_unless_allowed,
+)
+from controlplane.deploy.backend import Backend, open_backend
+from controlplane.deploy.direct import DirectBackend, close_clients, engine_clients
+from controlplane.deploy.lock import DEFAULT_TIMEOUT, LockTimeout, StateLock, read_holder
+from controlplane.deploy.plan import Fingerprint, Plan, fingerprint, moved, plan, previous_changes
+from controlplane.deploy.state import State, StateStore, load_state
+from controlplane.engines import EngineClient
+from controlplane.environment import Environment
+from controlplane.errors import ConfigError, ExitCode
+from controlplane.policy.change import Change, compare
+from controlplane.policy.decision import Decision
+from controlplane.report.plan import (
+    apply_text,
+    outcome_line,
+    plan_json,
+    plan_markdown,
+    plan_text,
+    summary_line,
+)
+from controlplane.spec.load import LoadResult, load_environment, load_workflows
+from controlplane.translate.temporal import with_namespace_conflicts
+
+_today_option = click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    hidden=True,
+    help="Pretend today is this date (waiver expiry; for tests).",
+)
+
+
+@dataclass
+class Planning:
+    """A plan and everything it was made from (the engine clients stay open for apply)."""
+
+    assembly: Assembly
+    plan: Plan
+    state: State
+    clients: dict[str, EngineClient]
+
+    @property
+    def decision(self) -> Decision:
+        return self.assembly.decision
+
+    @property
+    def environment(self) -> Environment:
+        return self.assembly.environment
+
+
+def make_plan(
+    repo: Path,
+    env_name: str,
+    base: str | None = None,
+    today: dt.date | None = None,
+    *,
+    state: State | None = None,
+) -> Planning:
+    """Load, render, check, then plan against `state` (default: the environment's) and the
+    live engines. With `--base`, only workflows changed since the ref are planned."""
+    environment = load_environment(repo, env_name)
+    state_dir = environment.state_dir(repo)
+    current = state if state is not None else load_state(state_dir, environment.name)
+
+    def against_state(env: Environment, loaded: LoadResult) -> dict[str, Change]:
+        return previous_changes(state_dir, current, [w.model for w in loaded.workflows])
+
+    assembly = assemble(repo, env_name, base, today, changes=against_state)
+    workflows = [w.model for w in assembly.loaded.workflows]
+    if base is not None:
+        before = {w.model.key: w.model for w in load_workflows(repo, ref=base).workflows}
+        now = {w.key: w for w in workflows}
+        changes = {k: compare(before.get(k), now.get(k)) for k in {*before, *now}}
+        changes = {k: c for k, c in changes.items() if c.action != "none"}
+        scope: set[str] | None = set(changes)
+    else:
+        changes = against_state(environment, assembly.loaded)
+        scope = None
+    clients = engine_clients(environment, repo)
+    try:
+        if assembly.decision.errors:  # no plan from invalid documents: it would delete them
+            made = Plan(environment.name, (), base)
+        else:
+            desired = with_namespace_conflicts(list(assembly.artifacts.values()))
+            made = plan(
+                environment, desired, current, clients=clients, changes=changes, scope=scope
+            )
+            made = dataclasses.replace(made, base=base)
+        made = dataclasses.replace(made, fingerprint=fingerprint(repo, environment, made, current))
+    except BaseException:
+        close_clients(clients)
+        raise
+    return Planning(assembly, made, current, clients)
+
+
+def plan_exit_code(planning: Planning) -> ExitCode:
+    decision = planning.decision
+    if decision.errors:
+        return ExitCode.ERROR
+    if decision.denied:
+        return ExitCode.DENIED
+    return ExitCode.OK if planning.plan.empty else ExitCode.CHANGES
+
+
+@click.command("plan")
+@click.option("--env", "env_name", required=True, help="The environment to plan for.")
+@click.option(
+    "--base",
+    metavar="REF",
+    default=None,
+    help="Git ref: plan only the workflows changed since REF (their change document compares "
+    "with REF; without it, with the version last applied to the environment).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the plan file (JSON) for `cpl apply --plan`.",
+)
+@_today_option
+@repo_option
+@format_option("json", "markdown")
+def plan_command(
+    env_name: str,
+    base: str | None,
+    out: Path | None,
+    today: dt.datetime | None,
+    repo: Path,
+    output_format: str,
+    output_file: Path | None,
+) -> int:
+    """Diff the desired state of an environment against its state and live engines.
+
+    Exits 4 when there are changes, 0 when there are none, 3 when the policies deny them and
+    1 when documents are invalid or an engine cannot be read.
+    """
+    planning = make_plan(repo, env_name, base, today.date() if today else None)
+    close_clients(planning.clients)
+    commit = git_commit(repo)
+    document = plan_json(planning.plan, planning.decision, commit=commit)
+    if out is not None:
+        emit(to_json(document), out)
+    if output_format == "json":
+        report = to_json(document)
+    elif output_format == "markdown":
+        report = plan_markdown(planning.plan, planning.decision)
+    else:
+        report = "\n".join(plan_text(planning.plan, planning.decision))
+    if output_format == "text" or output_file is not None:
+        _print_lines(plan_text(planning.plan, planning.decision))
+    if output_format != "text" or output_file is not None:
+        emit(report, output_file)
+    audit(repo, planning.environment)(
+        PLAN_CREATED,
+        None,
+        {
+            "environment": planning.environment.name,
+            "digest": planning.plan.digest,
+            "base": base,
+            "commit": commit,
+            "counts": planning.plan.summary,
+            "outcome": "denied" if planning.decision.denied else "allowed",
+        },
+    )
+    return int(plan_exit_code(planning))
+
+
+@click.command("apply")
+@click.option("--env", "env_name", required=True, help="The environment to deploy.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Apply this plan file (from `cpl plan --out`); refused if the specs, the policies or "
+    "the live state moved since it was made.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--backend",
+    type=click.Choice(["direct", "pulumi"]),
+    default=None,
+    help="Deploy backend (default: the environment's deploy.backend).",
+)
+@click.option(
+    "--lock-timeout",
+    type=float,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds to wait for another apply holding the environment's lock.",
+)
+@_today_option
+@repo_option
+@format_option("json")
+def apply_command(
+    env_name: str,
+    plan_file: Path | None,
+    yes: bool,
+    backend: str | None,
+    lock_timeout: float,
+    today: dt.datetime | None,
+    repo: Path,
+    output_format: str,
+    output_file: Path | None,
+) -> int:
+    """Deploy an environment: plan, confirm (or --yes, or --plan), apply in order.
+
+    Records the state after every resource, so an interrupted apply converges when run
+    again. Exits 3 for a denied plan, 1 when anything failed or the plan file is stale.
+    """
+    environment = load_environment(repo, env_name)
+    saved = _read_plan_file(plan_file, environment.name) if plan_file else None
+    console = console_for(err=True)
+    with _locked(environment.state_dir(repo), lock_timeout, console.print) as lock:
+        store = StateStore(environment.state_dir(repo), environment.name, lock)
+        planning = make_plan(
+            repo,
+            env_name,
+            saved.get("base") if saved else None,
+            today.date() if today else None,
+            state=store.state,
+        )
+        try:
+            return _apply_planned(
+                repo, planning, store, saved, yes, backend, output_format, output_file
+            )
+        finally:
+            close_clients(planning.clients)
+
+
+def _apply_planned(
+    repo: Path,
+    planning: Planning,
+    store: StateStore,
+    saved: dict[str, Any] | None,
+    yes: bool,
+    backend_name: str | None,
+    output_format: str,
+    output_file: Path | None,
+) -> int:
+    made = planning.plan
+    if saved is not None:
+        _refuse_stale(saved, made)
+    refuse_unless_allowed(planning.decision)
+    if made.empty:
+        _print_lines([summary_line(made)])
+        return int(ExitCode.OK)
+    if saved is None:
+        _print_lines(plan_text(made, planning.decision))
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfigError(
+                    "not asking for confirmation without a terminal: pass --yes (or apply a "
+                    "reviewed plan file with --plan)"
+                )
+            if not click.confirm("Apply these changes?", default=False):
+                click.echo("Nothing applied.", err=True)
+                return int(ExitCode.ERROR)
+    environment = planning.environment
+    chosen = backend_name or environment.spec.deploy.backend
+    backend: Backend
+    if chosen == "direct":
+        backend = DirectBackend(environment, repo=repo, clients=planning.clients)
+    else:
+        backend = open_backend(chosen, environment, repo=repo)
+    workflows = {w.model.key: w.model for w in planning.assembly.loaded.workflows}
+    try:
+        with _progress(len(made.pending)) as progress:
+            result = apply(
+                made,
+                planning.decision,
+                backend,
+                store=store,
+                emit=audit(repo, environment, workflows),
+                progress=progress,
+                workflows=workflows,
+                git_commit=git_commit(repo),
+            )
+    finally:
+        backend.close()
+    _report(result, output_format, output_file)
+    return int(result.exit_code)
+
+
+def _report(result: ApplyResult, output_format: str, output_file: Path | None) -> None:
+    if output_format == "json":
+        emit(to_json(result.to_json()), output_file)
+        if output_file is None:
+            return
+    elif output_file is not None:
+        emit("\n".join(apply_text(result)), output_file)
+    _print_lines(apply_text(result), err=output_format == "json")
+
+
+def _read_plan_file(path: Path, environment: str) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"{path}: not a plan file ({error})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("fingerprint"), dict):
+        raise ConfigError(f"{path}: not a plan file of `cpl plan --out` (no fingerprint)")
+    if document.get("environment") != environment:
+        raise ConfigError(
+            f"{path} is a plan for environment '{document.get('environment')}', not '{environment}'"
+        )
+    return document
+
+
+def _refuse_stale(saved: dict[str, Any], current: Plan) -> None:
+    assert current.fingerprint is not None
+    reasons = moved(Fingerprint.from_json(saved["fingerprint"]), current.fingerprint)
+    if not reasons and saved.get("digest") != current.digest:
+        reasons.append("the planned changes differ from the plan file's")
+    if reasons:
+        raise ApplyRefused(
+            "the plan is stale: " + "; ".join(reasons) + ". Run `cpl plan` again and review it"
+        )
+
+
+@contextmanager
+def _locked(directory: Path, timeout: float, say: Any) -> Iterator[StateLock]:
+    """The environment's lock; says who holds it when it has to wait."""
+    lock = StateLock(directory, timeout=0, command=" ".join(["cpl", *sys.argv[1:]]))
+    try:
+        lock.acquire()
+    except LockTimeout:
+        holder = read_holder(directory)
+        who = holder.describe() if holder else "another process"
+        say(f"waiting up to {timeout:g}s for the state lock of {directory} (held by {who})")
+        lock.timeout = timeout
+        lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Any]:
+    """Rich progress on a TTY, one quiet line per resource otherwise."""
+    console = console_for(err=True)
+    if not console.is_terminal:
+
+        def line(outcome: Outcome) -> None:
+            console.print(outcome_line(outcome), markup=False)
+
+        yield line
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        task = bar.add_task("applying", total=total)
+
+        def advance(outcome: Outcome) -> None:
+            bar.console.print(outcome_line(outcome), markup=False)
+            bar.update(task, advance=1)
+
+        yield advance
+
+
+def _print_lines(lines: list[str], err: bool = False) -> None:
+    console = console_for(err=err)
+    for line in lines:
+        style = None
+        if line.startswith(("  + ", "applied")):
+            style = "green"
+        elif line.startswith(("  - ", "FAILED", "SKIPPED", "PARTIAL")) or "BREAKING" in line:
+            style = "red"
+        elif line.startswith("  ~ "):
+            style = "yellow"
+        console.print(line, style=style, markup=False)
+
+
+def git_commit(repo: Path) -> str | None:
+    """The commit checked out in the control repo, if it is a git repository."""
+    try:
+        import git
+
+        return str(git.Repo(repo, search_parent_directories=True).head.commit.hexsha)
+    except Exception:  # not a repository, no commit yet, git missing: no provenance
+        return None
+
+
+# -- audit events -----------------------------------------------------------------------------
+
+
+def audit(repo: Path, environment: Environment, workflows: dict[str, Any] | None = None) -> Emit:
+    """The environment's audit trail (`controlplane.audit.Auditor`, SPEC §5) as an `Emit`;
+    events about a known workflow are redacted for its classification."""
+    from controlplane.audit import Auditor
+
+    auditor = Auditor.for_environment(repo, environment)
+    known = workflows or {}
+
+    def _emit(event_type: str, subject: str | None, data: dict[str, Any]) -> None:
+        workflow = known.get(subject or "")
+        auditor.emit(
+            event_type,
+            subject,
+            data,
+            classification=workflow.metadata.classification if workflow is not None else None,
+        )
+
+    return _emit
