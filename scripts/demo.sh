@@ -30,3 +30,45 @@ step "policy gates on the local environment: the deliberately non-compliant exam
 expect 3 $CPL check --env local
 expect 3 $CPL check --env prod --format sarif -o "$OUT/prod.sarif"
 echo "SARIF report for prod written to $OUT/prod.sarif"
+
+# -- plan and apply on the embedded engines ------------------------------------------------------
+# A demo control repo of the compliant examples (the example repo itself is denied on purpose).
+DEMO="$OUT/repo"
+mkdir -p "$DEMO/workflows/retail" "$DEMO/workflows/health" "$DEMO/workflows/finance" "$DEMO/environments"
+cp environments/local.yaml "$DEMO/environments/"
+cp workflows/retail/inventory-sync.yaml workflows/retail/price-feed-export.yaml "$DEMO/workflows/retail/"
+cp workflows/health/appointment-reminders.yaml workflows/health/patient-intake.yaml "$DEMO/workflows/health/"
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  $CPL local down --repo "$DEMO" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+step "start the embedded engines (Temporal dev server, Step Functions emulator)"
+expect 0 $CPL local up --repo "$DEMO"
+
+step "validate and check the demo repo"
+expect 0 $CPL validate --repo "$DEMO"
+expect 0 $CPL check --env local --repo "$DEMO"
+
+step "plan: everything is to be created (exit 4), plan file in $OUT/plan.json"
+expect 4 $CPL plan --env local --repo "$DEMO" --out "$OUT/plan.json"
+
+step "apply the reviewed plan file"
+expect 0 $CPL apply --env local --repo "$DEMO" --plan "$OUT/plan.json"
+
+step "plan again: nothing left to do (exit 0)"
+expect 0 $CPL plan --env local --repo "$DEMO"
+
+step "run health/patient-intake on Temporal through cpl's interpreter"
+$CPL worker --env local --target temporal-local --repo "$DEMO" >"$OUT/worker.log" 2>&1 &
+PIDS+=($!)
+.venv/bin/python scripts/demo_activities.py --repo "$DEMO" --env local >"$OUT/activities.log" 2>&1 &
+PIDS+=($!)
+sleep 3
+expect 0 $CPL run health/patient-intake --env local --repo "$DEMO" --wait --timeout 2m --input \
+  '{"intakeId": "3f0c9a56-1d2b-4c1e-9a8f-2b7d5e6c4a10", "patient": {"firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "1815-12-10"}, "consents": ["treatment", "privacy-notice"], "insurance": null, "clinicId": "clinic-berlin-1"}'
+
+step "stop the engines"
+expect 0 $CPL local down --repo "$DEMO"

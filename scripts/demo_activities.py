@@ -1,6 +1,7 @@
 """Demo activity worker: for every Temporal activity binding of an environment, an activity
-that echoes its input, on the binding's task queue. Stands in for the teams' real workers in
-`scripts/demo.sh`; stops on SIGTERM/SIGINT.
+that echoes its input (plus the few fields later steps read, see RESULTS), on the binding's
+task queue. Stands in for the teams' real workers in `scripts/demo.sh`; stops on
+SIGTERM/SIGINT.
 
     python scripts/demo_activities.py [--repo DIR] [--env local]
 """
@@ -20,9 +21,17 @@ from temporalio.worker import Worker
 from controlplane.spec.load import load_environment
 
 
+# Fields a real activity would return and a later step of the demo workflows reads.
+RESULTS: dict[str, dict[str, Any]] = {
+    "PatientsRegister": {"patientId": "pat-0001", "status": "registered"},
+}
+
+
 def _echo(name: str) -> Any:
     @activity.defn(name=name)
     async def echo(payload: Any) -> Any:
+        if isinstance(payload, dict):
+            return {**payload, **RESULTS.get(name, {})}
         return payload
 
     return echo

@@ -30,11 +30,14 @@ COMMANDS: dict[str, str] = {
     "render": "controlplane.cli.translate:render_command",
     "compat": "controlplane.cli.translate:compat_command",
     "check": "controlplane.cli.policy:check_command",
+    "plan": "controlplane.cli.deploy:plan_command",
+    "apply": "controlplane.cli.deploy:apply_command",
     "policy": "controlplane.cli.policy:policy_group",
     "worker": "controlplane.cli.runs:worker_command",
     "run": "controlplane.cli.runs:run_command",
     "signal": "controlplane.cli.runs:signal_command",
     "local": "controlplane.cli.local:local_group",
+    "audit": "controlplane.cli.audit:audit_group",
 }
 
 
