@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "run": "controlplane.cli.runs:run_command",
     "signal": "controlplane.cli.runs:signal_command",
     "local": "controlplane.cli.local:local_group",
+    "drift": "controlplane.cli.drift:drift_command",
     "audit": "controlplane.cli.audit:audit_group",
 }
 

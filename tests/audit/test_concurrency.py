@@ -20,7 +20,7 @@ def _append(path: str, writer: str, start: Any) -> None:
     for number in range(PER_WRITER):
         sink.write(
             make_event(
-                "dev.cpl.drift.checked",
+                "dev.cpl.drift.completed",
                 "retail/order-fulfillment",
                 {"actor": writer, "serial": number},
                 environment="prod",

@@ -1,0 +1,196 @@
+"""`cpl drift`: read the live engines, diff them against the specs, report drift.
+
+Exit codes (CLI.md): 0 in sync, 5 drift found, 1 when the report is partial (a target was
+unreachable or a read failed after retries) or the documents are invalid.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
+from controlplane.drift import DEFAULT_CONCURRENCY, DriftReport, detect_drift, load_ignore
+from controlplane.drift.audit import record_drift
+from controlplane.drift.compliance import LiveCompliance
+from controlplane.drift.metrics import drift_metrics
+from controlplane.drift.render import drift_markdown, drift_sarif, drift_text
+from controlplane.errors import ConfigError
+from controlplane.files import write_atomic
+from controlplane.policy.engine import open_engine
+from controlplane.spec.load import LoadResult, load_environment, load_repo, load_workflows
+from controlplane.translate import render_all
+
+REPORT_FORMATS = ("json", "markdown", "sarif")
+
+
+@click.command("drift")
+@click.option("--env", "env_name", required=True, help="The environment to read back.")
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    metavar="TENANT",
+    help="Only these tenants' workflows (repeatable): one shard of a large environment.",
+)
+@click.option(
+    "--ref",
+    default=None,
+    metavar="REF",
+    help="Desired state from the specs at this git ref (default: the working tree).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 256),
+    default=DEFAULT_CONCURRENCY,
+    show_default=True,
+    help="Reads in flight at once.",
+)
+@click.option(
+    "--metrics",
+    "metrics_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write Prometheus text-format metrics to FILE.",
+)
+@click.option(
+    "--summary",
+    "summary_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also append the Markdown report to FILE (e.g. $GITHUB_STEP_SUMMARY).",
+)
+@repo_option
+@format_option(*REPORT_FORMATS)
+def drift_command(
+    env_name: str,
+    tenants: tuple[str, ...],
+    ref: str | None,
+    concurrency: int,
+    metrics_file: Path | None,
+    summary_file: Path | None,
+    repo: Path,
+    output_format: str,
+    output_file: Path | None,
+) -> int:
+    """Read the live engines and diff them against the specs.
+
+    Reports each resource as in-sync, modified (with the field-level diff), missing or
+    unmanaged, with coverage and whether the live state is still compliant with the policy
+    library. Exits 5 on drift and 1 when an engine could not be read (partial report).
+    """
+    report = drift(repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency)
+    if metrics_file is not None:
+        write_atomic(metrics_file, drift_metrics(report))
+    if summary_file is not None:
+        with summary_file.open("a", encoding="utf-8") as handle:
+            handle.write(drift_markdown(report) + "\n")
+    rendered = _render(report, output_format)
+    if output_file is not None or output_format == "text":
+        _print_text(report)
+    if output_file is not None:
+        emit(rendered, output_file)
+    elif output_format != "text":
+        emit(rendered, None)
+    return int(report.exit_code)
+
+
+def drift(
+    repo: Path,
+    env_name: str,
+    *,
+    tenants: tuple[str, ...] = (),
+    ref: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> DriftReport:
+    """Load, render, read back, assess the live states, record: the report of `cpl drift`."""
+    environment = load_environment(repo, env_name)
+    loaded = _load(repo, ref)
+    desired = render_all([w.model for w in loaded.workflows], environment)
+    ignore = load_ignore(repo)
+    engine = open_engine(environment, repo)
+    try:
+        with _progress() as progress:
+            report = detect_drift(
+                environment,
+                desired,
+                repo=repo,
+                ignore=ignore,
+                tenants=tenants,
+                concurrency=concurrency,
+                assess=LiveCompliance(loaded, environment, engine, desired),
+                progress=progress,
+            )
+    finally:
+        engine.close()
+    classes = {w.model.key: w.model.metadata.classification for w in loaded.workflows}
+    record_drift(repo, environment, report, classes)
+    return report
+
+
+def _load(repo: Path, ref: str | None) -> LoadResult:
+    if not (repo / "workflows").is_dir() and ref is None:
+        raise ConfigError(f"no workflows/ in {repo}: nothing to compare with")
+    loaded = load_workflows(repo, ref=ref)
+    waivers = load_repo(repo, [repo / "waivers"]) if (repo / "waivers").is_dir() else None
+    if waivers is not None:
+        loaded.waivers.extend(waivers.waivers)
+        loaded.diagnostics.extend(waivers.diagnostics)
+        loaded.texts.update(waivers.texts)
+    if not loaded.ok:
+        raise ConfigError(
+            "the specs are invalid: fix them before comparing with the live engines",
+            diagnostics=[d for d in loaded.diagnostics if d.severity == "error"],
+        )
+    return loaded
+
+
+def _render(report: DriftReport, output_format: str) -> str:
+    if output_format == "json":
+        return to_json(report.to_json())
+    if output_format == "sarif":
+        return json.dumps(drift_sarif(report), indent=2)
+    if output_format == "markdown":
+        return drift_markdown(report)
+    return "\n".join(drift_text(report))
+
+
+def _print_text(report: DriftReport) -> None:
+    console = console_for()
+    for line in drift_text(report):
+        style = None
+        if line.startswith(("unreachable", "read failed", "partial")) or "NON-COMPLIANT" in line:
+            style = "red"
+        elif line.startswith(("modified", "missing", "unmanaged")) or line == "drift":
+            style = "yellow"
+        elif line == "in sync":
+            style = "green"
+        console.print(line, style=style, markup=False)
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a TTY (stderr), nothing otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("reading live resources"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console_for(err=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("drift", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

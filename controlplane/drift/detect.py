@@ -1,0 +1,494 @@
+"""`detect_drift`: read every managed resource back from the live engines and diff it against
+the desired artifacts.
+
+Reads run on a bounded thread pool (`concurrency` workers). The Temporal module drives its
+own event loop, so each worker thread gets its own Temporal client per target; the Step
+Functions and Argo modules hold only thread-safe clients (boto3 clients, file reads, the
+Kubernetes API client) and are shared by all workers: building boto3 clients loads their
+service models, about a second per client set, which would otherwise be paid per thread.
+
+Transient errors are retried with exponential backoff and full jitter inside the engine
+modules (`engines.retry`); an error
+that is still transient after the retries means the target is down: the target is marked
+unreachable, its remaining reads are skipped instead of each waiting out its own retries, and
+the report comes back partial, naming it. A permanent error of one resource (access denied,
+a malformed live definition) fails that resource only.
+
+Unmanaged resources come from each target's `list_managed` (cpl's tags, labels, schedule
+memo) and, on Temporal, from every schedule of the target's namespace: a namespace a cpl
+target deploys to belongs to cpl, so a schedule created there by hand is unmanaged even
+without cpl's memo. A live resource is unmanaged when no desired artifact of the whole
+environment names it, whatever `tenants` selects, so a shard never calls another shard's
+resource unmanaged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.service import RPCError, RPCStatusCode
+
+from controlplane.aws import aws_client
+from controlplane.drift.ignore import IgnoreRules
+from controlplane.drift.model import DriftItem, DriftReport, ReadFailure, Status, TargetStats
+from controlplane.engines import EngineClient, LiveResource, ResourceError, engine_client
+from controlplane.engines.base import MANAGED_TAG, WORKFLOW_TAG, Change
+from controlplane.engines.normalize import normalize
+from controlplane.engines.retry import TransientError, aretry, is_transient, retry
+from controlplane.engines.temporal import RECORD_PREFIX, desired_view
+from controlplane.environment import Environment, Target
+from controlplane.errors import CplError
+from controlplane.runtime.temporal.runs import connect
+from controlplane.translate.base import Artifact
+
+DEFAULT_CONCURRENCY = 16
+SHARED_CLIENT_ENGINES: frozenset[str] = frozenset({"stepfunctions", "argo"})
+"""Engines whose modules may be used by several threads at once (see module doc)."""
+
+Result = TypeVar("Result")
+
+ClientFactory = Callable[[Target, Environment], EngineClient]
+Assess = Callable[[Sequence[DriftItem]], Sequence[DriftItem]]
+Progress = Callable[[int, int], None]
+
+
+def detect_drift(
+    env: Environment,
+    desired: list[Artifact],
+    *,
+    repo: Path | None = None,
+    ignore: IgnoreRules | None = None,
+    tenants: Iterable[str] = (),
+    concurrency: int = DEFAULT_CONCURRENCY,
+    clients: ClientFactory | None = None,
+    assess: Assess | None = None,
+    progress: Progress | None = None,
+) -> DriftReport:
+    """Compare the live resources of every target of `env` with the `desired` artifacts.
+
+    `desired` is every artifact of the environment (rendered from the specs); `tenants`,
+    when given, limits what is read and reported to those tenants' workflows (sharding).
+    `repo` roots GitOps targets; `ignore` holds the differences that are not drift;
+    `assess` fills in the policy verdict on the live state (see `compliance.LiveCompliance`);
+    `progress(done, total)` is called as reads finish.
+    """
+    started = time.monotonic()
+    report_start = dt.datetime.now(dt.UTC)
+    shard = frozenset(tenants)
+    rules = ignore or IgnoreRules()
+    factory = clients or (lambda target, environment: engine_client(target, environment, repo=repo))
+    known: dict[str, set[str]] = {}
+    for artifact in desired:
+        known.setdefault(artifact.target, set()).add(artifact.resource)
+    tenant_names = {artifact.workflow.split("/", 1)[0] for artifact in desired} | shard
+    selected = [a for a in desired if not shard or a.workflow.split("/", 1)[0] in shard]
+    reader = _Reader(env, factory, max(1, concurrency))
+    targets = list(env.spec.targets)
+    by_target = {
+        target.name: [a for a in selected if a.target == target.name] for target in targets
+    }
+    total = len(targets) + len(selected)
+    done = 0
+    lock = threading.Lock()
+
+    def tick(_: Future[Any]) -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            count = done
+        if progress is not None:
+            progress(count, total)
+
+    items: list[DriftItem] = []
+    try:
+        with ThreadPoolExecutor(max_workers=reader.concurrency, thread_name_prefix="drift") as pool:
+            listings = {
+                t.name: pool.submit(reader.listing, t, known.get(t.name, set())) for t in targets
+            }
+            reads = [
+                (artifact, pool.submit(reader.read, env.target(artifact.target), artifact))
+                for target in targets
+                for artifact in by_target[target.name]
+            ]
+            for listing in listings.values():
+                listing.add_done_callback(tick)
+            for _, future in reads:
+                future.add_done_callback(tick)
+            for artifact, future in reads:
+                outcome = future.result()
+                if outcome is not None:
+                    items.append(_item(artifact, outcome, rules, env.name))
+            for target in targets:
+                found = listings[target.name].result()
+                for live in found or []:
+                    if live.resource in known.get(target.name, set()):
+                        continue
+                    owner = _tenant_of(live, tenant_names)
+                    if shard and owner not in shard:
+                        continue
+                    items.append(_unmanaged(live))
+    finally:
+        reader.close()
+    items.sort(key=lambda i: (i.target, i.workflow or "", i.resource, i.status))
+    if assess is not None:
+        items = list(assess(items))
+    return DriftReport(
+        environment=env.name,
+        items=tuple(items),
+        failures=tuple(reader.failures()),
+        targets=tuple(reader.stats(targets)),
+        tenants=tuple(sorted(shard)),
+        started=report_start,
+        duration=time.monotonic() - started,
+        concurrency=reader.concurrency,
+    )
+
+
+@dataclass(frozen=True)
+class _Read:
+    live: LiveResource | None
+    changes: list[Change]
+
+
+@dataclass
+class _TargetState:
+    """What the workers know about one target: down (and why), counters."""
+
+    down: ReadFailure | None = None
+    reads: int = 0
+    failures: list[ReadFailure] = field(default_factory=list)
+    skipped: int = 0
+    seconds: float = 0.0
+
+
+class _Reader:
+    """Reads on worker threads with per-thread engine clients and per-target health."""
+
+    def __init__(self, env: Environment, factory: ClientFactory, concurrency: int) -> None:
+        self.env = env
+        self.factory = factory
+        self.concurrency = concurrency
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._clients: list[EngineClient] = []
+        self._shared: dict[str, EngineClient] = {}
+        self._client_lock = threading.Lock()
+        self._diff_lock = threading.Lock()
+        self._state: dict[str, _TargetState] = {t.name: _TargetState() for t in env.spec.targets}
+
+    # -- the two operations ------------------------------------------------------------------
+
+    def read(self, target: Target, artifact: Artifact) -> _Read | None:
+        def operation(client: EngineClient) -> _Read:
+            live = client.read(artifact)
+            if live is None:
+                return _Read(None, [])
+            if _unchanged(artifact, live):
+                return _Read(live, [])
+            # One diff at a time: DeepDiff parses paths with `ast`, and CPython 3.11's AST
+            # constructor is not thread-safe ("AST constructor recursion depth mismatch").
+            # Diffing is CPU-bound under the GIL anyway; the reads stay concurrent.
+            with self._diff_lock:
+                return _Read(live, client.diff(artifact, live))
+
+        return self._guarded(target, artifact.resource, operation)
+
+    def listing(self, target: Target, desired: set[str]) -> list[LiveResource] | None:
+        """The live resources of the target that are candidates for `unmanaged`.
+
+        Step Functions and Temporal: a light inventory (names and marks only) instead of
+        `list_managed`, which reads every managed resource in full, one after the other —
+        the resources a spec describes are read anyway, concurrently, by `read`; measured on
+        500 + 500 resources, `list_managed` alone took longer than all reads together.
+        """
+
+        def operation(client: EngineClient) -> list[LiveResource]:
+            if target.engine == "stepfunctions":
+                return _stepfunctions_inventory(client, target, self.env, desired)
+            if target.engine == "temporal":
+                return _temporal_inventory(target)
+            return list(client.list_managed())
+
+        return self._guarded(target, None, operation)
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def failures(self) -> list[ReadFailure]:
+        found: list[ReadFailure] = []
+        for name in sorted(self._state):
+            state = self._state[name]
+            if state.down is not None:
+                found.append(state.down)
+            found.extend(state.failures)
+        return found
+
+    def stats(self, targets: Sequence[Target]) -> list[TargetStats]:
+        return [
+            TargetStats(
+                target=t.name,
+                engine=t.engine,
+                reads=self._state[t.name].reads,
+                failures=len(self._state[t.name].failures) + (self._state[t.name].down is not None),
+                skipped=self._state[t.name].skipped,
+                seconds=round(self._state[t.name].seconds, 3),
+            )
+            for t in targets
+        ]
+
+    def close(self) -> None:
+        for client in self._clients:
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+
+    def _guarded(
+        self,
+        target: Target,
+        resource: str | None,
+        operation: Callable[[EngineClient], Result],
+    ) -> Result | None:
+        state = self._state[target.name]
+        if state.down is not None:
+            with self._lock:
+                state.skipped += 1
+            return None
+        began = time.monotonic()
+        try:
+            return operation(self._client(target))
+        except ResourceError as error:
+            # still transient after the engine module's retries: the target is down
+            self._failed(target, resource, error.message, error.transient, down=error.transient)
+            return None
+        except CplError as error:  # no client at all (e.g. no cluster configuration)
+            self._failed(target, resource, error.message, False, down=True)
+            return None
+        finally:
+            with self._lock:
+                state.reads += 1
+                state.seconds += time.monotonic() - began
+
+    def _failed(
+        self, target: Target, resource: str | None, message: str, transient: bool, *, down: bool
+    ) -> None:
+        state = self._state[target.name]
+        with self._lock:
+            if down and state.down is None:
+                state.down = ReadFailure(target.name, target.engine, message, None, transient)
+            else:
+                state.failures.append(
+                    ReadFailure(target.name, target.engine, message, resource, transient)
+                )
+
+    def _client(self, target: Target) -> EngineClient:
+        if target.engine in SHARED_CLIENT_ENGINES:
+            with self._client_lock:
+                client = self._shared.get(target.name)
+                if client is None:
+                    client = self._shared[target.name] = self._new_client(target)
+                return client
+        clients: dict[str, EngineClient] | None = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = self._local.clients = {}
+        client = clients.get(target.name)
+        if client is None:
+            client = clients[target.name] = self._new_client(target)
+        return client
+
+    def _new_client(self, target: Target) -> EngineClient:
+        client = self.factory(target, self.env)
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+
+def _unchanged(artifact: Artifact, live: LiveResource) -> bool:
+    """A fast path for the common case: the live document equals the desired one exactly.
+
+    The engine module's `diff` (DeepDiff, ~25 ms for a large state machine) stays the
+    authority: this only recognises plain equality of the documents the engine module
+    compares (same normalization, no extra ignore patterns), and anything else goes to it.
+    """
+    if artifact.engine == "stepfunctions":
+        desired = normalize("stepfunctions", json.loads(json.dumps(artifact.document)))
+        return desired == live.document
+    if artifact.engine == "temporal":
+        desired = normalize("temporal", desired_view(artifact))
+        actual = dict(live.document)
+        if desired["namespace"].get("retention") is None:
+            actual["namespace"] = {**actual["namespace"], "retention": None}
+        return desired == actual
+    return False
+
+
+def _item(artifact: Artifact, read: _Read, rules: IgnoreRules, environment: str) -> DriftItem:
+    live = read.live
+    if live is None:
+        return DriftItem(
+            workflow=artifact.workflow,
+            target=artifact.target,
+            engine=artifact.engine,
+            resource=artifact.resource,
+            status="missing",
+        )
+    changes, ignored = rules.split(
+        read.changes,
+        engine=artifact.engine,
+        workflow=artifact.workflow,
+        target=artifact.target,
+        environment=environment,
+    )
+    status: Status = "modified" if changes else "in-sync"
+    return DriftItem(
+        workflow=artifact.workflow,
+        target=artifact.target,
+        engine=artifact.engine,
+        resource=artifact.resource,
+        status=status,
+        diff=tuple(changes),
+        ignored=tuple(ignored),
+        id=live.id,
+        live=live.document,
+    )
+
+
+def _unmanaged(live: LiveResource) -> DriftItem:
+    return DriftItem(
+        workflow=live.workflow,
+        target=live.target,
+        engine=live.engine,
+        resource=live.resource,
+        status="unmanaged",
+        id=live.id,
+        live=live.document,
+        note="no spec of the environment describes this resource",
+    )
+
+
+def _tenant_of(live: LiveResource, tenants: set[str]) -> str | None:
+    """The tenant a live resource belongs to: its workflow mark, else its name prefix."""
+    if live.workflow:
+        return live.workflow.split("/", 1)[0]
+    matching = [t for t in tenants if live.resource.startswith(f"{t}-")]
+    return max(matching, key=len) if matching else None
+
+
+def _stepfunctions_inventory(
+    client: EngineClient, target: Target, env: Environment, desired: set[str]
+) -> list[LiveResource]:
+    """State machines of the target's account and region tagged `cpl:managed=true` for this
+    environment (or none) that no artifact describes; tags are only fetched for those."""
+    sfn = getattr(client, "sfn", None) or aws_client(target, "stepfunctions")
+
+    def call(operation: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        try:
+            return retry(operation)
+        except (ClientError, BotoCoreError) as error:
+            raise ResourceError(
+                f"stepfunctions target '{target.name}': cannot list state machines: {error}",
+                engine="stepfunctions",
+                target=target.name,
+                resource=target.name,
+                transient=is_transient(error),
+            ) from None
+
+    names: list[tuple[str, str]] = []
+    options: dict[str, str] = {}
+    while True:
+        page = call(functools.partial(sfn.list_state_machines, **options))
+        names += [(m["name"], m["stateMachineArn"]) for m in page.get("stateMachines", [])]
+        if not page.get("nextToken"):
+            break
+        options = {"nextToken": page["nextToken"]}
+    found = []
+    for name, arn in names:
+        if name in desired:
+            continue
+        listed = call(functools.partial(sfn.list_tags_for_resource, resourceArn=arn))
+        tags = {t["key"]: t["value"] for t in listed.get("tags", [])}
+        if tags.get(MANAGED_TAG) != "true":
+            continue
+        if tags.get("cpl:environment", env.name) != env.name:
+            continue
+        found.append(
+            LiveResource(
+                engine="stepfunctions",
+                target=target.name,
+                resource=name,
+                id=arn,
+                document={"kind": "stepfunctions", "name": name},
+                tags=tags,
+            )
+        )
+    return found
+
+
+def _temporal_inventory(target: Target) -> list[LiveResource]:
+    """Published versions (namespace data) and every schedule of a Temporal target's
+    namespace, memo or not: the namespace belongs to cpl."""
+    namespace = target.namespace or "default"
+
+    async def attempt() -> list[LiveResource]:
+        try:
+            client = await connect(target.address or "", namespace)
+        except CplError as error:  # unreachable server: worth retrying
+            raise TransientError(error.message) from None
+        found: dict[str, LiveResource] = {}
+        try:
+            described = await client.workflow_service.describe_namespace(
+                DescribeNamespaceRequest(namespace=namespace)
+            )
+            for key, value in described.namespace_info.data.items():
+                if not key.startswith(RECORD_PREFIX) or not value:
+                    continue
+                workflow = key.removeprefix(RECORD_PREFIX)
+                resource = workflow.replace("/", "-", 1)
+                found[resource] = LiveResource(
+                    engine="temporal",
+                    target=target.name,
+                    resource=resource,
+                    id=f"{namespace}/{workflow}",
+                    document={"kind": "temporal", "spec": {"published": True}},
+                    tags={WORKFLOW_TAG: workflow, MANAGED_TAG: "true"},
+                )
+            async for entry in await client.list_schedules():
+                if entry.id in found:
+                    continue
+                memo = await entry.memo()
+                marked = memo.get("cpl.workflow")
+                found[entry.id] = LiveResource(
+                    engine="temporal",
+                    target=target.name,
+                    resource=entry.id,
+                    id=f"{namespace}/schedule/{entry.id}",
+                    document={"kind": "temporal", "schedule": {"id": entry.id}},
+                    tags={WORKFLOW_TAG: str(marked)} if marked else {},
+                )
+        except RPCError as error:
+            if error.status == RPCStatusCode.NOT_FOUND:  # no namespace yet: nothing deployed
+                return []
+            raise
+        return list(found.values())
+
+    try:
+        return asyncio.run(aretry(attempt))
+    except (RPCError, TransientError) as error:
+        raise ResourceError(
+            f"temporal target '{target.name}' ({target.address}): cannot list the resources "
+            f"of namespace {namespace}: {error}",
+            engine="temporal",
+            target=target.name,
+            resource=target.name,
+            transient=is_transient(error),
+        ) from None

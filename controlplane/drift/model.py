@@ -1,0 +1,192 @@
+"""What a drift run found: one item per resource, the targets it could not read, a summary.
+
+Statuses (CLI.md): `in-sync` (live equals desired after normalization and ignore rules),
+`modified` (field-level differences remain), `missing` (desired, but nothing live),
+`unmanaged` (live in a target with cpl's marks, or in a Temporal namespace cpl deploys to,
+but in no spec). Coverage is managed / all found: the live resources a spec describes
+(`in-sync` + `modified`) over every live resource found (those plus `unmanaged`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from controlplane.engines.base import Change
+from controlplane.environment import Engine
+from controlplane.errors import ExitCode
+from controlplane.policy.decision import Violation
+from controlplane.report.check import violation_json
+
+Status = Literal["in-sync", "modified", "missing", "unmanaged"]
+STATUSES: tuple[Status, ...] = ("in-sync", "modified", "missing", "unmanaged")
+DRIFT_STATUSES: frozenset[str] = frozenset({"modified", "missing", "unmanaged"})
+
+
+@dataclass(frozen=True)
+class DriftItem:
+    """One resource of one target and how its live state compares with the desired one.
+
+    `compliant` is the policy verdict on the *live* state (None until evaluated): no
+    mandatory, unwaived violation when the library runs on the live document. `violations`
+    are the violations that deny there. `live` is the live document (not reported).
+    """
+
+    workflow: str | None
+    target: str
+    engine: Engine
+    resource: str
+    status: Status
+    diff: tuple[Change, ...] = ()
+    ignored: tuple[Change, ...] = ()
+    id: str | None = None
+    file: str | None = None
+    compliant: bool | None = None
+    violations: tuple[Violation, ...] = ()
+    note: str = ""
+    live: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def drifted(self) -> bool:
+        return self.status in DRIFT_STATUSES
+
+    @property
+    def tenant(self) -> str | None:
+        return self.workflow.split("/", 1)[0] if self.workflow else None
+
+    def to_json(self) -> dict[str, Any]:
+        """The drift item of CLI.md, plus `id`, `file`, `ignored`, `violations`, `note`."""
+        return {
+            "workflow": self.workflow,
+            "target": self.target,
+            "engine": self.engine,
+            "resource": self.resource,
+            "status": self.status,
+            "diff": [dict(change) for change in self.diff],
+            "compliant": self.compliant,
+            "violations": [violation_json(v) for v in self.violations],
+            "ignored": [dict(change) for change in self.ignored],
+            "id": self.id,
+            "file": self.file,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """A read that failed after retries: a whole target (`resource` None) or one resource."""
+
+    target: str
+    engine: Engine
+    message: str
+    resource: str | None = None
+    transient: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "engine": self.engine,
+            "resource": self.resource,
+            "transient": self.transient,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class TargetStats:
+    """Per-target counters of one run (for metrics)."""
+
+    target: str
+    engine: Engine
+    reads: int = 0
+    failures: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "engine": self.engine,
+            "reads": self.reads,
+            "failures": self.failures,
+            "skipped": self.skipped,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """The outcome of one drift run over an environment (or some of its tenants)."""
+
+    environment: str
+    items: tuple[DriftItem, ...]
+    failures: tuple[ReadFailure, ...] = ()
+    targets: tuple[TargetStats, ...] = ()
+    tenants: tuple[str, ...] = ()
+    started: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    duration: float = 0.0
+    concurrency: int = 1
+
+    @property
+    def drifted(self) -> bool:
+        return any(item.drifted for item in self.items)
+
+    @property
+    def unreachable(self) -> list[str]:
+        """Targets that could not be read (every resource of them is unknown)."""
+        return sorted({f.target for f in self.failures if f.resource is None})
+
+    @property
+    def partial(self) -> bool:
+        """Some target or resource could not be read: the report is incomplete."""
+        return bool(self.failures)
+
+    @property
+    def noncompliant(self) -> list[DriftItem]:
+        return [item for item in self.items if item.compliant is False]
+
+    def count(self, status: Status) -> int:
+        return sum(1 for item in self.items if item.status == status)
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        in_sync, modified = self.count("in-sync"), self.count("modified")
+        unmanaged = self.count("unmanaged")
+        managed = in_sync + modified
+        found = managed + unmanaged
+        return {
+            "managed": managed,
+            "in_sync": in_sync,
+            "modified": modified,
+            "missing": self.count("missing"),
+            "unmanaged": unmanaged,
+            "coverage": round(managed / found, 4) if found else 1.0,
+            "noncompliant": len(self.noncompliant),
+            "unreachable": len(self.unreachable),
+            "failed_reads": len(self.failures),
+        }
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """1 when the report is partial (something could not be read), else 5 on drift."""
+        if self.partial:
+            return ExitCode.ERROR
+        return ExitCode.DRIFT if self.drifted else ExitCode.OK
+
+    def to_json(self) -> dict[str, Any]:
+        """The drift shape of CLI.md, plus `partial`, `unreachable`, `failures` and timing."""
+        return {
+            "environment": self.environment,
+            "drifted": self.drifted,
+            "items": [item.to_json() for item in self.items],
+            "summary": self.summary,
+            "partial": self.partial,
+            "unreachable": self.unreachable,
+            "failures": [failure.to_json() for failure in self.failures],
+            "tenants": list(self.tenants),
+            "targets": [stats.to_json() for stats in self.targets],
+            "started": self.started.isoformat(),
+            "duration": round(self.duration, 3),
+            "concurrency": self.concurrency,
+        }
