@@ -254,6 +254,40 @@ def apply_command(
             close_clients(planning.clients)
 
 
+def sync(
+    repo: Path,
+    env_name: str,
+    keys: set[tuple[str, str]],
+    *,
+    yes: bool,
+    lock_timeout: float = 60.0,
+    output_format: str = "text",
+    output_file: Path | None = None,
+) -> int:
+    """Re-apply the desired state of the drifted (workflow, target) `keys` through the same
+    policy gate, backend, state and audit as `cpl apply`. Never deletes anything: a resource
+    drift calls unmanaged is in no spec, and only a person decides to remove it."""
+    environment = load_environment(repo, env_name)
+    console = console_for(err=True)
+    with _locked(environment.state_dir(repo), lock_timeout, console.print) as lock:
+        store = StateStore(environment.state_dir(repo), environment.name, lock)
+        planning = make_plan(repo, env_name, state=store.state)
+        try:
+            restricted = tuple(
+                change
+                for change in planning.plan.changes
+                if (change.workflow, change.target) in keys and change.action != "delete"
+            )
+            planning = dataclasses.replace(
+                planning, plan=dataclasses.replace(planning.plan, changes=restricted)
+            )
+            return _apply_planned(
+                repo, planning, store, None, yes, None, output_format, output_file
+            )
+        finally:
+            close_clients(planning.clients)
+
+
 def _apply_planned(
     repo: Path,
     planning: Planning,

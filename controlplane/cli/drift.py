@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from controlplane.cli.deploy import sync as sync_drifted
 from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
 from controlplane.drift import DEFAULT_CONCURRENCY, DriftReport, detect_drift, load_ignore
 from controlplane.drift.audit import record_drift
@@ -65,6 +66,13 @@ REPORT_FORMATS = ("json", "markdown", "sarif")
     default=None,
     help="Also append the Markdown report to FILE (e.g. $GITHUB_STEP_SUMMARY).",
 )
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Re-apply the desired state of modified and missing resources (policy-gated, "
+    "like apply); unmanaged resources are reported, never deleted.",
+)
+@click.option("--yes", "-y", is_flag=True, help="With --sync: do not ask for confirmation.")
 @repo_option
 @format_option(*REPORT_FORMATS)
 def drift_command(
@@ -74,6 +82,8 @@ def drift_command(
     concurrency: int,
     metrics_file: Path | None,
     summary_file: Path | None,
+    sync: bool,
+    yes: bool,
     repo: Path,
     output_format: str,
     output_file: Path | None,
@@ -83,7 +93,10 @@ def drift_command(
     Reports each resource as in-sync, modified (with the field-level diff), missing or
     unmanaged, with coverage and whether the live state is still compliant with the policy
     library. Exits 5 on drift and 1 when an engine could not be read (partial report).
+    With --sync, drifted resources are re-applied afterwards and the exit code is apply's.
     """
+    if sync and ref is not None:
+        raise click.UsageError("--sync applies the working tree's specs: it takes no --ref")
     report = drift(repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency)
     if metrics_file is not None:
         write_atomic(metrics_file, drift_metrics(report))
@@ -97,7 +110,21 @@ def drift_command(
         emit(rendered, output_file)
     elif output_format != "text":
         emit(rendered, None)
-    return int(report.exit_code)
+    drifted = {
+        (item.workflow, item.target)
+        for item in report.items
+        if item.status in ("modified", "missing") and item.workflow
+    }
+    if not sync or not drifted:
+        return int(report.exit_code)
+    if report.partial:
+        console_for(err=True).print(
+            "not syncing: the drift report is partial (an engine could not be read)",
+            markup=False,
+        )
+        return int(report.exit_code)
+    console_for(err=True).print(f"syncing {len(drifted)} drifted resource(s)", markup=False)
+    return sync_drifted(repo, env_name, drifted, yes=yes)
 
 
 def drift(

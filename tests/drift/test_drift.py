@@ -19,6 +19,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
+from controlplane.audit import log_paths
 from controlplane.aws import aws_client
 from controlplane.cli import run
 from controlplane.engines.temporal import CRON_MARK, record_key
@@ -421,3 +422,41 @@ def _prometheus(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], floa
         )
         samples[(name, labels)] = float(value)
     return samples
+
+
+def test_sync_reapplies_drifted_resources_and_never_deletes_unmanaged_ones(
+    control_repo: MakeControlRepo,
+) -> None:
+    repo = control_repo()
+    repo.deploy()
+    sfn, arn, described = _machine(repo)
+    definition = json.loads(described["definition"])
+    definition["Comment"] = "hot-fixed in the console"
+    sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition))
+    stray = f"{repo.tenant}-made-in-console"
+    sfn.create_state_machine(
+        name=stray,
+        definition=described["definition"],
+        roleArn=described["roleArn"],
+        tags=[
+            {"key": "cpl:managed", "value": "true"},
+            {"key": "cpl:workflow", "value": f"{repo.tenant}/made-in-console"},
+            {"key": "cpl:environment", "value": repo.env},
+        ],
+    )
+
+    code, report = repo.drift("--sync", "--yes")
+    assert code == 0, report  # the sync (apply) succeeded
+    assert item(report, repo.sfn_resource)["status"] == "modified"  # as found before syncing
+
+    code, report = repo.drift()
+    assert item(report, repo.sfn_resource)["status"] == "in-sync"
+    assert (
+        json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])["Comment"]
+        == f"{repo.tenant}/order-fulfillment 2.1.0 (rendered by cpl)"
+    )
+    assert item(report, stray)["status"] == "unmanaged"  # reported, still there
+    assert code == 5
+    environment = load_environment(repo.root, repo.env)
+    audit = "".join(path.read_text() for path in log_paths(repo.root, environment))
+    assert "dev.cpl.apply.succeeded" in audit
