@@ -75,3 +75,11 @@ test_prefilter_handles_escaped_keys if {
 	d := plaintext_secrets.deny with input as _inp({"my\"password\"x": "hunter2"})
 	count(d) == 1
 }
+
+# The substring pre-filter is case-insensitive like the key pattern, including the
+# long s (U+017F) that (?i) folds onto "s".
+test_prefilter_case_folding if {
+	_paths(plaintext_secrets.deny) == {"/spec/steps/1/branches/0/steps/0/parameters/DB_PASSWORD"} with input as _inp({"DB_PASSWORD": "hunter2"})
+	_paths(plaintext_secrets.deny) == {"/spec/steps/1/branches/0/steps/0/parameters/pa\u017fsword"} with input as _inp({"pa\u017fsword": "hunter2"})
+	_paths(plaintext_secrets.deny) == {"/spec/steps/1/branches/0/steps/0/parameters/note"} with input as _inp({"note": "AKIAABCDEFGHIJKLMNOP"})
+}

@@ -39,8 +39,13 @@ cp environments/local.yaml "$DEMO/environments/"
 cp workflows/retail/inventory-sync.yaml workflows/retail/price-feed-export.yaml "$DEMO/workflows/retail/"
 cp workflows/health/appointment-reminders.yaml workflows/health/patient-intake.yaml "$DEMO/workflows/health/"
 PIDS=()
-cleanup() {
+stop_workers() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+}
+cleanup() {
+  stop_workers
   $CPL local down --repo "$DEMO" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -70,5 +75,34 @@ sleep 3
 expect 0 $CPL run health/patient-intake --env local --repo "$DEMO" --wait --timeout 2m --input \
   '{"intakeId": "3f0c9a56-1d2b-4c1e-9a8f-2b7d5e6c4a10", "patient": {"firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "1815-12-10"}, "consents": ["treatment", "privacy-notice"], "insurance": null, "clinicId": "clinic-berlin-1"}'
 
-step "stop the engines"
+step "drift: change a live state machine by hand, as someone in the console would"
+.venv/bin/python - "$DEMO" <<'PY'
+import json, sys
+from pathlib import Path
+from controlplane.aws import aws_client
+from controlplane.spec.load import load_environment
+
+environment = load_environment(Path(sys.argv[1]), "local")
+sfn = aws_client(environment.target("sfn-local"), "stepfunctions")
+arn = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+           if m["name"] == "retail-inventory-sync")
+described = sfn.describe_state_machine(stateMachineArn=arn)
+definition = json.loads(described["definition"])
+definition["Comment"] = "hot-fixed in the console"
+logging = {**described["loggingConfiguration"], "includeExecutionData": True}
+sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(definition),
+                         loggingConfiguration=logging)
+print(f"edited {arn}: Comment and includeExecutionData")
+PY
+expect 5 $CPL drift --env local --repo "$DEMO" --metrics "$OUT/drift.prom"
+
+step "drift --sync: re-apply the desired state through the policy gate"
+expect 0 $CPL drift --env local --repo "$DEMO" --sync --yes >/dev/null
+expect 0 $CPL drift --env local --repo "$DEMO"
+
+step "verify the tamper-evident audit trail"
+expect 0 $CPL audit verify --env local --repo "$DEMO"
+
+step "stop the workers and the engines"
+stop_workers
 expect 0 $CPL local down --repo "$DEMO"

@@ -66,6 +66,10 @@ def build_inputs(
     inputs: list[PolicyInput] = []
     diagnostics: list[Diagnostic] = []
     environment_doc = {"name": environment.name, "tier": environment.tier}
+    # Shared by the inputs of one call (read-only for the policies): the documents of the
+    # targets and of the activity bindings are dumped once, not once per input.
+    target_docs = {target.name: target_document(target) for target in environment.spec.targets}
+    activity_docs: dict[str, dict[str, Any]] = {}
     for item in loaded.workflows:
         workflow = item.model
         change = compare(before.get(workflow.key), workflow) if previous is not None else UNKNOWN
@@ -113,11 +117,11 @@ def build_inputs(
                         "workflow": document,
                         "file": item.file,
                         "environment": environment_doc,
-                        "target": target_document(target),
+                        "target": target_docs.get(target.name) or target_document(target),
                         "rendered": artifact.document,
                         "compat": artifact.compat,
                         "change": change.to_json(),
-                        "bindings": used_bindings(workflow, environment),
+                        "bindings": used_bindings(workflow, environment, activity_docs),
                     },
                     workflow,
                 )
@@ -156,9 +160,17 @@ def _activities(workflow: Workflow) -> Iterator[tuple[str, str]]:
                 yield scope.step_pointer(index), step.activity
 
 
-def used_bindings(workflow: Workflow, environment: Environment) -> dict[str, Any]:
-    """`input.bindings`: only the bindings this workflow refers to."""
+def used_bindings(
+    workflow: Workflow,
+    environment: Environment,
+    dumped: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """`input.bindings`: only the bindings this workflow refers to.
+
+    `dumped` memoizes the JSON of each activity binding across the inputs of one environment.
+    """
     bindings = environment.spec.bindings
+    dumped = {} if dumped is None else dumped
     spec = workflow.spec
     activities = {name for _, name in _activities(workflow)}
     queue = spec.on_error.dead_letter if spec.on_error else None
@@ -166,7 +178,7 @@ def used_bindings(workflow: Workflow, environment: Environment) -> dict[str, Any
     store = spec.payload.offload.store if spec.payload and spec.payload.offload else None
     return {
         "activities": {
-            name: bindings.activities[name].model_dump(mode="json", exclude_none=True)
+            name: _activity_document(name, environment, dumped)
             for name in sorted(activities)
             if name in bindings.activities
         },
@@ -178,6 +190,16 @@ def used_bindings(workflow: Workflow, environment: Environment) -> dict[str, Any
             else {}
         ),
     }
+
+
+def _activity_document(
+    name: str, environment: Environment, dumped: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    document = dumped.get(name)
+    if document is None:
+        binding = environment.spec.bindings.activities[name]
+        document = dumped[name] = binding.model_dump(mode="json", exclude_none=True)
+    return document
 
 
 def _missing_bindings(

@@ -100,6 +100,9 @@ class Library:
     """The modules to load, in an order a compiling server accepts (helpers first)."""
 
     modules: list[Module] = field(default_factory=list)
+    # Every module comes from the built-in library (no `policy.paths` of an environment):
+    # engines may then evaluate the reduced input of `view.evaluation_view`.
+    builtin_only: bool = False
 
     @property
     def rule_packages(self) -> list[str]:
@@ -199,9 +202,10 @@ def load_library(
     A file reached twice (an environment listing the built-in `policies/` again) is loaded
     once. Test modules (`*_test.rego`) are included only with `tests`.
     """
-    roots = ([builtin_policy_dir()] if builtin else []) + list(extra)
+    builtin_dir = builtin_policy_dir()
+    roots = ([builtin_dir] if builtin else []) + list(extra)
     seen: set[Path] = set()
-    library = Library()
+    library = Library(builtin_only=builtin)
     for root in roots:
         if not root.exists():
             raise ConfigError(f"policy path {_display(root, base)} does not exist")
@@ -211,6 +215,8 @@ def load_library(
             if resolved in seen or (path.name.endswith(TEST_SUFFIX) and not tests):
                 continue
             seen.add(resolved)
+            if not resolved.is_relative_to(builtin_dir):
+                library.builtin_only = False
             library.modules.append(_module(path, base))
     names = [m.name for m in library.modules]
     if len(set(names)) != len(names):  # keep module names unique: OPA keys modules by name

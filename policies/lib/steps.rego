@@ -15,8 +15,11 @@ import data.cpl.lib.util
 spec := object.get(input, ["workflow", "spec"], {})
 
 # all_steps[ptr] := step -- every step at any depth, keyed by its JSON pointer
-# into input.workflow, e.g. "/spec/steps/1/branches/0/steps/2".
-all_steps[ptr] := e.step if some ptr, e in _index
+# into input.workflow, e.g. "/spec/steps/1/branches/0/steps/2". Computed once per
+# evaluation and shared by every rule (see "enumeration" below).
+all_steps := _shallow if not _deep
+
+all_steps := {util.pointer(array.concat(["spec", "steps"], rel)): step | some rel, step in _walk_steps} if _deep
 
 # paths[ptr] := path array of the step, e.g. ["spec", "steps", 1].
 paths[ptr] := [_token(t) | some t in array.slice(split(ptr, "/"), 1, 100)] if some ptr, _ in all_steps
@@ -35,8 +38,9 @@ tasks[ptr] := step if {
 of_type(t) := {ptr: step | some ptr, step in all_steps; step.type == t}
 
 # scope[ptr] := pointer of the array that holds the step (its sibling scope),
-# e.g. "/spec/steps" or "/spec/steps/1/branches/0/steps".
-scope[ptr] := e.scope if some ptr, e in _index
+# e.g. "/spec/steps" or "/spec/steps/1/branches/0/steps": the step pointer
+# without its last token.
+scope[ptr] := substring(ptr, 0, max(indexof_n(ptr, "/"))) if some ptr, _ in all_steps
 
 # scopes[scope_ptr] := {ptrs of the steps in that scope}
 scopes[sc] contains ptr if some ptr, sc in scope
@@ -91,54 +95,47 @@ owner(node_ptr) := sptr if {
 }
 
 # --- enumeration --------------------------------------------------------
-# Each level is an object {pointer: {"scope": scope pointer, "step": step}}
-# (objects hash only their string keys, sets would hash whole steps).
-# Pointer tokens are fixed keys and array indexes: no RFC 6901 escaping.
+# Each level is an object {pointer: step}, built from the container steps
+# (those with `steps` or `branches`) of the level above; objects hash only
+# their string keys. Pointer tokens are fixed keys and array indexes: no
+# RFC 6901 escaping.
 
-_children(ptr, step) := object.union(
-	{concat("", [sc, "/", format_int(k, 10)]): {"scope": sc, "step": c} |
-		some j, b in step.branches
-		sc := concat("", [ptr, "/branches/", format_int(j, 10), "/steps"])
-		some k, c in b.steps
+_level(above) := object.union(
+	{concat("", [ptr, "/steps/", format_int(k, 10)]): c |
+		some ptr, step in above
+		some k, c in step.steps
 		is_object(c)
 	},
-	{concat("", [sc, "/", format_int(k, 10)]): {"scope": sc, "step": c} |
-		sc := concat("", [ptr, "/steps"])
-		some k, c in step.steps
+	{concat("", [ptr, "/branches/", format_int(j, 10), "/steps/", format_int(k, 10)]): c |
+		some ptr, step in above
+		some j, b in step.branches
+		some k, c in b.steps
 		is_object(c)
 	},
 )
 
-_l0 := {concat("", ["/spec/steps/", format_int(i, 10)]): {"scope": "/spec/steps", "step": s} |
+_l0 := {concat("", ["/spec/steps/", format_int(i, 10)]): s |
 	some i, s in object.get(spec, "steps", [])
 	is_object(s)
 }
 
-_l1 := {p: e | some ptr, x in _l0; some p, e in _children(ptr, x.step)}
+_l1 := _level(_l0)
 
-_l2 := {p: e | some ptr, x in _l1; some p, e in _children(ptr, x.step)}
+_l2 := _level(_l1)
 
-_l3 := {p: e | some ptr, x in _l2; some p, e in _children(ptr, x.step)}
+_l3 := _level(_l2)
 
-_l4 := {p: e | some ptr, x in _l3; some p, e in _children(ptr, x.step)}
+_l4 := _level(_l3)
 
-_l5 := {p: e | some ptr, x in _l4; some p, e in _children(ptr, x.step)}
+_l5 := _level(_l4)
 
-_l6 := {p: e | some ptr, x in _l5; some p, e in _children(ptr, x.step)}
+_l6 := _level(_l5)
 
-_l7 := {p: e | some ptr, x in _l6; some p, e in _children(ptr, x.step)}
+_l7 := _level(_l6)
 
-_deep if {
-	some ptr, x in _l7
-	count(_children(ptr, x.step)) > 0
-}
+_deep if count(_level(_l7)) > 0
 
-_index := {p: e | some level in [_l0, _l1, _l2, _l3, _l4, _l5, _l6, _l7]; some p, e in level} if not _deep
-
-_index := {util.pointer(path): {"scope": util.pointer(array.slice(path, 0, count(path) - 1)), "step": step} |
-	some rel, step in _walk_steps
-	path := array.concat(["spec", "steps"], rel)
-} if _deep
+_shallow := object.union_n([_l0, _l1, _l2, _l3, _l4, _l5, _l6, _l7])
 
 # Walk fallback: paths relative to spec.steps shaped i ( (branches j)? steps k )*
 _walk_steps[rel] := step if {
