@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit venv clean bench
+.PHONY: demo test lint typecheck unit venv clean bench browser
 
 venv: $(STAMP)
 
@@ -30,10 +30,19 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-test: lint typecheck unit
+# Headless Chromium for tests/report/test_browser.py (Debian's package; needs root, as in CI).
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
 
+test: browser lint typecheck unit
+
+# The benchmarks of bench/ (minutes each; results are recorded by hand in bench/RESULTS.md).
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.validate
+	$(BIN)/python -m bench.render
+	$(BIN)/python -m bench.policy
+	$(BIN)/python -m bench.plan
+	$(BIN)/python -m bench.drift
 
 clean:
 	rm -rf $(VENV) .cpl .pytest_cache .mypy_cache .ruff_cache

@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "local": "controlplane.cli.local:local_group",
     "drift": "controlplane.cli.drift:drift_command",
     "audit": "controlplane.cli.audit:audit_group",
+    "report": "controlplane.cli.report:report_command",
 }
 
 

@@ -1,0 +1,110 @@
+"""`cpl report`: the compliance report for auditors (HTML, or the model as JSON).
+
+The report is produced whatever it finds (exit 0): failing controls are its content, not an
+error. Each report appends a `dev.cpl.report.generated` event to the environment's audit
+sinks; those events are the compliance history the report charts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from controlplane.audit import AuditError, Auditor
+from controlplane.cli.output import console_for, emit, repo_option, to_json
+from controlplane.cli.policy import assemble
+from controlplane.errors import ExitCode
+from controlplane.report.compliance import (
+    REPORT_GENERATED,
+    ComplianceReport,
+    assess,
+    read_audit,
+    report_event_data,
+)
+from controlplane.report.html import render_html
+
+
+@click.command("report")
+@click.option("--env", "env_name", required=True, help="The environment to report on.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["html", "json"]),
+    default="html",
+    show_default=True,
+    help="A self-contained HTML page, or the compliance model as JSON.",
+)
+@click.option(
+    "--output",
+    "-o",
+    "output_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to FILE (default: standard output).",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    hidden=True,
+    help="Pretend today is this date (waiver expiry; for tests).",
+)
+@repo_option
+def report_command(
+    env_name: str,
+    output_format: str,
+    output_file: Path | None,
+    today: dt.datetime | None,
+    repo: Path,
+) -> int:
+    """Compliance report for auditors: per workflow and control, pass / fail / waived.
+
+    Evidence: the git commit, the policy library digest, waivers (owner, expiry, ticket), the
+    last apply per workflow, the last drift run and the audit chain status, with a chart of
+    compliance over the audit history. Exits 0 even when controls fail (the report says so).
+    """
+    # Progress goes to the terminal; to stderr when the report itself goes to stdout.
+    console = console_for(err=output_file is None)
+    say = console.print
+    say(f"checking the policies of environment {env_name} ...", style="dim", markup=False)
+    assembly = assemble(repo, env_name, today=today.date() if today else None)
+    say("grading controls, reading the deploy state and git ...", style="dim", markup=False)
+    assessment = assess(repo, assembly, today.date() if today else None)
+    recorded, problem = True, None
+    try:
+        outcome = Auditor.for_environment(repo, assembly.environment).emit(
+            REPORT_GENERATED, None, report_event_data(assessment)
+        )
+        for warning in outcome.warnings:
+            say(f"warning: {warning}", style="yellow", markup=False)
+    except AuditError as exc:  # the report is still produced; it says it was not recorded
+        recorded, problem = False, exc.message
+        say(f"warning: {exc.message}", style="yellow", markup=False)
+    say("verifying the audit log and reading its history ...", style="dim", markup=False)
+    audit = dataclasses.replace(
+        read_audit(repo, assembly.environment), recorded=recorded, problem=problem
+    )
+    report = ComplianceReport(assessment, audit, dt.datetime.now(dt.UTC).replace(microsecond=0))
+    text = to_json(report.to_json()) if output_format == "json" else render_html(report)
+    emit(text, output_file)
+    counts, workflows = assessment.counts, assessment.workflow_counts
+    failing = workflows["fail"]
+    where = f"written to {output_file}" if output_file is not None else "written to stdout"
+    verdict = (
+        f"{failing} of {len(assessment.workflows)} workflows fail a control"
+        if failing
+        else f"all {len(assessment.workflows)} workflows pass"
+        + (" (with waivers)" if counts["waived"] else "")
+    )
+    chain = "audit chain intact" if audit.ok else "AUDIT CHAIN BROKEN"
+    say(
+        f"compliance report for {assessment.environment} {where}: {verdict}; control results: "
+        f"{counts['fail']} fail, {counts['waived']} waived, {counts['pass']} pass; {chain} "
+        "(exit 0: the report is produced whatever it finds)",
+        style="red" if failing or not audit.ok else "green",
+        markup=False,
+    )
+    return int(ExitCode.OK)
