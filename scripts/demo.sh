@@ -103,6 +103,9 @@ expect 0 $CPL drift --env local --repo "$DEMO"
 step "verify the tamper-evident audit trail"
 expect 0 $CPL audit verify --env local --repo "$DEMO"
 
+step "the compliance report for auditors"
+expect 0 $CPL report --env local --repo "$DEMO" -o "$OUT/report.html"
+
 step "stop the workers and the engines"
 stop_workers
 expect 0 $CPL local down --repo "$DEMO"
