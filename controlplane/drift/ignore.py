@@ -36,6 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from controlplane.engines.base import Change
+from controlplane.engines.normalize import glob_matches, pointer_segments
 from controlplane.environment import Engine
 from controlplane.errors import ConfigError
 
@@ -70,9 +71,9 @@ class IgnoreRule(BaseModel):
 
     def matches(self, pointer: str) -> bool:
         """Whether `pointer` or one of its parents matches the rule's pattern."""
-        path = _segments(pointer)
-        pattern = _segments(self.path)
-        return any(_matches(pattern, path[:depth]) for depth in range(len(path) + 1))
+        path = pointer_segments(pointer) if pointer else []
+        pattern = pointer_segments(self.path) if self.path else []
+        return any(glob_matches(pattern, path[:depth]) for depth in range(len(path) + 1))
 
 
 class IgnoreFile(BaseModel):
@@ -149,19 +150,3 @@ def load_ignore(repo: Path) -> IgnoreRules:
 
 def _any_glob(globs: Sequence[str], value: str) -> bool:
     return not globs or any(fnmatchcase(value, glob) for glob in globs)
-
-
-def _segments(pointer: str) -> list[str]:
-    if not pointer:
-        return []
-    return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
-
-
-def _matches(pattern: list[str], path: list[str]) -> bool:
-    """Glob-segment matching, the same semantics as the engines' normalization rules."""
-    if not pattern:
-        return not path
-    head, *rest = pattern
-    if head == "**":
-        return any(_matches(rest, path[index:]) for index in range(len(path) + 1))
-    return bool(path) and fnmatchcase(path[0], head) and _matches(rest, path[1:])

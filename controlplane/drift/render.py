@@ -12,12 +12,11 @@ import hashlib
 import json
 from typing import Any
 
-from controlplane import __version__
 from controlplane.drift.model import DriftItem, DriftReport
 from controlplane.policy.decision import Violation
 from controlplane.report.check import format_violation
 from controlplane.report.markdown import MAX_CHARS
-from controlplane.report.sarif import INFORMATION_URI, SARIF_SCHEMA
+from controlplane.report.sarif import sarif_log
 
 DRIFT_RULES: dict[str, tuple[str, str, str]] = {
     # status: (rule id, name, description)
@@ -202,35 +201,15 @@ def drift_sarif(report: DriftReport) -> dict[str, Any]:
     index = {rule["id"]: i for i, rule in enumerate(rules)}
     for result in results:
         result["ruleIndex"] = index[result["ruleId"]]
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "cpl",
-                        "version": __version__,
-                        "informationUri": INFORMATION_URI,
-                        "rules": rules,
-                    }
-                },
-                "automationDetails": {"id": f"cpl/drift/{report.environment}/"},
-                "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
-                "results": results,
-                "invocations": [
-                    {
-                        "executionSuccessful": not report.partial,
-                        "toolExecutionNotifications": [
-                            {"level": "error", "message": {"text": f.message}}
-                            for f in report.failures
-                        ],
-                    }
-                ],
-                "properties": {"environment": report.environment, "summary": report.summary},
-            }
-        ],
-    }
+    return sarif_log(
+        kind="drift",
+        environment=report.environment,
+        rules=rules,
+        results=results,
+        successful=not report.partial,
+        notifications=[{"level": "error", "message": {"text": f.message}} for f in report.failures],
+        summary=report.summary,
+    )
 
 
 def _drift_result(item: DriftItem, environment: str) -> dict[str, Any]:

@@ -106,25 +106,27 @@ def normalize(
 ) -> dict[str, Any]:
     """A copy of `document` without the engine's own fields and the `ignore` patterns."""
     rules = [*RULES[engine], *(Rule(pattern) for pattern in ignore)]
-    compiled = [(_segments(rule.pattern), rule) for rule in rules]
+    compiled = [(pointer_segments(rule.pattern), rule) for rule in rules]
     result = _strip(copy.deepcopy(document), [], compiled)
     assert isinstance(result, dict)
     return result
 
 
-def _segments(pattern: str) -> list[str]:
+def pointer_segments(pattern: str) -> list[str]:
+    """The unescaped reference tokens of a JSON pointer (ValueError when it is not one)."""
     if not pattern.startswith("/"):
         raise ValueError(f"normalization pattern '{pattern}' is not a JSON pointer (starts with /)")
     return [part.replace("~1", "/").replace("~0", "~") for part in pattern[1:].split("/")]
 
 
-def _matches(pattern: list[str], path: list[str]) -> bool:
+def glob_matches(pattern: list[str], path: list[str]) -> bool:
+    """Whether a path matches a pattern of glob segments (`*` one segment, `**` any number)."""
     if not pattern:
         return not path
     head, *rest = pattern
     if head == "**":
-        return any(_matches(rest, path[index:]) for index in range(len(path) + 1))
-    return bool(path) and fnmatchcase(path[0], head) and _matches(rest, path[1:])
+        return any(glob_matches(rest, path[index:]) for index in range(len(path) + 1))
+    return bool(path) and fnmatchcase(path[0], head) and glob_matches(rest, path[1:])
 
 
 def _strip(value: Any, path: list[str], rules: list[tuple[list[str], Rule]]) -> Any:
@@ -132,7 +134,7 @@ def _strip(value: Any, path: list[str], rules: list[tuple[list[str], Rule]]) -> 
         kept: dict[str, Any] = {}
         for key, item in value.items():
             where = [*path, str(key)]
-            if any(_matches(p, where) and rule.removes(item) for p, rule in rules):
+            if any(glob_matches(p, where) and rule.removes(item) for p, rule in rules):
                 continue
             kept[key] = _strip(item, where, rules)
         # a map emptied by the rules goes too, unless it was empty to begin with

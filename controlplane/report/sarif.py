@@ -29,6 +29,35 @@ def check_sarif(decision: Decision) -> dict[str, Any]:
         for result in decision.results
         for violation in result.violations
     ]
+    return sarif_log(
+        kind="check",
+        environment=decision.environment,
+        rules=[_rule(info, decision.enforcement.get(info.id, "mandatory")) for info in rules],
+        results=results,
+        successful=not decision.errors,
+        notifications=[
+            {
+                "level": "error" if d.severity == "error" else "warning",
+                "message": {"text": f"{d.code} {d.message}"},
+                "locations": [_location(d.file, d.line, d.column)],
+            }
+            for d in decision.diagnostics
+        ],
+        summary=decision.summary,
+    )
+
+
+def sarif_log(
+    *,
+    kind: str,
+    environment: str,
+    rules: list[dict[str, Any]],
+    results: list[dict[str, Any]],
+    successful: bool,
+    notifications: list[dict[str, Any]],
+    summary: dict[str, Any],
+) -> dict[str, Any]:
+    """One SARIF 2.1.0 log with one run of cpl (`kind`: check, drift) for an environment."""
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -39,29 +68,19 @@ def check_sarif(decision: Decision) -> dict[str, Any]:
                         "name": "cpl",
                         "version": __version__,
                         "informationUri": INFORMATION_URI,
-                        "rules": [
-                            _rule(info, decision.enforcement.get(info.id, "mandatory"))
-                            for info in rules
-                        ],
+                        "rules": rules,
                     }
                 },
-                "automationDetails": {"id": f"cpl/check/{decision.environment}/"},
+                "automationDetails": {"id": f"cpl/{kind}/{environment}/"},
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": "file:///"}},
                 "results": results,
                 "invocations": [
                     {
-                        "executionSuccessful": not decision.errors,
-                        "toolExecutionNotifications": [
-                            {
-                                "level": "error" if d.severity == "error" else "warning",
-                                "message": {"text": f"{d.code} {d.message}"},
-                                "locations": [_location(d.file, d.line, d.column)],
-                            }
-                            for d in decision.diagnostics
-                        ],
+                        "executionSuccessful": successful,
+                        "toolExecutionNotifications": notifications,
                     }
                 ],
-                "properties": {"environment": decision.environment, "summary": decision.summary},
+                "properties": {"environment": environment, "summary": summary},
             }
         ],
     }
