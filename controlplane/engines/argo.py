@@ -195,10 +195,11 @@ class GitOpsArgoEngine(_ArgoBase):
 
 
 def _file_of(artifact: Artifact) -> str:
-    files = sorted(artifact.files)
-    if len(files) != 1:
-        raise ValueError(f"argo artifact {artifact.resource} has {len(files)} files, expected 1")
-    return files[0]
+    """`<namespace>/<resource>.yaml`, the file the translator names (without writing it)."""
+    manifests = artifact.document["manifests"]
+    if len(manifests) != 1:
+        raise ValueError(f"argo artifact {artifact.resource} has {len(manifests)} manifests")
+    return f"{manifests[0]['metadata']['namespace']}/{artifact.resource}.yaml"
 
 
 # -- kubernetes --------------------------------------------------------------------------------
