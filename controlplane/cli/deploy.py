@@ -93,7 +93,8 @@ def make_plan(
     assembly = assemble(repo, env_name, base, today, changes=against_state)
     workflows = [w.model for w in assembly.loaded.workflows]
     if base is not None:
-        before = {w.model.key: w.model for w in load_workflows(repo, ref=base).workflows}
+        at_base = assembly.previous or load_workflows(repo, ref=base)
+        before = {w.model.key: w.model for w in at_base.workflows}
         now = {w.key: w for w in workflows}
         changes = {k: compare(before.get(k), now.get(k)) for k in {*before, *now}}
         changes = {k: c for k, c in changes.items() if c.action != "none"}

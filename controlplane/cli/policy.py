@@ -93,6 +93,7 @@ class Assembly:
     inputs: list[PolicyInput]
     decision: Decision
     artifacts: dict[tuple[str, str], Artifact] = field(default_factory=dict)
+    previous: LoadResult | None = None  # the workflows at `--base`, when given
 
 
 ChangeSource = Callable[[Environment, LoadResult], Mapping[str, Change]]
@@ -146,7 +147,7 @@ def assemble(
         )
     finally:
         engine.close()
-    return Assembly(environment, loaded, inputs, decision, artifacts)
+    return Assembly(environment, loaded, inputs, decision, artifacts, previous)
 
 
 def _load(repo: Path) -> LoadResult:
