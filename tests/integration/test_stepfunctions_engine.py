@@ -297,7 +297,10 @@ def test_choice_batched_map_parallel_and_catch(engine: Engine, environment: Envi
     described, trace = engine.run("retail-flow", {"mode": "parallel"})
     assert described["status"] == "SUCCEEDED"
     assert trace[0] == "route" and trace[1] == "fan-out"
-    assert sorted(trace[2:4]) == ["boom", "pause"] and trace[4:] == ["recovered"]
+    # Branches run concurrently and a failing branch stops the others: "pause" may or may
+    # not have started before "boom" failed the parallel state.
+    assert "boom" in trace[2:-1] and set(trace[2:-1]) <= {"boom", "pause"}
+    assert trace[-1] == "recovered"
     assert json.loads(described["output"])["error"] == {"Error": "Boom", "Cause": "injected"}
 
 
