@@ -14,7 +14,14 @@ from typing import Any
 
 import click
 
-from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
+from controlplane.cli.output import (
+    console_for,
+    emit,
+    format_option,
+    repo_option,
+    to_json,
+    today_option,
+)
 from controlplane.cli.policy import Assembly, assemble
 from controlplane.deploy.apply import (
     PLAN_CREATED,
@@ -45,14 +52,6 @@ from controlplane.report.plan import (
 )
 from controlplane.spec.load import LoadResult, load_environment, load_workflows
 from controlplane.translate.temporal import with_namespace_conflicts
-
-_today_option = click.option(
-    "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    hidden=True,
-    help="Pretend today is this date (waiver expiry; for tests).",
-)
 
 
 @dataclass
@@ -144,7 +143,7 @@ def plan_exit_code(planning: Planning) -> ExitCode:
     default=None,
     help="Write the plan file (JSON) for `cpl apply --plan`.",
 )
-@_today_option
+@today_option
 @repo_option
 @format_option("json", "markdown")
 def plan_command(
@@ -216,7 +215,7 @@ def plan_command(
     show_default=True,
     help="Seconds to wait for another apply holding the environment's lock.",
 )
-@_today_option
+@today_option
 @repo_option
 @format_option("json")
 def apply_command(

@@ -38,6 +38,16 @@ def _set_no_color(ctx: click.Context, param: click.Parameter, value: bool) -> bo
     return value
 
 
+# Waiver expiry depends on the date: tests pin it (hidden from --help).
+today_option = click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    hidden=True,
+    help="Pretend today is this date (waiver expiry; for tests).",
+)
+
+
 def repo_option(func: F) -> F:
     return click.option(
         "--repo",

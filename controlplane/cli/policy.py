@@ -11,7 +11,14 @@ from pathlib import Path
 
 import click
 
-from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
+from controlplane.cli.output import (
+    console_for,
+    emit,
+    format_option,
+    repo_option,
+    to_json,
+    today_option,
+)
 from controlplane.environment import Environment, Target
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.policy.change import Change
@@ -40,13 +47,7 @@ REPORT_FORMATS = ("json", "markdown", "sarif", "junit")
     help="Git ref to compare with: check only workflows changed since REF, with their "
     "change (previous version, breaking changes, version bump).",
 )
-@click.option(
-    "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    hidden=True,
-    help="Pretend today is this date (waiver expiry; for tests).",
-)
+@today_option
 @repo_option
 @format_option(*REPORT_FORMATS)
 def check_command(

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from controlplane.audit import AuditError, Auditor
-from controlplane.cli.output import console_for, emit, repo_option, to_json
+from controlplane.cli.output import console_for, emit, repo_option, to_json, today_option
 from controlplane.cli.policy import assemble
 from controlplane.errors import ExitCode
 from controlplane.report.compliance import (
@@ -45,13 +45,7 @@ from controlplane.report.html import render_html
     default=None,
     help="Write the report to FILE (default: standard output).",
 )
-@click.option(
-    "--today",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    default=None,
-    hidden=True,
-    help="Pretend today is this date (waiver expiry; for tests).",
-)
+@today_option
 @repo_option
 def report_command(
     env_name: str,
