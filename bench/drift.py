@@ -17,12 +17,10 @@ import argparse
 import asyncio
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,8 @@ from controlplane.drift.compliance import LiveCompliance
 from controlplane.engines import EngineClient, ResourceError, engine_client
 from controlplane.environment import Environment
 from controlplane.policy.engine import open_engine
-from controlplane.runtime.temporal.devserver import free_port, start_dev_server
+from controlplane.runtime.motoserver import start_moto_server
+from controlplane.runtime.temporal.devserver import start_dev_server
 from controlplane.spec.load import load_environment, load_workflows
 from controlplane.translate import render_all
 from controlplane.translate.base import Artifact
@@ -98,27 +97,6 @@ def create_all(environment: Environment, artifacts: list[Artifact], workers: int
     return time.monotonic() - started
 
 
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    server = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
-                return process, url
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.1)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=500)
@@ -126,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     levels = [int(level) for level in args.concurrency.split(",")]
 
-    moto, moto_url = start_moto()
+    moto = start_moto_server()
     temporal = asyncio.run(start_dev_server())
     directory = Path(tempfile.mkdtemp(prefix="cpl-bench-drift-"))
     try:
-        write_repo(directory, args.count, moto_url, temporal.address)
+        write_repo(directory, args.count, moto.url, temporal.address)
         environment = load_environment(directory, "bench")
         loaded = load_workflows(directory)
         desired = render_all([w.model for w in loaded.workflows], environment)
@@ -167,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             policy.close()
     finally:
         temporal.stop()
-        moto.terminate()
-        moto.wait(timeout=10)
+        moto.stop()
         shutil.rmtree(directory, ignore_errors=True)
     return 0
 

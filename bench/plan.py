@@ -47,7 +47,7 @@ import git
 import yaml
 
 from bench.corpus import dump_yaml, generate
-from bench.drift import start_moto
+from controlplane.runtime.motoserver import start_moto_server
 from controlplane.runtime.temporal.devserver import start_dev_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,28 +155,21 @@ class Engines:
 @contextmanager
 def engines() -> Iterator[Engines]:
     """A fresh moto server and a fresh in-memory Temporal dev server, stopped on exit."""
-    moto, moto_url = start_moto()
+    moto = start_moto_server()
     try:
         temporal = asyncio.run(start_dev_server())
     except BaseException:
-        moto.kill()
-        moto.wait(timeout=10)
+        moto.stop()
         raise
 
     def stop() -> None:
         try:
             temporal.stop()
         finally:
-            if moto.poll() is None:
-                moto.terminate()
-                try:
-                    moto.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    moto.kill()
-                    moto.wait()
+            moto.stop()
 
     try:
-        yield Engines(moto_url, temporal.address, stop)
+        yield Engines(moto.url, temporal.address, stop)
     finally:
         stop()
 

@@ -19,14 +19,11 @@ import datetime as dt
 import json
 import os
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -39,12 +36,12 @@ from controlplane.deploy.lock import StateLock
 from controlplane.environment import Environment, Target
 from controlplane.errors import ConfigError, EngineError
 from controlplane.files import pid_alive
+from controlplane.runtime.motoserver import moto_answers, start_moto_server
 from controlplane.runtime.temporal.devserver import find_temporal_binary, start_dev_server
 
 LOCAL_DIR = Path(".cpl") / "local"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_GRACE = 10.0
-MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 LOG_TAIL_LINES = 20
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -292,62 +289,17 @@ async def _start_temporal(
 
 
 async def _start_moto(service: LocalService, log: Path, timeout: float) -> subprocess.Popen[bytes]:
-    executable = _moto_binary()
-    command = [str(executable), "-H", _bind_host(service.host), "-p", str(service.port)]
-    with log.open("ab") as output:  # the child keeps its own descriptor
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    _CHILDREN[process.pid] = process
-    try:
-        await asyncio.to_thread(_wait_moto, service, process, timeout)
-    except BaseException:
-        _stop(process.pid, DEFAULT_GRACE)
-        raise
-    return process
-
-
-def _wait_moto(service: LocalService, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not _moto_answers(service.address):
-        if process.poll() is not None:
-            raise EngineError(f"moto_server exited with code {process.returncode}")
-        if time.monotonic() > deadline:
-            raise EngineError(f"moto_server did not answer within {timeout:g}s")
-        time.sleep(0.1)
-    request = urllib.request.Request(
-        f"{service.address}/moto-api/config",
-        data=json.dumps(MOTO_CONFIG).encode(),
-        method="POST",
-        headers={"Content-Type": "application/json"},
+    server = await asyncio.to_thread(
+        start_moto_server,
+        _bind_host(service.host),
+        service.port,
+        url=service.address,
+        log=log,
+        detached=True,
+        timeout=timeout,
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10):
-            pass
-    except OSError as error:
-        raise EngineError(f"moto_server refused its configuration: {error}") from None
-
-
-def _moto_binary() -> Path:
-    candidate = Path(sys.executable).with_name("moto_server")
-    if candidate.is_file() and os.access(candidate, os.X_OK):
-        return candidate
-    found = _which("moto_server")
-    if found is None:
-        raise EngineError(
-            "the Step Functions emulator is not installed: `pip install 'moto[server]'` puts "
-            "`moto_server` next to python"
-        )
-    return found
-
-
-def _which(name: str) -> Path | None:
-    found = shutil.which(name)
-    return Path(found) if found else None
+    _CHILDREN[server.process.pid] = server.process
+    return server.process
 
 
 # --- health ---------------------------------------------------------------------------------
@@ -370,7 +322,7 @@ def _stopped(
 
 def _health(service: LocalService) -> tuple[bool, str]:
     if service.engine == "stepfunctions":
-        if _moto_answers(service.address):
+        if moto_answers(service.address):
             return True, ""
         return False, f"{service.address} does not answer"
     return asyncio.run(_temporal_health(service))
@@ -397,14 +349,6 @@ async def _temporal_health(service: LocalService) -> tuple[bool, str]:
             "restart with `cpl local down` and `cpl local up`"
         )
     return True, ""
-
-
-def _moto_answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/moto-api/", timeout=2) as response:
-            return 200 <= int(response.status) < 300
-    except (OSError, urllib.error.URLError):
-        return False
 
 
 def _port_in_use(host: str, port: int) -> bool:

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +19,8 @@ from controlplane.deploy.apply import Outcome, apply
 from controlplane.deploy.direct import DirectBackend
 from controlplane.deploy.lock import StateLock
 from controlplane.deploy.state import StateStore
-from controlplane.runtime.temporal.devserver import DevServer
+from controlplane.runtime.motoserver import MotoServer, start_moto_server
+from controlplane.runtime.temporal.devserver import DevServer, free_port
 from tests.deploy.conftest import ControlRepo, write_repo
 from tests.deploy.test_cli_deploy import _machines
 
@@ -72,49 +70,22 @@ def test_killed_mid_apply_the_next_apply_converges_without_duplicates(
     assert len(list((repo.root / "deploy/argo").rglob("*.yaml"))) == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _start_moto(port: int) -> subprocess.Popen[bytes]:
-    server = Path(sys.executable).with_name("moto_server")
-    process = subprocess.Popen(
-        [str(server), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2):
-                return process
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("moto_server did not start") from None
-            time.sleep(0.1)
-
-
 @pytest.fixture
-def own_moto() -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
+def own_moto() -> Iterator[tuple[int, list[MotoServer]]]:
     """A moto_server of this test's own (stopped and restarted by it), on a fixed port."""
-    port = _free_port()
-    processes = [_start_moto(port)]
+    port = free_port()
+    servers = [start_moto_server(port=port)]
     try:
-        yield port, processes
+        yield port, servers
     finally:
-        for process in processes:
-            process.kill()
-            process.wait()
+        for server in servers:
+            server.stop(grace=2.0)
 
 
 def test_engine_going_away_mid_apply_is_a_partial_result_then_converges(
     tmp_path: Path,
     temporal_server: DevServer,
-    own_moto: tuple[int, list[subprocess.Popen[bytes]]],
+    own_moto: tuple[int, list[MotoServer]],
 ) -> None:
     port, processes = own_moto
     endpoint = f"http://127.0.0.1:{port}"
@@ -124,8 +95,8 @@ def test_engine_going_away_mid_apply_is_a_partial_result_then_converges(
 
     def stop_moto_after_first(outcome: Outcome) -> None:
         if outcome.change.engine == "stepfunctions" and not stopped:
-            processes[0].kill()
-            processes[0].wait()
+            processes[0].process.kill()
+            processes[0].process.wait()
             stopped.append(outcome.change.workflow)
 
     state_dir = repo.root / ".cpl/state/local"
@@ -148,7 +119,7 @@ def test_engine_going_away_mid_apply_is_a_partial_result_then_converges(
     assert recorded[failed.change.workflow] == "failed"
     assert sorted(recorded.values()) == ["applied", "applied", "applied", "failed"]
 
-    processes.append(_start_moto(port))  # the engine is back (empty: moto keeps no data)
+    processes.append(start_moto_server(port=port))  # the engine is back (empty: moto keeps no data)
     rerun = repo.cpl("apply", "--env", "local", "--yes")
     assert rerun.code == 0, rerun.out + rerun.err
     assert repo.cpl("plan", "--env", "local").code == 0

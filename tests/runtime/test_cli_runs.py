@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import yaml
 
 from controlplane.cli import cli, run
 from controlplane.cli.runs import run_command, signal_command, worker_command
+from controlplane.runtime.motoserver import start_moto_server
 from controlplane.runtime.temporal.devserver import free_port
 from tests.conftest import ROOT
 
@@ -288,29 +288,10 @@ def test_worker_stops_cleanly_on_ctrl_c(worker: subprocess.Popen[str]) -> None:
 @pytest.fixture(scope="module")
 def moto(repo: Path) -> Iterator[str]:
     """A moto server executing state machines; an environment `sfn` pointing at it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
+    # Its own server (not the session's): other modules deploy the same example names there.
+    server = start_moto_server()
+    endpoint = server.url
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                request = urllib.request.Request(
-                    f"{endpoint}/moto-api/config",
-                    data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
-                    method="POST",
-                )
-                urllib.request.urlopen(request, timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
         data = yaml.safe_load((ROOT / "environments" / "local.yaml").read_text())
         data["metadata"]["name"] = "sfn"
         for entry in data["spec"]["targets"]:
@@ -319,8 +300,7 @@ def moto(repo: Path) -> Iterator[str]:
         (repo / "environments" / "sfn.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
         yield endpoint
     finally:
-        process.terminate()
-        process.wait(10)
+        server.stop()
 
 
 def test_stepfunctions_run_not_deployed(
