@@ -25,17 +25,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from controlplane.aws import aws_client
 from controlplane.drift import detect_drift, load_ignore
 from controlplane.drift.compliance import LiveCompliance
 from controlplane.engines import EngineClient, ResourceError, engine_client
-from controlplane.environment import Environment
+from controlplane.engines.stepfunctions.aws import aws_client
+from controlplane.engines.stepfunctions.emulator import start_moto_server
+from controlplane.engines.temporal.devserver import start_dev_server
+from controlplane.engines.translator import Artifact
+from controlplane.pipeline import render_all
 from controlplane.policy.engine import open_engine
-from controlplane.runtime.motoserver import start_moto_server
-from controlplane.runtime.temporal.devserver import start_dev_server
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment, load_workflows
-from controlplane.translate import render_all
-from controlplane.translate.base import Artifact
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_SECONDS = 60.0

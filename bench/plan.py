@@ -47,8 +47,8 @@ import git
 import yaml
 
 from bench.corpus import dump_yaml, generate
-from controlplane.runtime.motoserver import start_moto_server
-from controlplane.runtime.temporal.devserver import start_dev_server
+from controlplane.engines.stepfunctions.emulator import start_moto_server
+from controlplane.engines.temporal.devserver import start_dev_server
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -73,11 +73,23 @@ PLAN_PARTS: tuple[tuple[str, str, str], ...] = (
     ("policy evaluation", "controlplane.cli.policy", "evaluate"),
     ("engine clients", "controlplane.cli.deploy", "engine_clients"),
     ("planner (live reads + diffs)", "controlplane.cli.deploy", "plan"),
-    ("  step functions reads", "controlplane.engines.stepfunctions", "StepFunctionsEngine.read"),
-    ("  temporal reads", "controlplane.engines.temporal", "TemporalEngine.read"),
-    ("  argo gitops reads", "controlplane.engines.argo", "GitOpsArgoEngine.read"),
-    ("  Argo manifest files (YAML + hera check)", "controlplane.translate.base", "Artifact.files"),
-    ("    of which validate_manifest (hera)", "controlplane.translate.argo", "validate_manifest"),
+    (
+        "  step functions reads",
+        "controlplane.engines.stepfunctions.client",
+        "StepFunctionsEngine.read",
+    ),
+    ("  temporal reads", "controlplane.engines.temporal.client", "TemporalEngine.read"),
+    ("  argo gitops reads", "controlplane.engines.argo.client", "GitOpsArgoEngine.read"),
+    (
+        "  Argo manifest files (YAML + hera check)",
+        "controlplane.engines.translator",
+        "Artifact.files",
+    ),
+    (
+        "    of which validate_manifest (hera)",
+        "controlplane.engines.argo.translate",
+        "validate_manifest",
+    ),
     ("fingerprint", "controlplane.cli.deploy", "fingerprint"),
     ("plan JSON report", "controlplane.cli.deploy", "plan_json"),
 )
@@ -87,9 +99,13 @@ APPLY_PARTS: tuple[tuple[str, str, str], ...] = (
     ("  policy evaluation", "controlplane.cli.policy", "evaluate"),
     ("  planner (live reads)", "controlplane.cli.deploy", "plan"),
     ("apply (all targets, wall)", "controlplane.cli.deploy", "apply"),
-    ("  step functions create", "controlplane.engines.stepfunctions", "StepFunctionsEngine.create"),
-    ("  temporal create", "controlplane.engines.temporal", "TemporalEngine.create"),
-    ("  argo gitops create (files)", "controlplane.engines.argo", "GitOpsArgoEngine.create"),
+    (
+        "  step functions create",
+        "controlplane.engines.stepfunctions.client",
+        "StepFunctionsEngine.create",
+    ),
+    ("  temporal create", "controlplane.engines.temporal.client", "TemporalEngine.create"),
+    ("  argo gitops create (files)", "controlplane.engines.argo.client", "GitOpsArgoEngine.create"),
     ("  state writes (save_state, fsync)", "controlplane.deploy.state", "save_state"),
     ("  applied spec copies", "controlplane.deploy.apply", "save_applied_spec"),
     ("  audit events", "controlplane.deploy.apply", "_Run.emit"),

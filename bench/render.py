@@ -22,11 +22,11 @@ import time
 from pathlib import Path
 
 from bench.corpus import generate
-from controlplane.environment import ENGINES, Environment, Selector
+from controlplane.engines import ENGINES
+from controlplane.engines.temporal.translate import with_namespace_conflicts
+from controlplane.spec.environment import ENGINE_NAMES, Environment, Selector
 from controlplane.spec.load import load_environment, load_repo
 from controlplane.spec.model import Workflow
-from controlplane.translate import TRANSLATORS
-from controlplane.translate.temporal import with_namespace_conflicts
 
 TARGET_SECONDS = 5.0
 
@@ -40,7 +40,7 @@ def selecting_everything(environment: Environment) -> Environment:
 
 def render_engine(engine: str, workflows: list[Workflow], environment: Environment) -> int:
     """Render every workflow for the engine's target; the number of Support records."""
-    translator = TRANSLATORS[engine]  # type: ignore[index]
+    translator = ENGINES[engine].translator  # type: ignore[index]
     (target,) = [t for t in environment.spec.targets if t.engine == engine]
     records = 0
     for workflow in workflows:
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--profile", choices=ENGINES, help="profile one engine's rendering")
+    parser.add_argument("--profile", choices=ENGINE_NAMES, help="profile one engine's rendering")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cpl-bench-render-") as directory:
         repo = Path(directory)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     total = 0.0
-    for engine in ENGINES:
+    for engine in ENGINE_NAMES:
         started = time.perf_counter()
         records = render_engine(engine, workflows, environment)
         elapsed = time.perf_counter() - started
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{engine:<14} {elapsed:6.2f} s  {rate:8.0f} workflows/s  "
             f"{records / max(len(workflows), 1):5.1f} Support records/workflow"
         )
-    rate = len(workflows) * len(ENGINES) / total if total else float("inf")
+    rate = len(workflows) * len(ENGINE_NAMES) / total if total else float("inf")
     verdict = "within" if total < TARGET_SECONDS else "OVER"
     print(
         f"{'total':<14} {total:6.2f} s  {rate:8.0f} renders/s  "
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # the cross-workflow check of render_all (Temporal retention per namespace), for scale
     artifacts = [
-        TRANSLATORS["temporal"].render(w, environment.target("temporal-local"), environment)
+        ENGINES["temporal"].translator.render(w, environment.target("temporal-local"), environment)
         for w in workflows
     ]
     started = time.perf_counter()

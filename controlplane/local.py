@@ -33,11 +33,11 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 from controlplane.deploy.lock import StateLock
-from controlplane.environment import Environment, Target
+from controlplane.engines.stepfunctions.emulator import moto_answers, start_moto_server
+from controlplane.engines.temporal.devserver import find_temporal_binary, start_dev_server
 from controlplane.errors import ConfigError, EngineError
 from controlplane.files import pid_alive
-from controlplane.runtime.motoserver import moto_answers, start_moto_server
-from controlplane.runtime.temporal.devserver import find_temporal_binary, start_dev_server
+from controlplane.spec.environment import Environment, Target
 
 LOCAL_DIR = Path(".cpl") / "local"
 DEFAULT_TIMEOUT = 60.0

@@ -79,7 +79,7 @@ step "drift: change a live state machine by hand, as someone in the console woul
 .venv/bin/python - "$DEMO" <<'PY'
 import json, sys
 from pathlib import Path
-from controlplane.aws import aws_client
+from controlplane.engines.stepfunctions.aws import aws_client
 from controlplane.spec.load import load_environment
 
 environment = load_environment(Path(sys.argv[1]), "local")

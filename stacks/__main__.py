@@ -15,8 +15,8 @@ import pulumi
 
 from controlplane.deploy.pulumi_provider import declare
 from controlplane.errors import ConfigError
+from controlplane.pipeline import render_all
 from controlplane.spec.load import load_environment, load_workflows
-from controlplane.translate import render_all
 
 
 def settings() -> tuple[Path, str]:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from controlplane.runtime.motoserver import start_moto_server
-from controlplane.runtime.temporal.devserver import DevServer, start_dev_server
+from controlplane.engines.stepfunctions.emulator import start_moto_server
+from controlplane.engines.temporal.devserver import DevServer, start_dev_server
 
 
 @pytest.fixture(scope="session")

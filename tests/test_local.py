@@ -26,7 +26,7 @@ from temporalio.client import Client
 
 from controlplane.cli import cli, run
 from controlplane.cli.local import local_group
-from controlplane.runtime.temporal.devserver import TEMPORAL_BIN_ENV, free_port
+from controlplane.engines.temporal.devserver import TEMPORAL_BIN_ENV, free_port
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration

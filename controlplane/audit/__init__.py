@@ -40,7 +40,7 @@ from controlplane.audit.events import (
 from controlplane.audit.filesink import AuditLogCorrupt, FileSink
 from controlplane.audit.httpsink import FlushResult, HttpSink, check_url, spool_dir_for
 from controlplane.audit.verify import VerifyResult, verify
-from controlplane.environment import Environment, Sink
+from controlplane.spec.environment import Environment, Sink
 
 __all__ = [
     "APPLY_FAILED",

@@ -22,7 +22,6 @@ from controlplane.cli.output import (
     to_json,
     today_option,
 )
-from controlplane.cli.policy import Assembly, assemble
 from controlplane.deploy.apply import (
     PLAN_CREATED,
     ApplyRefused,
@@ -38,8 +37,8 @@ from controlplane.deploy.lock import DEFAULT_TIMEOUT, LockTimeout, StateLock, re
 from controlplane.deploy.plan import Fingerprint, Plan, fingerprint, moved, plan, previous_changes
 from controlplane.deploy.state import State, StateStore, load_state
 from controlplane.engines import EngineClient
-from controlplane.environment import Environment
 from controlplane.errors import ConfigError, ExitCode
+from controlplane.pipeline import DesiredState, desired_state
 from controlplane.policy.change import Change, compare
 from controlplane.policy.decision import Decision
 from controlplane.report.plan import (
@@ -50,26 +49,26 @@ from controlplane.report.plan import (
     plan_text,
     summary_line,
 )
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import LoadResult, load_environment, load_workflows
-from controlplane.translate.temporal import with_namespace_conflicts
 
 
 @dataclass
 class Planning:
     """A plan and everything it was made from (the engine clients stay open for apply)."""
 
-    assembly: Assembly
+    desired: DesiredState
     plan: Plan
     state: State
     clients: dict[str, EngineClient]
 
     @property
     def decision(self) -> Decision:
-        return self.assembly.decision
+        return self.desired.decision
 
     @property
     def environment(self) -> Environment:
-        return self.assembly.environment
+        return self.desired.environment
 
 
 def make_plan(
@@ -89,33 +88,37 @@ def make_plan(
     def against_state(env: Environment, loaded: LoadResult) -> dict[str, Change]:
         return previous_changes(state_dir, current, [w.model for w in loaded.workflows])
 
-    assembly = assemble(repo, env_name, base, today, changes=against_state)
-    workflows = [w.model for w in assembly.loaded.workflows]
+    desired = desired_state(repo, env_name, base, today, changes=against_state)
+    workflows = desired.workflows
     if base is not None:
-        at_base = assembly.previous or load_workflows(repo, ref=base)
+        at_base = desired.previous or load_workflows(repo, ref=base)
         before = {w.model.key: w.model for w in at_base.workflows}
         now = {w.key: w for w in workflows}
         changes = {k: compare(before.get(k), now.get(k)) for k in {*before, *now}}
         changes = {k: c for k, c in changes.items() if c.action != "none"}
         scope: set[str] | None = set(changes)
     else:
-        changes = against_state(environment, assembly.loaded)
+        changes = against_state(environment, desired.loaded)
         scope = None
     clients = engine_clients(environment, repo)
     try:
-        if assembly.decision.errors:  # no plan from invalid documents: it would delete them
+        if desired.decision.errors:  # no plan from invalid documents: it would delete them
             made = Plan(environment.name, (), base)
         else:
-            desired = with_namespace_conflicts(list(assembly.artifacts.values()))
             made = plan(
-                environment, desired, current, clients=clients, changes=changes, scope=scope
+                environment,
+                desired.in_scope(),
+                current,
+                clients=clients,
+                changes=changes,
+                scope=scope,
             )
             made = dataclasses.replace(made, base=base)
         made = dataclasses.replace(made, fingerprint=fingerprint(repo, environment, made, current))
     except BaseException:
         close_clients(clients)
         raise
-    return Planning(assembly, made, current, clients)
+    return Planning(desired, made, current, clients)
 
 
 def plan_exit_code(planning: Planning) -> ExitCode:
@@ -323,7 +326,7 @@ def _apply_planned(
         backend = DirectBackend(environment, repo=repo, clients=planning.clients)
     else:
         backend = open_backend(chosen, environment, repo=repo)
-    workflows = {w.model.key: w.model for w in planning.assembly.loaded.workflows}
+    workflows = {w.model.key: w.model for w in planning.desired.loaded.workflows}
     try:
         with _progress(len(made.pending)) as progress:
             result = apply(

@@ -23,9 +23,9 @@ from controlplane.drift.metrics import drift_metrics
 from controlplane.drift.render import drift_markdown, drift_sarif, drift_text
 from controlplane.errors import ConfigError
 from controlplane.files import write_atomic
+from controlplane.pipeline import load_specs, render_all
 from controlplane.policy.engine import open_engine
-from controlplane.spec.load import LoadResult, load_environment, load_repo, load_workflows
-from controlplane.translate import render_all
+from controlplane.spec.load import LoadResult, load_environment
 
 REPORT_FORMATS = ("json", "markdown", "sarif")
 
@@ -163,12 +163,7 @@ def drift(
 def _load(repo: Path, ref: str | None) -> LoadResult:
     if not (repo / "workflows").is_dir() and ref is None:
         raise ConfigError(f"no workflows/ in {repo}: nothing to compare with")
-    loaded = load_workflows(repo, ref=ref)
-    waivers = load_repo(repo, [repo / "waivers"]) if (repo / "waivers").is_dir() else None
-    if waivers is not None:
-        loaded.waivers.extend(waivers.waivers)
-        loaded.diagnostics.extend(waivers.diagnostics)
-        loaded.texts.update(waivers.texts)
+    loaded = load_specs(repo, ref)
     if not loaded.ok:
         raise ConfigError(
             "the specs are invalid: fix them before comparing with the live engines",

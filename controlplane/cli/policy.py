@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -19,21 +17,14 @@ from controlplane.cli.output import (
     to_json,
     today_option,
 )
-from controlplane.environment import Environment, Target
-from controlplane.errors import ConfigError, ExitCode
-from controlplane.policy.change import Change
-from controlplane.policy.decision import Decision, evaluate
-from controlplane.policy.engine import open_engine
-from controlplane.policy.inputs import PolicyInput, Rendered, build_inputs
+from controlplane.errors import ExitCode
+from controlplane.pipeline import check
+from controlplane.policy.decision import Decision
 from controlplane.policy.testing import TestReport, run_tests
 from controlplane.report.check import check_json, check_text
 from controlplane.report.junit import check_junit
 from controlplane.report.markdown import check_markdown
 from controlplane.report.sarif import check_sarif
-from controlplane.spec.load import LoadResult, load_environment, load_repo, load_workflows
-from controlplane.spec.model import Workflow
-from controlplane.translate import render
-from controlplane.translate.base import Artifact
 
 REPORT_FORMATS = ("json", "markdown", "sarif", "junit")
 
@@ -72,90 +63,6 @@ def check_command(
     elif output_format != "text":
         emit(report, None)
     return int(decision.exit_code)
-
-
-def check(
-    repo: Path, env_name: str, base: str | None = None, today: dt.date | None = None
-) -> Decision:
-    """Load, build inputs, evaluate in one batched pass: the decision of `cpl check`."""
-    return assemble(repo, env_name, base, today).decision
-
-
-@dataclass(frozen=True)
-class Assembly:
-    """Everything one policy pass over an environment saw and decided (`cpl check`, `plan`).
-
-    `artifacts` are the artifacts rendered for the policy inputs, by (workflow, target): the
-    desired state of the environment, rendered once.
-    """
-
-    environment: Environment
-    loaded: LoadResult
-    inputs: list[PolicyInput]
-    decision: Decision
-    artifacts: dict[tuple[str, str], Artifact] = field(default_factory=dict)
-    previous: LoadResult | None = None  # the workflows at `--base`, when given
-
-
-ChangeSource = Callable[[Environment, LoadResult], Mapping[str, Change]]
-
-
-def assemble(
-    repo: Path,
-    env_name: str,
-    base: str | None = None,
-    today: dt.date | None = None,
-    *,
-    changes: ChangeSource | None = None,
-) -> Assembly:
-    """Load, render, build inputs and evaluate them in one batched pass.
-
-    With `base`, inputs carry the change since that git ref and unchanged workflows are left
-    out. Without it, `changes` (when given) supplies each workflow's change document, e.g.
-    against the version last applied to the environment.
-    """
-    environment = load_environment(repo, env_name)
-    loaded = _load(repo)
-    previous = load_workflows(repo, ref=base) if base else None
-    artifacts: dict[tuple[str, str], Artifact] = {}
-
-    def render_once(workflow: Workflow, target: Target, env: Environment) -> Rendered:
-        artifact = render(workflow, target, env)
-        artifacts[(workflow.key, target.name)] = artifact
-        return Rendered(dict(artifact.document), [s.to_json() for s in artifact.support])
-
-    inputs, problems = build_inputs(loaded, environment, previous, render=render_once)
-    if previous is None and changes is not None:
-        known = changes(environment, loaded)
-        inputs = [
-            replace(i, document={**i.document, "change": known[i.workflow].to_json()})
-            if i.workflow in known
-            else i
-            for i in inputs
-        ]
-    wanted = {(i.workflow, i.target) for i in inputs}
-    artifacts = {key: a for key, a in artifacts.items() if key in wanted}
-    engine = open_engine(environment, repo)
-    try:
-        decision = evaluate(
-            inputs,
-            environment,
-            loaded.waivers,
-            today,
-            engine=engine,
-            locate=loaded.locate,
-            diagnostics=[*loaded.diagnostics, *problems],
-        )
-    finally:
-        engine.close()
-    return Assembly(environment, loaded, inputs, decision, artifacts, previous)
-
-
-def _load(repo: Path) -> LoadResult:
-    folders = [repo / name for name in ("workflows", "waivers") if (repo / name).is_dir()]
-    if not (repo / "workflows").is_dir():
-        raise ConfigError(f"no workflows/ in {repo}: nothing to check")
-    return load_repo(repo, folders)
 
 
 def _render(decision: Decision, output_format: str) -> str:

@@ -15,15 +15,15 @@ import click
 
 from controlplane.audit import AuditError, Auditor
 from controlplane.cli.output import console_for, emit, repo_option, to_json, today_option
-from controlplane.cli.policy import assemble
-from controlplane.errors import ExitCode
-from controlplane.report.compliance import (
+from controlplane.compliance.model import (
     REPORT_GENERATED,
     ComplianceReport,
     assess,
     read_audit,
     report_event_data,
 )
+from controlplane.errors import ExitCode
+from controlplane.pipeline import desired_state
 from controlplane.report.html import render_html
 
 
@@ -64,12 +64,12 @@ def report_command(
     console = console_for(err=output_file is None)
     say = console.print
     say(f"checking the policies of environment {env_name} ...", style="dim", markup=False)
-    assembly = assemble(repo, env_name, today=today.date() if today else None)
+    desired = desired_state(repo, env_name, today=today.date() if today else None)
     say("grading controls, reading the deploy state and git ...", style="dim", markup=False)
-    assessment = assess(repo, assembly, today.date() if today else None)
+    assessment = assess(repo, desired, today.date() if today else None)
     recorded, problem = True, None
     try:
-        outcome = Auditor.for_environment(repo, assembly.environment).emit(
+        outcome = Auditor.for_environment(repo, desired.environment).emit(
             REPORT_GENERATED, None, report_event_data(assessment)
         )
         for warning in outcome.warnings:
@@ -79,7 +79,7 @@ def report_command(
         say(f"warning: {exc.message}", style="yellow", markup=False)
     say("verifying the audit log and reading its history ...", style="dim", markup=False)
     audit = dataclasses.replace(
-        read_audit(repo, assembly.environment), recorded=recorded, problem=problem
+        read_audit(repo, desired.environment), recorded=recorded, problem=problem
     )
     report = ComplianceReport(assessment, audit, dt.datetime.now(dt.UTC).replace(microsecond=0))
     text = to_json(report.to_json()) if output_format == "json" else render_html(report)

@@ -19,15 +19,15 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
 from controlplane.cli.selection import find_workflow, select_target, target_named
-from controlplane.environment import Environment, Target
+from controlplane.engines.stepfunctions import runner as stepfunctions
+from controlplane.engines.temporal.runner import RunOutcome, connect, run_outcome, start_run
+from controlplane.engines.temporal.runtime.worker import build_worker
+from controlplane.engines.temporal.translate import TemporalTranslator, spec_payload
 from controlplane.errors import ConfigError, EngineError, ExitCode
-from controlplane.runtime import stepfunctions
-from controlplane.runtime.temporal.runs import RunOutcome, connect, run_outcome, start_run
-from controlplane.runtime.temporal.worker import build_worker
+from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import load_environment
 from controlplane.spec.model import Workflow
 from controlplane.spec.types import parse_duration
-from controlplane.translate.temporal import TemporalTranslator, spec_payload
 
 DEFAULT_WAIT = "10m"
 OPERATION_SIGNALS = ("pause", "resume", "skip")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from controlplane.environment import Environment, Target
 from controlplane.errors import ConfigError
+from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import load_repo, load_workflows
 from controlplane.spec.locate import did_you_mean
 from controlplane.spec.model import Workflow

@@ -9,13 +9,14 @@ import click
 
 from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
 from controlplane.cli.selection import find_workflow, target_named
-from controlplane.environment import ENGINES, Environment
+from controlplane.engines import ENGINES, render
+from controlplane.engines.translator import Artifact
 from controlplane.errors import ConfigError, ExitCode
+from controlplane.pipeline import render_all
 from controlplane.report.portability import compat_matrix, compat_text
+from controlplane.spec.environment import ENGINE_NAMES, Environment
 from controlplane.spec.load import load_environment, load_workflows
 from controlplane.spec.model import Workflow
-from controlplane.translate import TRANSLATORS, render, render_all
-from controlplane.translate.base import Artifact
 
 
 @click.command("render")
@@ -78,7 +79,7 @@ def render_command(
     "--engine",
     "engines",
     multiple=True,
-    type=click.Choice(ENGINES),
+    type=click.Choice(ENGINE_NAMES),
     help="Only these engines (repeatable; default: all).",
 )
 @repo_option
@@ -93,7 +94,7 @@ def compat_command(
     """Portability matrix: each construct of each workflow x engine → exact, approximated or
     unsupported, with the reason. Shows the gaps; --format json has every construct."""
     workflows = _workflows(repo, workflow_refs)
-    chosen = list(engines) or list(ENGINES)
+    chosen = list(engines) or list(ENGINE_NAMES)
     environment = compat_environment(workflows, chosen)
     artifacts = render_all(workflows, environment)
     matrix = compat_matrix(artifacts)
@@ -141,9 +142,9 @@ def compat_environment(workflows: list[Workflow], engines: list[str]) -> Environ
                     }
         spec = workflow.spec
         if spec.on_error and spec.on_error.dead_letter:
-            queues[spec.on_error.dead_letter] = {engine: "compat" for engine in ENGINES}
+            queues[spec.on_error.dead_letter] = {engine: "compat" for engine in ENGINE_NAMES}
         if spec.security and spec.security.encryption:
-            keys[spec.security.encryption.key] = {engine: "compat" for engine in ENGINES}
+            keys[spec.security.encryption.key] = {engine: "compat" for engine in ENGINE_NAMES}
         if spec.payload and spec.payload.offload:
             stores[spec.payload.offload.store] = {"url": "s3://compat"}
     targets: dict[str, dict[str, Any]] = {
@@ -161,7 +162,7 @@ def compat_environment(workflows: list[Workflow], engines: list[str]) -> Environ
                 "targets": [
                     {"name": engine, "engine": engine, "regulated": True, **targets[engine]}
                     for engine in engines
-                    if engine in TRANSLATORS
+                    if engine in ENGINES
                 ],
                 "bindings": {
                     "activities": activities,

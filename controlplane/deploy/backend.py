@@ -36,7 +36,7 @@ from controlplane.errors import ConfigError
 if TYPE_CHECKING:
     from controlplane.deploy.plan import PlannedChange
     from controlplane.deploy.state import ResourceState
-    from controlplane.environment import Environment
+    from controlplane.spec.environment import Environment
 
 BACKENDS: dict[str, str] = {
     "direct": "controlplane.deploy.direct:DirectBackend",

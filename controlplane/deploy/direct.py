@@ -9,7 +9,7 @@ from pathlib import Path
 from controlplane.deploy.plan import PlannedChange
 from controlplane.deploy.state import ResourceState, now
 from controlplane.engines import EngineClient, ResourceError, engine_client
-from controlplane.environment import Environment
+from controlplane.spec.environment import Environment
 
 
 def engine_clients(environment: Environment, repo: Path) -> dict[str, EngineClient]:

@@ -28,13 +28,13 @@ from typing import Any, Literal
 
 from controlplane.deploy.state import ResourceKey, ResourceState, State
 from controlplane.engines import EngineClient, LiveResource, ResourceError
-from controlplane.environment import Engine, Environment
+from controlplane.engines.translator import Artifact, canonical_json, digest_of
 from controlplane.errors import EngineError
 from controlplane.policy.change import UNKNOWN, Breaking, Change, compare_documents
 from controlplane.policy.library import builtin_policy_dir, policy_config, policy_paths
+from controlplane.spec.environment import EngineName, Environment
 from controlplane.spec.model import Workflow
 from controlplane.spec.normalize import to_document
-from controlplane.translate.base import Artifact, canonical_json, digest_of
 
 Action = Literal["create", "update", "delete", "noop"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "noop")
@@ -57,7 +57,7 @@ class PlannedChange:
     action: Action
     workflow: str
     target: str
-    engine: Engine
+    engine: EngineName
     resource: str
     artifact: Artifact | None = field(default=None, repr=False)
     resource_id: str | None = None

@@ -37,14 +37,14 @@ from typing import TYPE_CHECKING, Any
 from controlplane.deploy.pulumi_provider import RESOURCE_TYPE, declare, resource_name
 from controlplane.deploy.state import ResourceKey, ResourceState, now
 from controlplane.engines import ResourceError, engine_client
+from controlplane.engines.translator import Artifact
 from controlplane.errors import ConfigError, EngineError
-from controlplane.translate.base import Artifact
 
 if TYPE_CHECKING:
     from pulumi import automation as auto
 
     from controlplane.deploy.plan import PlannedChange
-    from controlplane.environment import Environment
+    from controlplane.spec.environment import Environment
 
 PROJECT = "cpl"
 INSTALL_HINT = (

@@ -31,8 +31,8 @@ import pulumi
 import pulumi.dynamic as dynamic
 
 from controlplane.engines import EngineClient, LiveResource, engine_client
+from controlplane.engines.translator import Artifact, canonical_json, digest_of
 from controlplane.spec.load import load_environment
-from controlplane.translate.base import Artifact, canonical_json, digest_of
 
 RESOURCE_MODULE = "cpl"
 RESOURCE_KIND = "Workflow"

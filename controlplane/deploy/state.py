@@ -26,9 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
-from controlplane.environment import Engine
 from controlplane.errors import ConfigError
 from controlplane.files import fsync_directory
+from controlplane.spec.environment import EngineName
 
 if TYPE_CHECKING:
     from controlplane.deploy.lock import StateLock
@@ -66,7 +66,7 @@ class ResourceState(_Model):
 
     workflow: str = Field(pattern=r"^[a-z][a-z0-9-]*/[a-z][a-z0-9-]*$")
     target: str = Field(min_length=1)
-    engine: Engine
+    engine: EngineName
     resource_id: str = Field(min_length=1)  # state machine ARN, namespace/schedule id, file
     artifact_digest: str
     spec_version: str

@@ -13,7 +13,7 @@ from typing import Any
 
 from controlplane.audit import DRIFT_COMPLETED, DRIFT_DETECTED, Auditor
 from controlplane.drift.model import DriftReport
-from controlplane.environment import Environment
+from controlplane.spec.environment import Environment
 
 
 def record_drift(

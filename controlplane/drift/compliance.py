@@ -21,14 +21,14 @@ import datetime as dt
 from collections.abc import Sequence
 
 from controlplane.drift.model import DriftItem
-from controlplane.environment import Environment, Target
+from controlplane.engines.translator import Artifact
 from controlplane.errors import CplError
 from controlplane.policy.decision import evaluate
 from controlplane.policy.engine import PolicyEngine
 from controlplane.policy.inputs import Rendered, build_inputs
+from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import LoadResult
 from controlplane.spec.model import Workflow
-from controlplane.translate.base import Artifact
 
 
 class _NotLive(CplError):

@@ -40,18 +40,18 @@ from botocore.exceptions import BotoCoreError, ClientError
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.service import RPCError, RPCStatusCode
 
-from controlplane.aws import aws_client
 from controlplane.drift.ignore import IgnoreRules
 from controlplane.drift.model import DriftItem, DriftReport, ReadFailure, Status, TargetStats
 from controlplane.engines import EngineClient, LiveResource, ResourceError, engine_client
-from controlplane.engines.base import MANAGED_TAG, WORKFLOW_TAG, Change
+from controlplane.engines.live import MANAGED_TAG, WORKFLOW_TAG, Change
 from controlplane.engines.normalize import normalize
 from controlplane.engines.retry import TransientError, aretry, is_transient, retry
-from controlplane.engines.temporal import RECORD_PREFIX, desired_view
-from controlplane.environment import Environment, Target
+from controlplane.engines.stepfunctions.aws import aws_client
+from controlplane.engines.temporal.client import RECORD_PREFIX, desired_view
+from controlplane.engines.temporal.runner import connect
+from controlplane.engines.translator import Artifact
 from controlplane.errors import CplError
-from controlplane.runtime.temporal.runs import connect
-from controlplane.translate.base import Artifact
+from controlplane.spec.environment import Environment, Target
 
 DEFAULT_CONCURRENCY = 16
 SHARED_CLIENT_ENGINES: frozenset[str] = frozenset({"stepfunctions", "argo"})

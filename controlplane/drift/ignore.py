@@ -35,10 +35,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from controlplane.engines.base import Change
+from controlplane.engines.live import Change
 from controlplane.engines.normalize import glob_matches, pointer_segments
-from controlplane.environment import Engine
 from controlplane.errors import ConfigError
+from controlplane.spec.environment import EngineName
 
 IGNORE_FILE = Path("drift") / "ignore.yaml"
 
@@ -81,7 +81,7 @@ class IgnoreFile(BaseModel):
 
     api_version: Literal["cpl.dev/v1"] = Field("cpl.dev/v1", alias="apiVersion")
     kind: Literal["DriftIgnore"] = "DriftIgnore"
-    ignore: dict[Engine, tuple[IgnoreRule, ...]] = Field(default_factory=dict)
+    ignore: dict[EngineName, tuple[IgnoreRule, ...]] = Field(default_factory=dict)
 
     @field_validator("ignore", mode="before")
     @classmethod
@@ -97,8 +97,8 @@ class IgnoreFile(BaseModel):
 class IgnoreRules:
     """The ignore rules of a control repo, ready to filter diffs."""
 
-    def __init__(self, rules: dict[Engine, tuple[IgnoreRule, ...]] | None = None) -> None:
-        self.rules: dict[Engine, tuple[IgnoreRule, ...]] = dict(rules or {})
+    def __init__(self, rules: dict[EngineName, tuple[IgnoreRule, ...]] | None = None) -> None:
+        self.rules: dict[EngineName, tuple[IgnoreRule, ...]] = dict(rules or {})
 
     def __len__(self) -> int:
         return sum(len(rules) for rules in self.rules.values())
@@ -107,7 +107,7 @@ class IgnoreRules:
         self,
         changes: Sequence[Change],
         *,
-        engine: Engine,
+        engine: EngineName,
         workflow: str | None,
         target: str,
         environment: str,

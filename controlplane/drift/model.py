@@ -13,11 +13,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from controlplane.engines.base import Change
-from controlplane.environment import Engine
+from controlplane.engines.live import Change
 from controlplane.errors import ExitCode
 from controlplane.policy.decision import Violation
 from controlplane.report.check import violation_json
+from controlplane.spec.environment import EngineName
 
 Status = Literal["in-sync", "modified", "missing", "unmanaged"]
 STATUSES: tuple[Status, ...] = ("in-sync", "modified", "missing", "unmanaged")
@@ -35,7 +35,7 @@ class DriftItem:
 
     workflow: str | None
     target: str
-    engine: Engine
+    engine: EngineName
     resource: str
     status: Status
     diff: tuple[Change, ...] = ()
@@ -78,7 +78,7 @@ class ReadFailure:
     """A read that failed after retries: a whole target (`resource` None) or one resource."""
 
     target: str
-    engine: Engine
+    engine: EngineName
     message: str
     resource: str | None = None
     transient: bool = False
@@ -98,7 +98,7 @@ class TargetStats:
     """Per-target counters of one run (for metrics)."""
 
     target: str
-    engine: Engine
+    engine: EngineName
     reads: int = 0
     failures: int = 0
     skipped: int = 0

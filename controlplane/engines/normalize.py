@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from controlplane.environment import Engine
+from controlplane.spec.environment import EngineName
 
 _ANY: Any = object()
 
@@ -94,7 +94,7 @@ ARGO_RULES: tuple[Rule, ...] = (
     Rule("/manifests/*/metadata/annotations", {}),
 )
 
-RULES: dict[Engine, tuple[Rule, ...]] = {
+RULES: dict[EngineName, tuple[Rule, ...]] = {
     "stepfunctions": STEPFUNCTIONS_RULES,
     "temporal": TEMPORAL_RULES,
     "argo": ARGO_RULES,
@@ -102,7 +102,7 @@ RULES: dict[Engine, tuple[Rule, ...]] = {
 
 
 def normalize(
-    engine: Engine, document: dict[str, Any], ignore: Sequence[str] = ()
+    engine: EngineName, document: dict[str, Any], ignore: Sequence[str] = ()
 ) -> dict[str, Any]:
     """A copy of `document` without the engine's own fields and the `ignore` patterns."""
     rules = [*RULES[engine], *(Rule(pattern) for pattern in ignore)]

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from controlplane.environment import Environment
 from controlplane.errors import Diagnostic, ExitCode
 from controlplane.policy.engine import PolicyEngine, open_engine
 from controlplane.policy.inputs import PolicyInput
 from controlplane.policy.library import SEVERITIES, Finding, RuleInfo
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import Loaded
 from controlplane.spec.locate import did_you_mean
 from controlplane.spec.waiver import Waiver

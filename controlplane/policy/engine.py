@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 from opa_bindings import OpaEngine, OpaError
 
-from controlplane.environment import Environment
 from controlplane.errors import ConfigError
 from controlplane.policy.library import (
     GATE_PACKAGE,
@@ -38,6 +37,7 @@ from controlplane.policy.library import (
     rule_infos,
 )
 from controlplane.policy.view import evaluation_view
+from controlplane.spec.environment import Environment
 
 # Large batches are spread over several engines (one per thread: the bindings release the
 # GIL while OPA evaluates, and one engine serializes its evaluations), CHUNK inputs at a

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.environment import Environment, Target
+from controlplane.engines import render
 from controlplane.errors import CplError, Diagnostic
 from controlplane.policy.change import UNKNOWN, compare
 from controlplane.spec.check import iter_scopes
+from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import LoadResult
 from controlplane.spec.model import TaskStep, Workflow
 from controlplane.spec.normalize import to_data, to_document
@@ -130,15 +130,8 @@ def build_inputs(
 
 
 def rendered(workflow: Workflow, target: Target, environment: Environment) -> Rendered:
-    """The seam to the translators: `controlplane.translate.render` when it exists.
-
-    Until translators are installed, policies see `rendered: {}` and `compat: []` (the rules
-    on rendered artifacts, CPL-P020/P021, then have nothing to check).
-    """
-    module = importlib.import_module("controlplane.translate")
-    render = getattr(module, "render", None)
-    if render is None:
-        return Rendered({}, [])
+    """The seam to the translators: the rendered document and Support records of one artifact
+    (on its own; `controlplane.pipeline` adds what workflows share)."""
     artifact = render(workflow, target, environment)
     return Rendered(dict(artifact.document), [support.to_json() for support in artifact.support])
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import controlplane
-from controlplane.environment import Environment
 from controlplane.errors import ConfigError, Diagnostic
+from controlplane.spec.environment import Environment
 from controlplane.spec.types import parse_duration, parse_size
 
 RULES_PACKAGE = "cpl.rules"

@@ -17,7 +17,6 @@ import requests
 from opa_client import OpaClient
 from opa_client.errors import RegoParseError
 
-from controlplane.environment import Environment
 from controlplane.errors import EngineError
 from controlplane.policy.library import (
     Finding,
@@ -30,6 +29,7 @@ from controlplane.policy.library import (
     policy_paths,
     rule_infos,
 )
+from controlplane.spec.environment import Environment
 
 POLICY_PREFIX = "cpl"
 CHUNK = 200

@@ -12,7 +12,7 @@ import datetime as dt
 import html
 from collections.abc import Iterable, Mapping, Sequence
 
-from controlplane.report.compliance import (
+from controlplane.compliance.model import (
     Assessment,
     AuditEvidence,
     ComplianceReport,

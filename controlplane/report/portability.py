@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from controlplane.environment import ENGINES
-from controlplane.translate.base import Artifact, Feature, Support
+from controlplane.engines.translator import Artifact, Feature, Support
+from controlplane.spec.environment import ENGINE_NAMES
 
 _MARK = {"exact": "exact", "approximated": "approx.", "unsupported": "UNSUPPORTED"}
 
@@ -18,7 +18,7 @@ _MARK = {"exact": "exact", "approximated": "approx.", "unsupported": "UNSUPPORTE
 def compat_matrix(artifacts: list[Artifact]) -> dict[str, Any]:
     """Per workflow, each construct (feature at a path) x engine → support and reason."""
     by_workflow: dict[str, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
-    totals: dict[str, Counter[str]] = {engine: Counter() for engine in ENGINES}
+    totals: dict[str, Counter[str]] = {engine: Counter() for engine in ENGINE_NAMES}
     for artifact in artifacts:
         for record in _distinct(artifact.support):
             row = by_workflow[artifact.workflow].setdefault(

@@ -17,9 +17,9 @@ import yaml
 import yaml_rs
 from pydantic import BaseModel, ValidationError
 
-from controlplane.environment import Environment
 from controlplane.errors import ConfigError, Diagnostic
 from controlplane.spec.check import check_workflow
+from controlplane.spec.environment import Environment
 from controlplane.spec.locate import Positions, allowed_keys, did_you_mean, pointer_for_loc
 from controlplane.spec.model import API_VERSION, Workflow
 from controlplane.spec.waiver import MAX_WAIVER_DAYS, Waiver

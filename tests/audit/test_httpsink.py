@@ -11,7 +11,7 @@ from cloudevents.core.bindings.http import HTTPMessage, from_structured_event
 from controlplane.audit import Auditor, HttpSink
 from controlplane.audit.httpsink import RetryPolicy
 from controlplane.cli import run
-from controlplane.environment import Sink
+from controlplane.spec.environment import Sink
 from tests.audit.conftest import Collector, event
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, timeout=2.0, cooldown=0)

@@ -10,7 +10,7 @@ import pytest
 
 from controlplane.audit import Auditor, redact
 from controlplane.audit.events import REDACTED
-from controlplane.environment import Sink
+from controlplane.spec.environment import Sink
 from tests.audit.conftest import free_port
 
 # Values that must never appear in any sink's bytes.

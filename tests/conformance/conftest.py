@@ -22,14 +22,14 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from controlplane.environment import Target
-from controlplane.runtime.stepfunctions import execution_outcome, start_execution
-from controlplane.runtime.temporal.devserver import DevServer
-from controlplane.runtime.temporal.payload import SpecPayload
-from controlplane.runtime.temporal.runs import RunOutcome, run_outcome, start_run
-from controlplane.runtime.temporal.worker import build_worker
+from controlplane.engines.stepfunctions.runner import execution_outcome, start_execution
+from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.temporal.runner import RunOutcome, run_outcome, start_run
+from controlplane.engines.temporal.runtime.payload import SpecPayload
+from controlplane.engines.temporal.runtime.worker import build_worker
+from controlplane.engines.translator import Artifact
+from controlplane.spec.environment import Target
 from controlplane.spec.model import Workflow
-from controlplane.translate.base import Artifact
 
 from .scenarios import ACTIVITY_QUEUE
 

@@ -26,16 +26,16 @@ from typing import Any
 
 import yaml
 
-from controlplane.environment import Engine, Environment
+from controlplane.engines.translator import Feature
+from controlplane.spec.environment import EngineName, Environment
 from controlplane.spec.model import Workflow
-from controlplane.translate.base import Feature
 
 TENANT = "conformance"
 ACTIVITY_QUEUE = "cpl-conformance"
 """Task queue of the conformance worker (the interpreter and the conf.* activities)."""
 
 MISSING_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
-RUN_ENGINES: tuple[Engine, ...] = ("temporal", "stepfunctions")
+RUN_ENGINES: tuple[EngineName, ...] = ("temporal", "stepfunctions")
 """Engines the scenarios run on; Argo needs a Kubernetes API server, which cannot run here."""
 
 
@@ -58,7 +58,7 @@ class Scenario:
     output: Any = None
     error: str | None = None
     concurrent: bool = False
-    diverges: Mapping[Engine, str] = field(default_factory=lambda: MappingProxyType({}))
+    diverges: Mapping[EngineName, str] = field(default_factory=lambda: MappingProxyType({}))
     note: str = ""
 
     def workflow(self) -> Workflow:
@@ -122,7 +122,7 @@ def environment(moto_endpoint: str | None = None) -> Environment:
     return Environment.model_validate(document)
 
 
-TARGETS: dict[Engine, str] = {
+TARGETS: dict[EngineName, str] = {
     "stepfunctions": "sfn-conformance",
     "temporal": "temporal-conformance",
     "argo": "argo-conformance",

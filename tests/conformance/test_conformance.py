@@ -16,21 +16,21 @@ from typing import Any
 
 import pytest
 
-from controlplane.environment import Engine, Environment
-from controlplane.runtime.temporal.runs import RunOutcome
+from controlplane.engines import ENGINES
+from controlplane.engines.lowering import step_names
+from controlplane.engines.temporal.runner import RunOutcome
+from controlplane.engines.temporal.translate import spec_payload
+from controlplane.engines.translator import Artifact
 from controlplane.spec.check import check_workflow
+from controlplane.spec.environment import EngineName, Environment
 from controlplane.spec.model import Workflow
-from controlplane.translate import TRANSLATORS
-from controlplane.translate.base import Artifact
-from controlplane.translate.lowering import step_names
-from controlplane.translate.temporal import spec_payload
 
 from .conftest import StepFunctionsEngine, TemporalEngine
 from .scenarios import RUN_ENGINES, SCENARIOS, TARGETS, Scenario, environment
 
 pytestmark = pytest.mark.integration
 
-Rendered = dict[str, tuple[Workflow, dict[Engine, Artifact]]]
+Rendered = dict[str, tuple[Workflow, dict[EngineName, Artifact]]]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def rendered(conformance_environment: Environment) -> Rendered:
     for scenario in SCENARIOS:
         workflow = scenario.workflow()
         artifacts = {
-            engine: TRANSLATORS[engine].render(
+            engine: ENGINES[engine].translator.render(
                 workflow, conformance_environment.target(target), conformance_environment
             )
             for engine, target in TARGETS.items()
@@ -106,7 +106,7 @@ def _expected(scenario: Scenario) -> dict[str, Any]:
 
 
 def _run(
-    engine: Engine,
+    engine: EngineName,
     scenario: Scenario,
     workflow: Workflow,
     artifact: Artifact,
@@ -125,7 +125,7 @@ def _run(
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.id for s in SCENARIOS])
 def test_scenario_runs_alike_on_every_engine(
     scenario: Scenario,
-    engine: Engine,
+    engine: EngineName,
     deployed: Rendered,
     conformance_environment: Environment,
     temporal_engine: TemporalEngine,

@@ -20,7 +20,7 @@ import git
 import pytest
 
 from controlplane.cli import run
-from controlplane.runtime.temporal.devserver import DevServer
+from controlplane.engines.temporal.devserver import DevServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

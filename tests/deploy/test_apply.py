@@ -19,8 +19,8 @@ from controlplane.deploy.apply import Outcome, apply
 from controlplane.deploy.direct import DirectBackend
 from controlplane.deploy.lock import StateLock
 from controlplane.deploy.state import StateStore
-from controlplane.runtime.motoserver import MotoServer, start_moto_server
-from controlplane.runtime.temporal.devserver import DevServer, free_port
+from controlplane.engines.stepfunctions.emulator import MotoServer, start_moto_server
+from controlplane.engines.temporal.devserver import DevServer, free_port
 from tests.deploy.conftest import ControlRepo, write_repo
 from tests.deploy.test_cli_deploy import _machines
 

@@ -40,12 +40,12 @@ from controlplane.deploy.pulumi_provider import (
 )
 from controlplane.deploy.state import ResourceKey
 from controlplane.engines import engine_client
-from controlplane.environment import Environment
+from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.translator import Artifact, canonical_json
 from controlplane.errors import ConfigError
-from controlplane.runtime.temporal.devserver import DevServer
+from controlplane.pipeline import render_all
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment, load_repo
-from controlplane.translate import render_all
-from controlplane.translate.base import Artifact, canonical_json
 from tests.conftest import ROOT
 from tests.engine_modules.conftest import changed, unique
 

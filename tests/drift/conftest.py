@@ -19,10 +19,10 @@ import pytest
 
 from controlplane.cli import run
 from controlplane.engines import engine_client
-from controlplane.runtime.temporal.devserver import DevServer
+from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.translator import Artifact
+from controlplane.pipeline import render_all
 from controlplane.spec.load import load_environment, load_workflows
-from controlplane.translate import render_all
-from controlplane.translate.base import Artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 SFN_WORKFLOW = ("retail", "order-fulfillment")  # pii, Step Functions, compliant

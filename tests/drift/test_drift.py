@@ -20,11 +20,11 @@ from temporalio.client import (
 )
 
 from controlplane.audit import log_paths
-from controlplane.aws import aws_client
 from controlplane.cli import run
-from controlplane.engines.temporal import CRON_MARK, record_key
-from controlplane.runtime.temporal.devserver import DevServer
-from controlplane.runtime.temporal.runs import connect
+from controlplane.engines.stepfunctions.aws import aws_client
+from controlplane.engines.temporal.client import CRON_MARK, record_key
+from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.temporal.runner import connect
 from controlplane.spec.load import load_environment
 from tests.drift.conftest import CLOSED_PORT, ControlRepo, MakeControlRepo, item, unique
 
@@ -268,7 +268,7 @@ def test_temporal_deleted_and_unmanaged_schedules(
     repo = control_repo()
     repo.deploy()
     environment = load_environment(repo.root, repo.env)
-    from controlplane.engines.temporal import TemporalEngine
+    from controlplane.engines.temporal.client import TemporalEngine
 
     with TemporalEngine(environment.target("temporal-local"), environment) as engine:
         engine.delete(f"{repo.namespace}/{repo.tenant}/month-end-close")

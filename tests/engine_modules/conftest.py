@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.environment import Environment
+from controlplane.engines.translator import Artifact
+from controlplane.pipeline import render_all
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment, load_repo
-from controlplane.translate import render_all
-from controlplane.translate.base import Artifact
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,16 +18,16 @@ import pytest
 import yaml
 
 from controlplane.engines import ResourceError, engine_client
-from controlplane.engines.argo import (
+from controlplane.engines.argo.client import (
     GitOpsArgoEngine,
     KubernetesArgoEngine,
     manifest_text,
     stamped,
 )
 from controlplane.engines.retry import RetryPolicy
-from controlplane.environment import Environment
+from controlplane.engines.translator import Artifact
 from controlplane.files import write_atomic
-from controlplane.translate.base import Artifact
+from controlplane.spec.environment import Environment
 from tests.engine_modules.conftest import changed
 
 FAST = RetryPolicy(attempts=3, base=0.0, cap=0.0)

@@ -6,9 +6,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from temporalio.service import RPCError, RPCStatusCode
 
-from controlplane.engines import ENGINE_CLIENTS, diff_documents, normalize
+from controlplane.engines import ENGINES, diff_documents, normalize
 from controlplane.engines.retry import RetryPolicy, TransientError, is_transient, retry
-from controlplane.environment import ENGINES
+from controlplane.spec.environment import ENGINE_NAMES
 
 
 def _client_error(code: str, status: int) -> ClientError:
@@ -132,4 +132,4 @@ def test_diff_documents_uses_json_pointers() -> None:
 
 
 def test_every_engine_has_a_client() -> None:
-    assert set(ENGINE_CLIENTS) == set(ENGINES)
+    assert set(ENGINES) == set(ENGINE_NAMES)

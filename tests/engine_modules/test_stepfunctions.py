@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from controlplane.aws import aws_client
 from controlplane.engines import ResourceError, each
 from controlplane.engines.retry import RetryPolicy
-from controlplane.engines.stepfunctions import StepFunctionsEngine
-from controlplane.environment import Environment
-from controlplane.translate.base import Artifact
+from controlplane.engines.stepfunctions.aws import aws_client
+from controlplane.engines.stepfunctions.client import StepFunctionsEngine
+from controlplane.engines.translator import Artifact
+from controlplane.spec.environment import Environment
 from tests.engine_modules.conftest import changed, renamed, unique
 
 pytestmark = pytest.mark.integration

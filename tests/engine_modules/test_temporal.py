@@ -14,10 +14,10 @@ from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleSpe
 
 from controlplane.engines import ResourceError, each
 from controlplane.engines.retry import RetryPolicy
-from controlplane.engines.temporal import TemporalEngine, record_key
-from controlplane.environment import Environment
-from controlplane.runtime.temporal.devserver import DevServer
-from controlplane.translate.base import Artifact
+from controlplane.engines.temporal.client import TemporalEngine, record_key
+from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.translator import Artifact
+from controlplane.spec.environment import Environment
 from tests.engine_modules.conftest import changed, renamed, unique
 
 pytestmark = pytest.mark.integration

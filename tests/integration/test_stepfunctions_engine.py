@@ -19,11 +19,11 @@ import boto3
 import pytest
 import yaml
 
-from controlplane.environment import ActivityBinding, Environment, Selector
+from controlplane.engines.stepfunctions.translate import StepFunctionsTranslator
+from controlplane.engines.translator import Artifact
+from controlplane.spec.environment import ActivityBinding, Environment, Selector
 from controlplane.spec.load import load_environment, load_repo
 from controlplane.spec.model import Workflow
-from controlplane.translate.base import Artifact
-from controlplane.translate.stepfunctions import StepFunctionsTranslator
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration

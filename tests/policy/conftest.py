@@ -18,11 +18,11 @@ try:
 except ModuleNotFoundError:  # the project is not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from controlplane.environment import Environment
 from controlplane.policy.decision import Decision, evaluate
 from controlplane.policy.engine import EmbeddedOpa
 from controlplane.policy.inputs import Rendered, build_inputs
 from controlplane.policy.library import load_library, policy_config
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import LoadResult, Source, load_sources
 
 TODAY = dt.date(2026, 11, 25)

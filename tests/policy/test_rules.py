@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from controlplane.environment import Environment
 from controlplane.policy.decision import evaluate
 from controlplane.policy.engine import EmbeddedOpa
 from controlplane.policy.inputs import build_inputs, rendered
 from controlplane.policy.library import policy_config
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment, load_repo
 from tests.policy.cases import CASES, Case, _compat
 from tests.policy.conftest import (
@@ -151,10 +151,7 @@ def test_example_workflows_without_findings_are_the_compliant_ones(engine: Embed
 
 
 def test_translators_feed_rendered_and_compat() -> None:
-    """The default render seam is `controlplane.translate.render` (when it is installed)."""
-    translate = pytest.importorskip("controlplane.translate")
-    if not hasattr(translate, "render"):
-        pytest.skip("controlplane.translate.render is not there yet")
+    """Policy inputs carry the rendered artifact and its Support records."""
     environment = load_environment(PROJECT, "prod")
     loaded = load_repo(PROJECT, [PROJECT / "workflows"])
     inputs, problems = build_inputs(loaded, environment)

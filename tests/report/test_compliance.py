@@ -9,12 +9,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.audit import DRIFT_COMPLETED, Auditor
-from controlplane.cli.policy import assemble
-from controlplane.deploy.plan import Plan, fingerprint
-from controlplane.deploy.state import ResourceState, State
-from controlplane.policy.decision import Decision, Violation, WaiverReport, WorkflowResult
-from controlplane.policy.library import RuleInfo
-from controlplane.report.compliance import (
+from controlplane.compliance.model import (
     REPORT_GENERATED,
     Assessment,
     assess,
@@ -24,6 +19,11 @@ from controlplane.report.compliance import (
     read_audit,
     report_event_data,
 )
+from controlplane.deploy.plan import Plan, fingerprint
+from controlplane.deploy.state import ResourceState, State
+from controlplane.pipeline import desired_state
+from controlplane.policy.decision import Decision, Violation, WaiverReport, WorkflowResult
+from controlplane.policy.library import RuleInfo
 from controlplane.spec.load import load_environment
 from tests.report.conftest import copy_example
 
@@ -58,7 +58,7 @@ def prod_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def prod(prod_repo: Path) -> Assessment:
-    return assess(prod_repo, assemble(prod_repo, "prod", today=TODAY), TODAY)
+    return assess(prod_repo, desired_state(prod_repo, "prod", today=TODAY), TODAY)
 
 
 def controls_of(assessment: Assessment, rule: str, *, only: bool = False) -> set[str]:
@@ -164,7 +164,7 @@ def test_evidence_commit_digest_waivers_and_last_apply(prod_repo: Path, prod: As
 def test_a_dirty_tree_is_evidence(tmp_path: Path) -> None:
     repo = copy_example(tmp_path / "repo")
     (repo / "workflows" / "retail" / "order-fulfillment.yaml").open("a").write("# edited\n")
-    from controlplane.report.compliance import git_evidence
+    from controlplane.compliance.model import git_evidence
 
     assert git_evidence(repo).dirty is True
     assert git_evidence(tmp_path / "elsewhere").commit is None

@@ -173,11 +173,11 @@ def test_the_page_is_deterministic_apart_from_the_generation_time(
 ) -> None:
     import datetime as dt
 
-    from controlplane.cli.policy import assemble
-    from controlplane.report.compliance import ComplianceReport, assess, read_audit
+    from controlplane.compliance.model import ComplianceReport, assess, read_audit
+    from controlplane.pipeline import desired_state
     from controlplane.report.html import render_html
 
-    assembly = assemble(example_repo, "prod")
+    assembly = desired_state(example_repo, "prod")
     at = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
     pages = [
         render_html(

@@ -21,10 +21,10 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from controlplane.runtime.temporal.devserver import DevServer
-from controlplane.runtime.temporal.payload import InterpreterPayload
-from controlplane.runtime.temporal.runs import start_run
-from controlplane.runtime.temporal.worker import build_worker
+from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.temporal.runner import start_run
+from controlplane.engines.temporal.runtime.payload import InterpreterPayload
+from controlplane.engines.temporal.runtime.worker import build_worker
 from controlplane.spec.load import load_environment
 
 T = TypeVar("T")

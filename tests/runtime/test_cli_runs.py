@@ -24,8 +24,8 @@ import yaml
 
 from controlplane.cli import cli, run
 from controlplane.cli.runs import run_command, signal_command, worker_command
-from controlplane.runtime.motoserver import start_moto_server
-from controlplane.runtime.temporal.devserver import free_port
+from controlplane.engines.stepfunctions.emulator import start_moto_server
+from controlplane.engines.temporal.devserver import free_port
 from tests.conftest import ROOT
 
 from .conftest import SCRIPTS, Harness

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.runtime.temporal.data import (
+from controlplane.engines.temporal.runtime.data import (
     DataError,
     chunks,
     evaluate,

@@ -21,12 +21,12 @@ import pytest
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from controlplane.environment import Environment, Selector
-from controlplane.runtime.temporal.payload import SpecPayload
-from controlplane.runtime.temporal.runs import start_run
+from controlplane.engines.temporal.runner import start_run
+from controlplane.engines.temporal.runtime.payload import SpecPayload
+from controlplane.engines.temporal.translate import TemporalTranslator, spec_payload
+from controlplane.spec.environment import Environment, Selector
 from controlplane.spec.load import load_environment, load_workflows
 from controlplane.spec.model import Workflow
-from controlplane.translate.temporal import TemporalTranslator, spec_payload
 from tests.conftest import ROOT
 
 from .conftest import CALLED, INTERPRETER_QUEUE, SCRIPTS, Harness, Raise, Responses

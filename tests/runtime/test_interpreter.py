@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 from temporalio.worker import Replayer
 
-from controlplane.runtime.temporal.interpreter import CplInterpreter
+from controlplane.engines.temporal.runtime.interpreter import CplInterpreter
+from controlplane.engines.temporal.runtime.worker import sandbox_runner
 
 from .conftest import CALLS, MAX_RUNNING, Harness
 
@@ -315,7 +316,8 @@ def test_map_bounds_concurrency_and_batches(harness: Harness) -> None:
     assert result["trace"] == ["each", *["work"] * 6, "batches", "add", "add", "add"]
     # the concurrent run replays deterministically from its history
     history = harness.run(harness.client.get_workflow_handle(workflow_id).fetch_history())
-    harness.run(Replayer(workflows=[CplInterpreter]).replay_workflow(history))
+    replayer = Replayer(workflows=[CplInterpreter], workflow_runner=sandbox_runner())
+    harness.run(replayer.replay_workflow(history))
 
 
 def test_wait_for_a_duration_and_until_a_timestamp(harness: Harness) -> None:

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from controlplane.environment import Environment, Selector  # noqa: E402
+from controlplane.spec.environment import Environment, Selector  # noqa: E402
 from controlplane.spec.load import load_environment, load_repo  # noqa: E402
 from controlplane.spec.model import Workflow  # noqa: E402
 

@@ -21,15 +21,15 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from controlplane.environment import Environment, Selector  # noqa: E402
-from controlplane.spec.load import load_environment, load_repo  # noqa: E402
-from controlplane.spec.model import Workflow  # noqa: E402
-from controlplane.translate.argo import ArgoTranslator, condition_expression  # noqa: E402
-from controlplane.translate.argo_schema import (  # noqa: E402
+from controlplane.engines.argo.schema import (  # noqa: E402
     ManifestSchemaError,
     validate_manifest,
 )
-from controlplane.translate.base import Artifact, BindingError  # noqa: E402
+from controlplane.engines.argo.translate import ArgoTranslator, condition_expression  # noqa: E402
+from controlplane.engines.translator import Artifact, BindingError  # noqa: E402
+from controlplane.spec.environment import Environment, Selector  # noqa: E402
+from controlplane.spec.load import load_environment, load_repo  # noqa: E402
+from controlplane.spec.model import Workflow  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "golden" / "argo"
 TRANSLATOR = ArgoTranslator()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from controlplane.spec.check import check_workflow
-from controlplane.spec.model import ChoiceStep, ParallelStep, SucceedStep, Workflow
-from controlplane.translate.lowering import (
+from controlplane.engines.lowering import (
     dag_layers,
     fresh_name,
     lower_dag,
     plan_dag,
     plan_saga,
 )
+from controlplane.spec.check import check_workflow
+from controlplane.spec.model import ChoiceStep, ParallelStep, SucceedStep, Workflow
 
 MakeWorkflow = Callable[..., Workflow]  # the `make_workflow` fixture of conftest.py
 

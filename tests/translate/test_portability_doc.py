@@ -7,9 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from controlplane.engines import ENGINES
+from controlplane.engines.translator import Feature
 from controlplane.report.portability import features_markdown
-from controlplane.translate import TRANSLATORS
-from controlplane.translate.base import Feature
 from tests.conformance.scenarios import SCENARIOS, conformance_markdown
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "portability.md"
@@ -18,7 +18,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "portability.md"
 def portability_markdown() -> str:
     """The whole document: the construct matrix, then the conformance results."""
     tables: dict[str, dict[str, Feature]] = {
-        engine: translator.FEATURES for engine, translator in TRANSLATORS.items()
+        name: engine.translator.FEATURES for name, engine in ENGINES.items()
     }
     return features_markdown(tables) + "\n" + conformance_markdown(SCENARIOS, tables)
 
@@ -36,7 +36,7 @@ def test_portability_doc_is_up_to_date() -> None:
 
 def test_portability_doc_lists_every_construct_and_scenario() -> None:
     text = portability_markdown()
-    for translator in TRANSLATORS.values():
+    for translator in (e.translator for e in ENGINES.values()):
         for feature in translator.FEATURES:
             assert f"| `{feature}` |" in text
     for scenario in SCENARIOS:

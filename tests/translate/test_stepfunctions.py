@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from controlplane.environment import Environment
-from controlplane.spec.model import Workflow
-from controlplane.translate.base import Artifact, BindingError
-from controlplane.translate.stepfunctions import (
+from controlplane.engines.stepfunctions.translate import (
     StepFunctionsTranslator,
     aws_cron,
     log_retention_days,
     pretty_json,
 )
+from controlplane.engines.translator import Artifact, BindingError
+from controlplane.spec.environment import Environment
+from controlplane.spec.model import Workflow
 
 ROOT = Path(__file__).resolve().parents[2]
 MakeWorkflow = Callable[..., Workflow]  # the `make_workflow` fixture of conftest.py

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from controlplane.environment import Environment, Selector, Target
-from controlplane.spec.load import load_environment, load_workflows
-from controlplane.spec.model import Workflow
-from controlplane.spec.normalize import to_data, to_document
-from controlplane.translate.base import Artifact, BindingError, Support, digest_of
-from controlplane.translate.temporal import (
+from controlplane.engines.temporal.translate import (
     TemporalTranslator,
     namespace_conflicts,
     spec_payload,
     with_namespace_conflicts,
 )
+from controlplane.engines.translator import Artifact, BindingError, Support, digest_of
+from controlplane.spec.environment import Environment, Selector, Target
+from controlplane.spec.load import load_environment, load_workflows
+from controlplane.spec.model import Workflow
+from controlplane.spec.normalize import to_data, to_document
 from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden" / "temporal"

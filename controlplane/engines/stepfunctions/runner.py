@@ -15,10 +15,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from controlplane.aws import aws_client
-from controlplane.environment import Target
+from controlplane.engines.stepfunctions.aws import aws_client
+from controlplane.engines.temporal.runner import RunOutcome, RunState
 from controlplane.errors import ConfigError, EngineError
-from controlplane.runtime.temporal.runs import RunOutcome, RunState
+from controlplane.spec.environment import Target
 from controlplane.spec.model import Workflow
 
 _STATUS: dict[str, RunState] = {

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
-from controlplane.environment import ActivityBinding, Engine, Environment, Target
 from controlplane.errors import ConfigError
+from controlplane.spec.environment import ActivityBinding, EngineName, Environment, Target
 from controlplane.spec.model import (
     ApprovalStep,
     ChoiceStep,
@@ -90,7 +90,7 @@ class Artifact:
     workflow: str
     version: str
     target: str
-    engine: Engine
+    engine: EngineName
     resource: str
     document: dict[str, Any]
     support: tuple[Support, ...]
@@ -204,7 +204,7 @@ Node = TypeVar("Node")
 class Translator(ABC, Generic[Node]):
     """Renders a workflow for one engine: one method per step type, named after the type."""
 
-    engine: ClassVar[Engine]
+    engine: ClassVar[EngineName]
     FEATURES: ClassVar[dict[str, Feature]] = {}
 
     @abstractmethod

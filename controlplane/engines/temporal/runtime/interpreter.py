@@ -40,7 +40,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import CancelledError as TemporalCancelledError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
-from controlplane.runtime.temporal.data import (
+from controlplane.engines.temporal.runtime.data import (
     DataError,
     chunks,
     evaluate,
@@ -48,7 +48,7 @@ from controlplane.runtime.temporal.data import (
     set_path,
     task_input,
 )
-from controlplane.runtime.temporal.payload import (
+from controlplane.engines.temporal.runtime.payload import (
     DEAD_LETTER_ACTIVITY,
     INTERPRETER_WORKFLOW,
     DeadLetterMessage,

@@ -12,8 +12,8 @@ from pydantic_core import PydanticCustomError
 from controlplane.spec.model import Model, Workflow
 from controlplane.spec.types import NAME_PATTERN
 
-Engine = Literal["stepfunctions", "temporal", "argo"]
-ENGINES: tuple[Engine, ...] = ("stepfunctions", "temporal", "argo")
+EngineName = Literal["stepfunctions", "temporal", "argo"]
+ENGINE_NAMES: tuple[EngineName, ...] = ("stepfunctions", "temporal", "argo")
 Enforcement = Literal["mandatory", "advisory", "disabled"]
 
 
@@ -43,7 +43,7 @@ _REQUIRED_TARGET_FIELDS: dict[str, tuple[str, ...]] = {
 
 class Target(Model):
     name: str = Field(pattern=NAME_PATTERN)
-    engine: Engine
+    engine: EngineName
     regulated: bool = False
     select: Selector = Field(default_factory=Selector)
     # stepfunctions

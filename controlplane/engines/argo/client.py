@@ -24,7 +24,8 @@ from typing import Any, Protocol, TypeVar
 
 import yaml
 
-from controlplane.engines.base import (
+from controlplane.engines.argo.schema import validate_manifest
+from controlplane.engines.live import (
     DIGEST_LABEL,
     DIGEST_TAG,
     MANAGED_LABEL,
@@ -37,11 +38,10 @@ from controlplane.engines.base import (
 )
 from controlplane.engines.normalize import normalize
 from controlplane.engines.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retry
-from controlplane.environment import Engine, Environment, Target
+from controlplane.engines.translator import Artifact
 from controlplane.errors import EngineError
 from controlplane.files import fsync_directory, write_atomic
-from controlplane.translate.argo_schema import validate_manifest
-from controlplane.translate.base import Artifact
+from controlplane.spec.environment import EngineName, Environment, Target
 
 Result = TypeVar("Result")
 
@@ -85,7 +85,7 @@ def _tags(manifest: dict[str, Any]) -> dict[str, str]:
 
 
 class _ArgoBase:
-    engine: Engine = "argo"
+    engine: EngineName = "argo"
 
     def __init__(self, target: Target, environment: Environment, ignore: tuple[str, ...]) -> None:
         self.target = target

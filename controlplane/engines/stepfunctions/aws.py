@@ -10,7 +10,7 @@ from urllib.parse import urlparse
 import boto3
 from botocore.config import Config
 
-from controlplane.environment import Target
+from controlplane.spec.environment import Target
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _session_lock = threading.Lock()

@@ -6,7 +6,7 @@ holds the workflow (kept free of side effects: Temporal's sandbox re-imports it)
 `devserver` starts the real Temporal dev server for tests and `cpl local up`.
 """
 
-from controlplane.runtime.temporal.payload import (
+from controlplane.engines.temporal.runtime.payload import (
     DEAD_LETTER_ACTIVITY,
     INTERPRETER_WORKFLOW,
     ActivityBinding,

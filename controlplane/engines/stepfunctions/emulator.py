@@ -19,8 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from controlplane.engines.temporal.devserver import free_port
 from controlplane.errors import EngineError
-from controlplane.runtime.temporal.devserver import free_port
 
 # Real ASL execution, and Lambda without Docker (a function, existing or not, echoes its event).
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}

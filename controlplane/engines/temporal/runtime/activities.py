@@ -17,7 +17,7 @@ from pathlib import Path
 
 from temporalio import activity
 
-from controlplane.runtime.temporal.payload import DEAD_LETTER_ACTIVITY, DeadLetterMessage
+from controlplane.engines.temporal.runtime.payload import DEAD_LETTER_ACTIVITY, DeadLetterMessage
 
 DEAD_LETTER_PATH_ENV = "CPL_DEAD_LETTER_PATH"
 

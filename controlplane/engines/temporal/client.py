@@ -59,7 +59,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from controlplane.engines.base import (
+from controlplane.engines.live import (
     DIGEST_TAG,
     MANAGED_TAG,
     WORKFLOW_TAG,
@@ -76,11 +76,11 @@ from controlplane.engines.retry import (
     aretry,
     is_transient,
 )
-from controlplane.environment import Engine, Environment, Target
+from controlplane.engines.temporal.runner import connect
+from controlplane.engines.temporal.runtime.payload import make_run_payload
+from controlplane.engines.translator import Artifact, canonical_json, digest_of
 from controlplane.errors import EngineError
-from controlplane.runtime.temporal.payload import make_run_payload
-from controlplane.runtime.temporal.runs import connect
-from controlplane.translate.base import Artifact, canonical_json, digest_of
+from controlplane.spec.environment import EngineName, Environment, Target
 
 Result = TypeVar("Result")
 
@@ -99,7 +99,7 @@ def record_key(workflow: str) -> str:
 class TemporalEngine:
     """The live Temporal resources of one target (synchronous facade over temporalio)."""
 
-    engine: Engine = "temporal"
+    engine: EngineName = "temporal"
 
     def __init__(
         self,

@@ -39,13 +39,24 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from controlplane.environment import Engine, Environment, Target
-from controlplane.runtime.temporal.payload import (
+from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
     ActivityBinding,
     DeadLetterBinding,
     SpecPayload,
 )
+from controlplane.engines.translator import (
+    GOVERNANCE_FEATURES,
+    Artifact,
+    BindingError,
+    Feature,
+    RenderContext,
+    Support,
+    Translator,
+    digest_of,
+    record_governance,
+)
+from controlplane.spec.environment import EngineName, Environment, Target
 from controlplane.spec.model import (
     AllOf,
     AnyOf,
@@ -65,17 +76,6 @@ from controlplane.spec.model import (
     Workflow,
 )
 from controlplane.spec.normalize import apply_defaults, to_document
-from controlplane.translate.base import (
-    GOVERNANCE_FEATURES,
-    Artifact,
-    BindingError,
-    Feature,
-    RenderContext,
-    Support,
-    Translator,
-    digest_of,
-    record_governance,
-)
 
 PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024
 """Temporal's default limit for one payload (the server rejects larger ones)."""
@@ -116,7 +116,7 @@ def _ctx(ctx: RenderContext) -> TemporalContext:
 class TemporalTranslator(Translator[None]):
     """Renders a workflow for a Temporal target: validated spec payload + deployment config."""
 
-    engine: ClassVar[Engine] = "temporal"
+    engine: ClassVar[EngineName] = "temporal"
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
         "task.circuitBreaker": Feature(

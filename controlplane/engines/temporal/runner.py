@@ -14,13 +14,13 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError
 
-from controlplane.errors import EngineError
-from controlplane.runtime.temporal.payload import (
+from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
     RunResult,
     SpecPayload,
     make_run_payload,
 )
+from controlplane.errors import EngineError
 
 
 async def start_run(

@@ -31,15 +31,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from controlplane.audit import DRIFT_COMPLETED, log_paths, verify
-from controlplane.environment import Environment
 from controlplane.errors import Diagnostic
 from controlplane.policy.decision import Decision, Violation
 from controlplane.policy.library import builtin_policy_dir, policy_config, policy_paths
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import Loaded
 from controlplane.spec.waiver import Waiver
 
 if TYPE_CHECKING:
-    from controlplane.cli.policy import Assembly
+    from controlplane.pipeline import DesiredState
 
 Status = Literal["pass", "fail", "waived"]
 STATUSES: tuple[Status, ...] = ("pass", "fail", "waived")
@@ -505,12 +505,12 @@ class ComplianceReport:
 # -- assembling ------------------------------------------------------------------------------
 
 
-def assess(repo: Path, assembly: Assembly, today: dt.date | None = None) -> Assessment:
-    """Grade the policy pass of `cpl check` (`controlplane.cli.policy.assemble`) over an
+def assess(repo: Path, desired: DesiredState, today: dt.date | None = None) -> Assessment:
+    """Grade the policy pass of `cpl check` (`controlplane.pipeline.desired_state`) over an
     environment, with the evidence from the repo, the policy library and the deploy state."""
     from controlplane.deploy.state import load_state
 
-    decision, environment = assembly.decision, assembly.environment
+    decision, environment = desired.decision, desired.environment
     state = load_state(environment.state_dir(repo), environment.name)
     applied: dict[str, list[Deployment]] = {}
     for resource in state.resources:
@@ -539,7 +539,7 @@ def assess(repo: Path, assembly: Assembly, today: dt.date | None = None) -> Asse
         git=git_evidence(repo),
         policy=policy_evidence(repo, environment, decision),
         waivers=waiver_evidence(
-            assembly.loaded.waivers, decision, environment.name, today or dt.date.today()
+            desired.loaded.waivers, decision, environment.name, today or dt.date.today()
         ),
         diagnostics=decision.diagnostics,
         state_serial=state.serial,
@@ -571,7 +571,7 @@ def git_evidence(repo: Path) -> GitEvidence:
 def policy_evidence(repo: Path, environment: Environment, decision: Decision) -> PolicyEvidence:
     """The library digest exactly as `cpl plan`'s fingerprint computes it (`policies`)."""
     from controlplane.deploy.plan import file_digests
-    from controlplane.translate.base import digest_of
+    from controlplane.engines.translator import digest_of
 
     files = file_digests(repo, [builtin_policy_dir(), *policy_paths(environment, repo)])
     count = len(files)

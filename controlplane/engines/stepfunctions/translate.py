@@ -22,8 +22,26 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from controlplane.environment import Engine, Environment, Target
+from controlplane.engines.lowering import (
+    WRITING_TYPES,
+    DagPlan,
+    SagaPlan,
+    fresh_name,
+    plan_dag,
+    plan_saga,
+    step_names,
+)
+from controlplane.engines.translator import (
+    GOVERNANCE_FEATURES,
+    Artifact,
+    BindingError,
+    Feature,
+    RenderContext,
+    Translator,
+    record_governance,
+)
 from controlplane.spec.check import compensation_targets
+from controlplane.spec.environment import EngineName, Environment, Target
 from controlplane.spec.model import (
     REGULATED_CLASSES,
     AllOf,
@@ -46,24 +64,6 @@ from controlplane.spec.model import (
 )
 from controlplane.spec.normalize import apply_defaults
 from controlplane.spec.types import DataPath, Duration, is_path
-from controlplane.translate.base import (
-    GOVERNANCE_FEATURES,
-    Artifact,
-    BindingError,
-    Feature,
-    RenderContext,
-    Translator,
-    record_governance,
-)
-from controlplane.translate.lowering import (
-    WRITING_TYPES,
-    DagPlan,
-    SagaPlan,
-    fresh_name,
-    plan_dag,
-    plan_saga,
-    step_names,
-)
 
 State = dict[str, Any]
 
@@ -147,7 +147,7 @@ def _own(ctx: RenderContext) -> _StepFunctionsContext:
 class StepFunctionsTranslator(Translator[State]):
     """Workflow spec → ASL definition + state machine configuration (+ schedule)."""
 
-    engine: ClassVar[Engine] = "stepfunctions"
+    engine: ClassVar[EngineName] = "stepfunctions"
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
         "task": Feature("exact"),

@@ -6,15 +6,17 @@ worker only needs the interpreter and `cpl.dead_letter` (scheduled on its own ta
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from controlplane.runtime.temporal.activities import DeadLetterRecorder
-from controlplane.runtime.temporal.interpreter import CplInterpreter
+from controlplane.engines.temporal.runtime.activities import DeadLetterRecorder
+from controlplane.engines.temporal.runtime.interpreter import CplInterpreter
 
 DEFAULT_TASK_QUEUE = "cpl-interpreter"
 
@@ -32,6 +34,7 @@ def build_worker(
     `options` are passed to `temporalio.worker.Worker`.
     """
     recorder = DeadLetterRecorder(dead_letter_path)
+    options.setdefault("workflow_runner", sandbox_runner())
     return Worker(
         client,
         task_queue=task_queue,
@@ -47,3 +50,26 @@ async def run_worker(
     """Run the interpreter worker until cancelled (Ctrl-C in `cpl worker`)."""
     worker = build_worker(client, task_queue, dead_letter_path)
     await worker.run()
+
+
+RUNTIME_PACKAGE = __name__.rsplit(".", 1)[0]
+
+
+def sandbox_runner() -> SandboxedWorkflowRunner:
+    """Temporal's sandbox, re-importing only the interpreter's own runtime package per run.
+
+    Importing the runtime imports its parent packages, and with them the engine registry and
+    every translator; none of that runs inside a workflow. Passing those modules through (the
+    sandbox matches passthrough names by prefix, so only modules off the runtime's own line
+    of packages are listed) keeps the interpreter itself sandboxed and a run's start cheap.
+    """
+    parents = {RUNTIME_PACKAGE.rsplit(".", depth)[0] for depth in range(RUNTIME_PACKAGE.count("."))}
+    passthrough = [
+        name
+        for name in list(sys.modules)
+        if name.startswith("controlplane.")
+        and name not in parents
+        and not name.startswith(RUNTIME_PACKAGE)
+    ]
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(*passthrough)
+    return SandboxedWorkflowRunner(restrictions=restrictions)

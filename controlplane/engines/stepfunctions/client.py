@@ -21,8 +21,7 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from controlplane.aws import aws_client
-from controlplane.engines.base import (
+from controlplane.engines.live import (
     DIGEST_TAG,
     MANAGED_TAG,
     Change,
@@ -32,8 +31,9 @@ from controlplane.engines.base import (
 )
 from controlplane.engines.normalize import normalize
 from controlplane.engines.retry import DEFAULT_POLICY, RetryPolicy, is_transient, retry
-from controlplane.environment import Engine, Environment, Target
-from controlplane.translate.base import Artifact
+from controlplane.engines.stepfunctions.aws import aws_client
+from controlplane.engines.translator import Artifact
+from controlplane.spec.environment import EngineName, Environment, Target
 
 Result = TypeVar("Result")
 
@@ -53,7 +53,7 @@ _MACHINE_FIELDS = (
 class StepFunctionsEngine:
     """The live Step Functions resources of one target."""
 
-    engine: Engine = "stepfunctions"
+    engine: EngineName = "stepfunctions"
 
     def __init__(
         self,

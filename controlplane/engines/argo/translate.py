@@ -31,8 +31,17 @@ from typing import Any, ClassVar
 
 import yaml
 
-from controlplane.environment import Engine, Environment, Target
+from controlplane.engines.argo.schema import validate_manifest
+from controlplane.engines.translator import (
+    GOVERNANCE_FEATURES,
+    Artifact,
+    Feature,
+    RenderContext,
+    Translator,
+    record_governance,
+)
 from controlplane.spec.check import compensation_targets, transitions
+from controlplane.spec.environment import EngineName, Environment, Target
 from controlplane.spec.model import (
     AllOf,
     AnyOf,
@@ -54,15 +63,6 @@ from controlplane.spec.model import (
 )
 from controlplane.spec.normalize import apply_defaults
 from controlplane.spec.types import DataPath, is_path
-from controlplane.translate.argo_schema import validate_manifest
-from controlplane.translate.base import (
-    GOVERNANCE_FEATURES,
-    Artifact,
-    Feature,
-    RenderContext,
-    Translator,
-    record_governance,
-)
 
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 """libyaml's emitter when PyYAML has it: same text as SafeDumper, 20x faster."""
@@ -284,7 +284,7 @@ def _ctx(ctx: RenderContext) -> ArgoContext:
 class ArgoTranslator(Translator[str]):
     """Renders a workflow as an Argo WorkflowTemplate or CronWorkflow (one node per step)."""
 
-    engine: ClassVar[Engine] = "argo"
+    engine: ClassVar[EngineName] = "argo"
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
         "task.circuitBreaker": Feature(

@@ -1,0 +1,175 @@
+"""The desired state of an environment, computed in one place.
+
+load → select → render → shared resources → policy inputs → one batched policy pass.
+`cpl check`, `plan`, `apply`, `drift` (and `drift --sync`), `report` and `compat` all call
+this module, so they see the same artifacts, the same shared resources and the same findings
+for the same repo and environment. Nothing here prints: the CLI formats what it returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from controlplane.engines import ENGINES, render
+from controlplane.engines.translator import Artifact
+from controlplane.errors import ConfigError, CplError
+from controlplane.policy.change import Change
+from controlplane.policy.decision import Decision, evaluate
+from controlplane.policy.engine import open_engine
+from controlplane.policy.inputs import PolicyInput, Rendered, build_inputs
+from controlplane.spec.environment import Environment, Target
+from controlplane.spec.load import LoadResult, load_environment, load_repo, load_workflows
+from controlplane.spec.model import Workflow
+
+ArtifactKey = tuple[str, str]
+"""(workflow key, target name)."""
+
+ChangeSource = Callable[[Environment, LoadResult], Mapping[str, Change]]
+
+
+def render_all(workflows: Iterable[Workflow], environment: Environment) -> list[Artifact]:
+    """Every (workflow, target) artifact of an environment, with its shared resources.
+
+    A workflow that cannot be rendered for a target (an unbound name) raises its error; use
+    `desired_state` to collect such problems as diagnostics instead.
+    """
+    artifacts = [
+        render(workflow, target, environment)
+        for workflow in workflows
+        for target in environment.targets_for(workflow)
+    ]
+    return share(artifacts)
+
+
+def share(artifacts: Iterable[Artifact]) -> list[Artifact]:
+    """The artifacts after each engine derived what its workflows share (a Temporal
+    namespace's retention, ...): cross-workflow findings become Support records of the
+    workflows concerned, identical wherever the artifacts are used."""
+    result = list(artifacts)
+    for engine in ENGINES.values():
+        result = engine.share(result)
+    return result
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """Everything one pass over an environment loaded, rendered and decided.
+
+    `artifacts` are the environment's artifacts by (workflow, target), rendered once with
+    their shared resources; `inputs` the policy inputs of the workflows in scope (all, or
+    those changed since `--base`); `previous` the workflows at `--base`, when given.
+    """
+
+    environment: Environment
+    loaded: LoadResult
+    inputs: list[PolicyInput]
+    decision: Decision
+    artifacts: dict[ArtifactKey, Artifact] = field(default_factory=dict)
+    previous: LoadResult | None = None
+
+    @property
+    def workflows(self) -> list[Workflow]:
+        return [w.model for w in self.loaded.workflows]
+
+    def in_scope(self) -> list[Artifact]:
+        """The artifacts whose workflows have a policy input (what check and plan cover)."""
+        wanted = {(i.workflow, i.target) for i in self.inputs}
+        return [a for key, a in self.artifacts.items() if key in wanted]
+
+
+def desired_state(
+    repo: Path,
+    env_name: str,
+    base: str | None = None,
+    today: dt.date | None = None,
+    *,
+    changes: ChangeSource | None = None,
+    ref: str | None = None,
+) -> DesiredState:
+    """Load, render, share, build inputs and evaluate them in one batched pass.
+
+    With `base`, inputs carry the change since that git ref and unchanged workflows are left
+    out of the policy pass (their artifacts are still rendered: shared resources derive
+    from every workflow). Without it, `changes` (when given) supplies each workflow's change
+    document, e.g. against the version last applied to the environment. `ref` loads the
+    workflows from a git ref instead of the working tree.
+    """
+    environment = load_environment(repo, env_name)
+    loaded = load_specs(repo, ref)
+    previous = load_workflows(repo, ref=base) if base else None
+    rendered, failures = _render_environment(loaded, environment)
+
+    def lookup(workflow: Workflow, target: Target, _: Environment) -> Rendered:
+        failure = failures.get((workflow.key, target.name))
+        if failure is not None:
+            raise failure
+        artifact = rendered[(workflow.key, target.name)]
+        return Rendered(dict(artifact.document), [s.to_json() for s in artifact.support])
+
+    inputs, problems = build_inputs(loaded, environment, previous, render=lookup)
+    if previous is None and changes is not None:
+        known = changes(environment, loaded)
+        inputs = [
+            replace(i, document={**i.document, "change": known[i.workflow].to_json()})
+            if i.workflow in known
+            else i
+            for i in inputs
+        ]
+    engine = open_engine(environment, repo)
+    try:
+        decision = evaluate(
+            inputs,
+            environment,
+            loaded.waivers,
+            today,
+            engine=engine,
+            locate=loaded.locate,
+            diagnostics=[*loaded.diagnostics, *problems],
+        )
+    finally:
+        engine.close()
+    return DesiredState(environment, loaded, inputs, decision, rendered, previous)
+
+
+def check(
+    repo: Path, env_name: str, base: str | None = None, today: dt.date | None = None
+) -> Decision:
+    """The decision of `cpl check`: the policy pass of `desired_state`."""
+    return desired_state(repo, env_name, base, today).decision
+
+
+def load_specs(repo: Path, ref: str | None = None) -> LoadResult:
+    """The workflows (at `ref`, or in the working tree) and the waivers of a control repo."""
+    if ref is None and not (repo / "workflows").is_dir():
+        raise ConfigError(f"no workflows/ in {repo}: nothing to check")
+    waivers = repo / "waivers"
+    if ref is None:
+        return load_repo(repo, [repo / "workflows", *([waivers] if waivers.is_dir() else [])])
+    loaded = load_workflows(repo, ref=ref)
+    if waivers.is_dir():
+        extra = load_repo(repo, [waivers])
+        loaded.waivers.extend(extra.waivers)
+        loaded.diagnostics.extend(extra.diagnostics)
+        loaded.texts.update(extra.texts)
+    return loaded
+
+
+def _render_environment(
+    loaded: LoadResult, environment: Environment
+) -> tuple[dict[ArtifactKey, Artifact], dict[ArtifactKey, CplError]]:
+    """Render every (workflow, target) once; failures are kept for the policy inputs to
+    report as diagnostics (with the file and line of the workflow)."""
+    artifacts: list[Artifact] = []
+    failures: dict[ArtifactKey, CplError] = {}
+    for item in loaded.workflows:
+        workflow = item.model
+        for target in environment.targets_for(workflow):
+            try:
+                artifacts.append(render(workflow, target, environment))
+            except CplError as error:
+                failures[(workflow.key, target.name)] = error
+    shared = share(artifacts)
+    return {(a.workflow, a.target): a for a in shared}, failures

@@ -1,1 +1,0 @@
-"""Runtimes that execute cpl workflow specs on engines that run code, not documents."""
