@@ -23,7 +23,7 @@ from pathlib import Path
 
 from bench.corpus import generate
 from controlplane.engines import ENGINES
-from controlplane.engines.temporal.translate import with_namespace_conflicts
+from controlplane.engines.temporal.namespaces import with_namespace_conflicts
 from controlplane.spec.environment import ENGINE_NAMES, Environment, Selector
 from controlplane.spec.load import load_environment, load_repo
 from controlplane.spec.model import Workflow

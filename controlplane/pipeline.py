@@ -41,16 +41,16 @@ def render_all(workflows: Iterable[Workflow], environment: Environment) -> list[
         for workflow in workflows
         for target in environment.targets_for(workflow)
     ]
-    return share(artifacts)
+    return share(artifacts, environment)
 
 
-def share(artifacts: Iterable[Artifact]) -> list[Artifact]:
+def share(artifacts: Iterable[Artifact], environment: Environment) -> list[Artifact]:
     """The artifacts after each engine derived what its workflows share (a Temporal
     namespace's retention, ...): cross-workflow findings become Support records of the
     workflows concerned, identical wherever the artifacts are used."""
     result = list(artifacts)
     for engine in ENGINES.values():
-        result = engine.share(result)
+        result = engine.share(result, environment)
     return result
 
 
@@ -75,9 +75,15 @@ class DesiredState:
         return [w.model for w in self.loaded.workflows]
 
     def in_scope(self) -> list[Artifact]:
-        """The artifacts whose workflows have a policy input (what check and plan cover)."""
+        """What check and plan cover: the artifacts whose workflows have a policy input (all,
+        or those changed since `--base`), and the shared resources those workflows use."""
         wanted = {(i.workflow, i.target) for i in self.inputs}
-        return [a for key, a in self.artifacts.items() if key in wanted]
+        workflows = {workflow for workflow, _ in wanted}
+        return [
+            artifact
+            for key, artifact in self.artifacts.items()
+            if key in wanted or workflows.intersection(artifact.shared_by)
+        ]
 
 
 def desired_state(
@@ -171,5 +177,5 @@ def _render_environment(
                 artifacts.append(render(workflow, target, environment))
             except CplError as error:
                 failures[(workflow.key, target.name)] = error
-    shared = share(artifacts)
+    shared = share(artifacts, environment)
     return {(a.workflow, a.target): a for a in shared}, failures

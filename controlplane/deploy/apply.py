@@ -34,6 +34,7 @@ from controlplane.deploy.backend import Backend
 from controlplane.deploy.plan import Plan, PlannedChange, save_applied_spec
 from controlplane.deploy.state import ResourceState, StateStore, now
 from controlplane.engines import ResourceError
+from controlplane.engines.translator import is_shared
 from controlplane.errors import CplError, ExitCode
 from controlplane.policy.decision import Decision
 from controlplane.spec.model import Workflow
@@ -210,6 +211,11 @@ def apply(
     return result
 
 
+def _subject(change: PlannedChange) -> str | None:
+    """The event subject: the workflow; none for a shared resource (its key is in the data)."""
+    return None if is_shared(change.workflow) else change.workflow
+
+
 def _no_events(event_type: str, subject: str | None, data: dict[str, Any]) -> None:
     return None
 
@@ -291,7 +297,7 @@ class _Run:
             resource_id=applied.resource_id if applied else change.resource_id,
             seconds=time.monotonic() - started,
         )
-        self.emit(APPLY_SUCCEEDED, change.workflow, self._event(change, outcome))
+        self.emit(APPLY_SUCCEEDED, _subject(change), self._event(change, outcome))
         self._report(outcome)
         return outcome
 
@@ -322,7 +328,7 @@ class _Run:
         with self._lock:
             self.store.record(pending.model_copy(update={"status": "failed"}))
         outcome = Outcome(change, "failed", message, transient, seconds=time.monotonic() - started)
-        self.emit(APPLY_FAILED, change.workflow, self._event(change, outcome))
+        self.emit(APPLY_FAILED, _subject(change), self._event(change, outcome))
         self._report(outcome)
         return outcome
 

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from controlplane.deploy.state import ResourceKey, ResourceState, State
-from controlplane.engines import EngineClient, LiveResource, ResourceError
-from controlplane.engines.translator import Artifact, canonical_json, digest_of
+from controlplane.engines import ENGINES, EngineClient, LiveResource, ResourceError, diff_documents
+from controlplane.engines.translator import Artifact, canonical_json, digest_of, is_shared
 from controlplane.errors import EngineError
 from controlplane.policy.change import UNKNOWN, Breaking, Change, compare_documents
 from controlplane.policy.library import builtin_policy_dir, policy_config, policy_paths
@@ -223,7 +223,8 @@ def plan(
             )
         )
     order = {"create": 0, "update": 0, "noop": 0, "delete": 1}
-    planned.sort(key=lambda c: (order[c.action], c.target, c.workflow))
+    # per target, shared resources (a namespace) before the workflows that run in them
+    planned.sort(key=lambda c: (order[c.action], c.target, not is_shared(c.workflow), c.workflow))
     return Plan(env.name, tuple(planned), base)
 
 
@@ -245,9 +246,13 @@ def _desired_change(
     }
     if live is None:
         return PlannedChange(action="create", **common)
-    diff = tuple(
-        {"path": c["path"], "before": c["actual"], "after": c["expected"]}
-        for c in client.diff(artifact, live)
+    diff = _spec_level(
+        artifact,
+        tuple(
+            {"path": c["path"], "before": c["actual"], "after": c["expected"]}
+            for c in client.diff(artifact, live)
+        ),
+        change,
     )
     reason = ""
     if diff:
@@ -262,6 +267,25 @@ def _desired_change(
         reason = "the state records another digest or id"
     action: Action = "update" if reason else "noop"
     return PlannedChange(action=action, resource_id=live.id, diff=diff, reason=reason, **common)
+
+
+def _spec_level(
+    artifact: Artifact, diff: tuple[dict[str, Any], ...], change: Change
+) -> tuple[dict[str, Any], ...]:
+    """An engine that holds the spec by its digest shows a changed spec as changed digests:
+    replace those by the fields of the workflow that changed since the applied version."""
+    opaque = ENGINES[artifact.engine].spec_digest_paths if artifact.engine in ENGINES else ()
+    if not any(entry["path"] in opaque for entry in diff):
+        return diff
+    if change.previous is None or change.current is None:
+        return diff  # the applied version is unknown: the digests are all there is to show
+    fields = tuple(
+        {"path": c["path"], "before": c["expected"], "after": c["actual"]}
+        for c in diff_documents(change.previous, change.current)
+    )
+    if not fields:
+        return diff  # the spec is the same: what changed is in the payload (its bindings)
+    return tuple(entry for entry in diff if entry["path"] not in opaque) + fields
 
 
 # -- the change document against the last applied version -------------------------------------
@@ -293,7 +317,8 @@ def previous_changes(
     result: dict[str, Change] = {}
     applied: dict[str, str] = {}
     for resource in state.resources:
-        applied.setdefault(resource.workflow, resource.spec_version)
+        if not is_shared(resource.workflow):
+            applied.setdefault(resource.workflow, resource.spec_version)
     for workflow in workflows:
         version = applied.pop(workflow.key, None)
         if version is None:

@@ -64,7 +64,10 @@ class ResourceState(_Model):
     `failed` when it refused.
     """
 
-    workflow: str = Field(pattern=r"^[a-z][a-z0-9-]*/[a-z][a-z0-9-]*$")
+    # a workflow key, or the key of a shared resource (`shared:namespace/<name>`)
+    workflow: str = Field(
+        pattern=r"^([a-z][a-z0-9-]*/[a-z][a-z0-9-]*|shared:[a-z]+/[A-Za-z0-9._-]+)$"
+    )
     target: str = Field(min_length=1)
     engine: EngineName
     resource_id: str = Field(min_length=1)  # state machine ARN, namespace/schedule id, file

@@ -13,6 +13,7 @@ from typing import Any
 
 from controlplane.audit import DRIFT_COMPLETED, DRIFT_DETECTED, Auditor
 from controlplane.drift.model import DriftReport
+from controlplane.engines.translator import is_shared
 from controlplane.spec.environment import Environment
 
 
@@ -39,9 +40,12 @@ def record_drift(
             "paths": [change["path"] for change in item.diff],
             "rules": sorted({v.rule for v in item.violations}),
         }
+        shared = item.workflow is not None and is_shared(item.workflow)
+        if shared:
+            data["resourceKey"] = item.workflow
         auditor.emit(
             DRIFT_DETECTED,
-            item.workflow,
+            None if shared else item.workflow,
             data,
             classification=known.get(item.workflow or ""),
         )

@@ -93,7 +93,7 @@ def detect_drift(
     for artifact in desired:
         known.setdefault(artifact.target, set()).add(artifact.resource)
     tenant_names = {artifact.workflow.split("/", 1)[0] for artifact in desired} | shard
-    selected = [a for a in desired if not shard or a.workflow.split("/", 1)[0] in shard]
+    selected = [a for a in desired if not shard or _tenants(a) & shard]
     reader = _Reader(env, factory, max(1, concurrency))
     targets = list(env.spec.targets)
     by_target = {
@@ -324,11 +324,7 @@ def _unchanged(artifact: Artifact, live: LiveResource) -> bool:
         desired = normalize("stepfunctions", json.loads(json.dumps(artifact.document)))
         return desired == live.document
     if artifact.engine == "temporal":
-        desired = normalize("temporal", desired_view(artifact))
-        actual = dict(live.document)
-        if desired["namespace"].get("retention") is None:
-            actual["namespace"] = {**actual["namespace"], "retention": None}
-        return desired == actual
+        return bool(normalize("temporal", desired_view(artifact)) == live.document)
     return False
 
 
@@ -374,6 +370,13 @@ def _unmanaged(live: LiveResource) -> DriftItem:
         live=live.document,
         note="no spec of the environment describes this resource",
     )
+
+
+def _tenants(artifact: Artifact) -> set[str]:
+    """The tenants an artifact serves: its workflow's, or those of the workflows that share
+    it (a shared resource is reported in every tenant shard that uses it)."""
+    workflows = artifact.shared_by or (artifact.workflow,)
+    return {workflow.split("/", 1)[0] for workflow in workflows}
 
 
 def _tenant_of(live: LiveResource, tenants: set[str]) -> str | None:

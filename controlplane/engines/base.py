@@ -36,11 +36,12 @@ class Limits:
     payload_bytes: int
 
 
-Share = Callable[[list[Artifact]], list[Artifact]]
-"""Derive what the engine's workflows share from every artifact of an environment."""
+Share = Callable[[list[Artifact], Environment], list[Artifact]]
+"""From every artifact of an environment: the artifacts with what the engine's workflows share
+(shared resources as artifacts of their own, cross-workflow findings as Support records)."""
 
 
-def share_nothing(artifacts: list[Artifact]) -> list[Artifact]:
+def share_nothing(artifacts: list[Artifact], environment: Environment) -> list[Artifact]:
     return artifacts
 
 
@@ -53,6 +54,9 @@ class Engine:
     limits: Limits
     connect: ClientFactory
     share: Share = share_nothing
+    spec_digest_paths: frozenset[str] = frozenset()
+    """Diff paths that stand for the whole spec by its digest (an engine that keeps the spec
+    by digest, not field by field): a plan shows the spec's own changed fields instead."""
 
     @property
     def features(self) -> dict[str, Feature]:

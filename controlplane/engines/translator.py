@@ -70,6 +70,23 @@ def digest_of(value: Any) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(value).encode("utf-8")).hexdigest()
 
 
+SHARED_PREFIX = "shared:"
+
+
+def shared_key(kind: str, name: str) -> str:
+    """The workflow key of a shared resource, e.g. `shared:namespace/payments`.
+
+    Engine objects that several workflows share (a Temporal namespace with its retention and
+    search attributes) are artifacts of their own, planned, applied, drifted and recorded
+    once; their key can never be a workflow's (`tenant/name`: no colon in a tenant).
+    """
+    return f"{SHARED_PREFIX}{kind}/{name}"
+
+
+def is_shared(workflow_key: str) -> bool:
+    return workflow_key.startswith(SHARED_PREFIX)
+
+
 FileWriter = Callable[["Artifact"], dict[str, str]]
 
 
@@ -95,6 +112,13 @@ class Artifact:
     document: dict[str, Any]
     support: tuple[Support, ...]
     write_files: FileWriter = field(default=no_files, repr=False, compare=False)
+    shared_by: tuple[str, ...] = ()
+    """For a shared resource (see `shared_key`): the workflows whose artifacts it serves."""
+
+    @property
+    def shared(self) -> bool:
+        """Whether this is an engine object several workflows share, not one workflow's."""
+        return is_shared(self.workflow)
 
     @cached_property
     def files(self) -> dict[str, str]:

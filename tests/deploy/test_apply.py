@@ -64,7 +64,9 @@ def test_killed_mid_apply_the_next_apply_converges_without_duplicates(
     assert rerun.code == 0, rerun.out + rerun.err
     assert repo.cpl("plan", "--env", "local").code == 0
     state = repo.state()["resources"]
-    assert len(state) == 4 and {r["status"] for r in state} == {"applied"}
+    assert {r["status"] for r in state} == {"applied"}
+    shared = [r["workflow"] for r in state if r["workflow"].startswith("shared:")]
+    assert len(state) == 4 + 1 and len(shared) == 1  # four workflows, their namespace once
     for tenant in ("retail", "health"):
         assert len(_machines(repo, repo.tenants[tenant])) == 1
     assert len(list((repo.root / "deploy/argo").rglob("*.yaml"))) == 1
@@ -114,10 +116,11 @@ def test_engine_going_away_mid_apply_is_a_partial_result_then_converges(
     (failed,) = result.failed
     assert failed.change.target == "sfn-local" and failed.transient
     assert "sfn-local" in failed.message and endpoint in failed.message
-    assert result.summary == {"applied": 3, "deleted": 0, "failed": 1, "skipped": 0}
+    # three workflows and the Temporal namespace applied, the Step Functions one failed
+    assert result.summary == {"applied": 4, "deleted": 0, "failed": 1, "skipped": 0}
     recorded = {r["workflow"]: r["status"] for r in repo.state()["resources"]}
     assert recorded[failed.change.workflow] == "failed"
-    assert sorted(recorded.values()) == ["applied", "applied", "applied", "failed"]
+    assert sorted(recorded.values()) == ["applied", "applied", "applied", "applied", "failed"]
 
     processes.append(start_moto_server(port=port))  # the engine is back (empty: moto keeps no data)
     rerun = repo.cpl("apply", "--env", "local", "--yes")

@@ -29,7 +29,8 @@ def test_plan_apply_then_plan_is_empty_on_every_engine(control_repo: ControlRepo
     assert first.code == 4, first.err
     document = first.json()
     assert set(document) >= {"environment", "digest", "base", "changes", "policy", "summary"}
-    assert document["summary"] == {"create": 4, "update": 0, "delete": 0, "noop": 0}
+    # four workflows and the Temporal namespace, a resource of its own
+    assert document["summary"] == {"create": 5, "update": 0, "delete": 0, "noop": 0}
     engines = {c["engine"] for c in document["changes"]}
     assert engines == {"stepfunctions", "temporal", "argo"}
     assert document["policy"]["ok"] is True
@@ -37,7 +38,7 @@ def test_plan_apply_then_plan_is_empty_on_every_engine(control_repo: ControlRepo
 
     applied = repo.cpl("apply", "--env", "local", "--plan", str(plan_file))  # no state yet
     assert applied.code == 0, applied.out + applied.err
-    assert "4 applied" in applied.out
+    assert "5 applied" in applied.out
 
     again = repo.cpl("plan", "--env", "local")
     assert again.code == 0, again.out + again.err
@@ -71,7 +72,7 @@ def test_update_and_delete_show_field_diffs_then_converge(control_repo: ControlR
     assert all(d["path"].startswith("/") for d in update["diff"])
     delete = changes[(repo.workflow("health/appointment-reminders"), "delete")]
     assert delete["resourceId"].startswith("arn:aws:states:")
-    assert planned.json()["summary"] == {"create": 0, "update": 1, "delete": 1, "noop": 2}
+    assert planned.json()["summary"] == {"create": 0, "update": 1, "delete": 1, "noop": 3}
 
     text = repo.cpl("plan", "--env", "local")
     assert "~ update" in text.out and "- delete" in text.out and "2.0.0 → 2.0.1" in text.out
@@ -81,7 +82,7 @@ def test_update_and_delete_show_field_diffs_then_converge(control_repo: ControlR
     assert "1 applied, 1 deleted" in applied.out
     assert repo.cpl("plan", "--env", "local").code == 0
     assert _machines(repo, repo.tenants["health"]) == []
-    assert len(repo.state()["resources"]) == 3
+    assert len(repo.state()["resources"]) == 3 + 1  # and the namespace
 
 
 def test_apply_refuses_a_stale_plan_file_naming_what_moved(control_repo: ControlRepo) -> None:

@@ -330,13 +330,13 @@ def test_provider_lifecycle_on_temporal(live_repo: Repo) -> None:
     assert found is not None and found.digest == artifact.digest
     assert provider.diff(created.id, created.outs or {}, inputs).changes is False
 
-    edited = changed(artifact, {"/namespace/retention": 3 * 86400})
+    edited = changed(artifact, {"/taskQueue": "cpl-interpreter-v2"})
     news = artifact_inputs(edited, "local", live_repo[0])
     assert provider.diff(created.id, created.outs or {}, news).changes is True
     updated = provider.update(created.id, created.outs or {}, news)
     found = live(edited)
     assert found is not None and found.digest == edited.digest
-    assert found.document["namespace"]["retention"] == 3 * 86400
+    assert found.document["taskQueue"] == "cpl-interpreter-v2"
     assert provider.read(created.id, updated.outs or {}).id == created.id
 
     provider.delete(created.id, updated.outs or {})

@@ -56,7 +56,13 @@ class ControlRepo:
     def deploy(self, tenant: str | None = None) -> list[Artifact]:
         """Create the tenant's desired resources with the engine modules (as apply would)."""
         environment = load_environment(self.root, self.env)
-        chosen = [a for a in self.artifacts() if a.workflow.startswith(f"{tenant or self.tenant}/")]
+        prefix = f"{tenant or self.tenant}/"
+        chosen = [
+            a
+            for a in self.artifacts()
+            if a.workflow.startswith(prefix) or any(w.startswith(prefix) for w in a.shared_by)
+        ]
+        chosen.sort(key=lambda a: not a.shared)  # a namespace before the workflows in it
         for artifact in chosen:
             client = engine_client(environment.target(artifact.target), environment)
             try:

@@ -66,7 +66,8 @@ def test_in_sync_then_modified_by_hand_with_the_exact_diff(control_repo: MakeCon
     assert report["drifted"] is False
     assert {i["status"] for i in report["items"]} == {"in-sync"}
     assert all(i["compliant"] is True for i in report["items"])
-    assert report["summary"] == {**report["summary"], "managed": 2, "in_sync": 2, "coverage": 1.0}
+    # two workflows and the Temporal namespace they share
+    assert report["summary"] == {**report["summary"], "managed": 3, "in_sync": 3, "coverage": 1.0}
 
     sfn, arn, described = _machine(repo)
     definition = json.loads(described["definition"])
@@ -153,7 +154,7 @@ def test_hand_made_tagged_state_machine_is_unmanaged(control_repo: MakeControlRe
     assert found["workflow"] == f"{repo.tenant}/made-in-console"
     assert found["compliant"] is False  # no spec, no policy vouches for it
     summary = report["summary"]
-    assert (summary["managed"], summary["unmanaged"], summary["coverage"]) == (2, 1, 0.6667)
+    assert (summary["managed"], summary["unmanaged"], summary["coverage"]) == (3, 1, 0.75)
 
 
 def test_ignore_rules_suppress_a_field(control_repo: MakeControlRepo) -> None:
@@ -257,9 +258,10 @@ def test_temporal_namespace_retention_changed_by_hand(
     _temporal(temporal_server, repo.namespace, shorten)
     code, report = repo.drift()
     assert code == 5
-    assert item(report, repo.temporal_resource)["diff"] == [
-        {"path": "/namespace/retention", "expected": 2592000, "actual": 86400}
-    ]
+    namespace = item(report, repo.namespace)  # the shared resource, not the workflow
+    assert namespace["workflow"] == f"shared:namespace/{repo.namespace}"
+    assert namespace["diff"] == [{"path": "/retention", "expected": 2592000, "actual": 86400}]
+    assert item(report, repo.temporal_resource)["status"] == "in-sync"
 
 
 def test_temporal_deleted_and_unmanaged_schedules(
@@ -325,10 +327,11 @@ def test_tenant_shards_report_only_their_tenants(control_repo: MakeControlRepo) 
 
     code, report = repo.drift(tenants=(other,))
     assert code == 0, report
-    assert {i["workflow"].split("/")[0] for i in report["items"]} == {other}
+    workflows = {i["workflow"] for i in report["items"]}
+    assert {w.split("/")[0] for w in workflows if not w.startswith("shared:")} == {other}
     assert report["tenants"] == [other]
     code, report = repo.drift(tenants=(repo.tenant, other))
-    assert code == 0 and len(report["items"]) == 4
+    assert code == 0 and len(report["items"]) == 4 + 1  # and the namespace they share, once
 
 
 def test_metrics_and_report_formats(control_repo: MakeControlRepo) -> None:

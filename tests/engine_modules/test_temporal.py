@@ -16,6 +16,7 @@ from controlplane.engines import ResourceError, each
 from controlplane.engines.retry import RetryPolicy
 from controlplane.engines.temporal.client import TemporalEngine, record_key
 from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.temporal.namespaces import share_namespaces
 from controlplane.engines.translator import Artifact
 from controlplane.spec.environment import Environment
 from tests.engine_modules.conftest import changed, renamed, unique
@@ -71,7 +72,8 @@ def test_lifecycle_create_read_diff_update_delete(
     live = engine.create(scheduled)
     assert live.id == f"{namespace}/{scheduled.workflow}"
     assert live.digest == scheduled.digest
-    assert live.document["namespace"] == {"name": namespace, "retention": 2592000}
+    # the namespace's retention is the namespace artifact's, not the workflow's
+    assert live.document["namespace"] == {"name": namespace}
     assert live.document["schedule"]["cron"] == "0 * * * 1-5"
     assert engine.diff(scheduled, live) == []
     read = engine.read(scheduled)
@@ -85,14 +87,12 @@ def test_lifecycle_create_read_diff_update_delete(
     edited = changed(
         scheduled,
         {
-            "/namespace/retention": 7776000,
             "/schedule/cron": "30 6 * * *",
             "/schedule/overlap": "BUFFER_ONE",
             "/spec/version": "9.9.9",
         },
     )
     assert [c["path"] for c in engine.diff(edited, read)] == [
-        "/namespace/retention",
         "/schedule/cron",
         "/schedule/overlap",
         "/schedule/payload",  # the schedule starts runs with the old payload
@@ -116,8 +116,57 @@ def test_unscheduled_workflow_is_published_without_a_schedule(
     live = engine.create(artifact)
     assert live.document["schedule"] is None
     assert engine.diff(artifact, live) == []
-    assert set(live.document["searchAttributes"]) == {"CplWorkflow", "CplVersion", "CplTenant"}
+    assert "searchAttributes" not in live.document  # the namespace artifact's
     engine.delete(live.id)
+
+
+def test_namespace_is_a_shared_resource_derived_from_its_workflows(
+    engine: TemporalEngine,
+    artifacts: dict[tuple[str, str], Artifact],
+    environment: Environment,
+    namespace: str,
+    temporal_server: DevServer,
+) -> None:
+    """Two workflows of one namespace asking for 30 days: one namespace artifact with that
+    retention and cpl's search attributes, applied, read back, drifted and forgotten."""
+    workflows = [
+        _in(namespace, artifacts[(key, "temporal")])
+        for key in ("finance/fx-rates-refresh", "retail/returns-processing")
+    ]
+    target = environment.target("temporal-local")
+    env = environment.model_copy(
+        update={
+            "spec": environment.spec.model_copy(
+                update={"targets": [target.model_copy(update={"namespace": namespace})]}
+            )
+        }
+    )
+    shared = [a for a in share_namespaces(workflows, env) if a.shared]
+    assert [a.workflow for a in shared] == [f"shared:namespace/{namespace}"]
+    (artifact,) = shared
+    assert artifact.shared_by == tuple(sorted(w.workflow for w in workflows))
+    assert artifact.document["retention"] == 30 * 86400
+
+    live = engine.create(artifact)
+    assert live.id == namespace and live.digest == artifact.digest
+    assert live.document["retention"] == 30 * 86400
+    assert set(live.document["searchAttributes"]) == {"CplWorkflow", "CplVersion", "CplTenant"}
+    assert engine.diff(artifact, live) == []
+
+    longer = changed(artifact, {"/retention": 90 * 86400})
+    assert engine.diff(longer, live) == [
+        {"path": "/retention", "expected": 90 * 86400, "actual": 30 * 86400}
+    ]
+    assert engine.diff(longer, engine.update(longer, live)) == []
+
+    # no retention asked for (or a conflict): whatever the namespace has is accepted
+    unasked = changed(artifact, {"/retention": None})
+    assert engine.diff(unasked, engine.read(unasked) or live) == []
+
+    # removing the last workflow stops managing the namespace; its histories stay
+    engine.delete(live.id)
+    assert _namespace_data(temporal_server, namespace)["cpl-namespace"] == ""
+    assert engine.read(artifact) is not None
 
 
 def test_list_managed_finds_cpl_entries_not_foreign_schedules(

@@ -10,12 +10,8 @@ from typing import Any
 
 import pytest
 
-from controlplane.engines.temporal.translate import (
-    TemporalTranslator,
-    namespace_conflicts,
-    spec_payload,
-    with_namespace_conflicts,
-)
+from controlplane.engines.temporal.namespaces import namespace_conflicts, with_namespace_conflicts
+from controlplane.engines.temporal.translate import TemporalTranslator, spec_payload
 from controlplane.engines.translator import Artifact, BindingError, Support, digest_of
 from controlplane.spec.environment import Environment, Selector, Target
 from controlplane.spec.load import load_environment, load_workflows

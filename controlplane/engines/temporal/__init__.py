@@ -7,10 +7,10 @@ from pathlib import Path
 
 from controlplane.engines.base import Engine, Limits
 from controlplane.engines.live import EngineClient
+from controlplane.engines.temporal.namespaces import share_namespaces
 from controlplane.engines.temporal.translate import (
     PAYLOAD_LIMIT_BYTES,
     TemporalTranslator,
-    with_namespace_conflicts,
 )
 from controlplane.spec.environment import Environment, Target
 
@@ -26,5 +26,6 @@ ENGINE = Engine(
     translator=TemporalTranslator(),
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),
     connect=_connect,
-    share=with_namespace_conflicts,
+    share=share_namespaces,
+    spec_digest_paths=frozenset({"/spec/digest", "/spec/payload", "/schedule/payload"}),
 )

@@ -76,6 +76,7 @@ from controlplane.engines.retry import (
     aretry,
     is_transient,
 )
+from controlplane.engines.temporal.namespaces import NAMESPACE_KIND
 from controlplane.engines.temporal.runner import connect
 from controlplane.engines.temporal.runtime.payload import make_run_payload
 from controlplane.engines.translator import Artifact, canonical_json, digest_of
@@ -85,6 +86,8 @@ from controlplane.spec.environment import EngineName, Environment, Target
 Result = TypeVar("Result")
 
 RECORD_PREFIX = "cpl/"
+NAMESPACE_STAMP = "cpl-namespace"
+"""The namespace `data` key where apply stamps the namespace artifact's digest."""
 CRON_MARK = "cpl:cron="
 DEFAULT_TIMEZONE = "UTC"
 NAMESPACE_VISIBLE_SECONDS = 30.0
@@ -116,6 +119,7 @@ class TemporalEngine:
         self.namespace = target.namespace or "default"
         self._loop = asyncio.new_event_loop()
         self._client: Client | None = None
+        self._namespace_cached = False
 
     def close(self) -> None:
         self._loop.close()
@@ -129,23 +133,32 @@ class TemporalEngine:
     # -- the contract -----------------------------------------------------------------------
 
     def read(self, artifact: Artifact) -> LiveResource | None:
+        if _is_namespace(artifact):
+            return self._run(self._read_namespace(artifact.resource))
         return self._run(self._read(artifact.workflow))
 
     def create(self, artifact: Artifact) -> LiveResource:
+        if _is_namespace(artifact):
+            return self._run(self._apply_namespace(artifact))
         return self._run(self._apply(artifact, None))
 
     def update(self, artifact: Artifact, live: LiveResource) -> LiveResource:
+        if _is_namespace(artifact):
+            return self._run(self._apply_namespace(artifact))
         return self._run(self._apply(artifact, live))
 
     def delete(self, resource_id: str) -> None:
+        if "/" not in resource_id:  # a namespace: never deleted, only no longer managed
+            self._run(self._forget_namespace(resource_id))
+            return
         self._run(self._delete(resource_id))
 
     def diff(self, artifact: Artifact, live: LiveResource) -> list[Change]:
         desired = normalize(self.engine, desired_view(artifact), self.ignore)
         actual = dict(live.document)
-        if desired["namespace"].get("retention") is None:
-            # the workflow sets no retention: it accepts the namespace's, whatever it is
-            actual["namespace"] = {**actual["namespace"], "retention": None}
+        if _is_namespace(artifact) and desired.get("retention") is None:
+            # no retention asked (or asked differently): the namespace's stays what it is
+            actual["retention"] = None
         return diff_documents(desired, actual)
 
     def list_managed(self) -> list[LiveResource]:
@@ -162,12 +175,9 @@ class TemporalEngine:
         schedule = await self._schedule(resource)
         if record is None and schedule is None:
             return None
-        attributes = await self._search_attributes(resource)
-        retention = namespace.config.workflow_execution_retention_ttl.ToSeconds()
         document: dict[str, Any] = {
             "kind": "temporal",
-            "namespace": {"name": self.namespace, "retention": retention},
-            "searchAttributes": attributes,
+            "namespace": {"name": self.namespace},
             "schedule": schedule,
             "spec": None,
             "taskQueue": None,
@@ -192,10 +202,40 @@ class TemporalEngine:
             tags=tags,
         )
 
+    async def _read_namespace(self, name: str) -> LiveResource | None:
+        """The namespace as its shared artifact describes it: retention and cpl's search
+        attributes, with the digest apply stamped in its data."""
+        described = await self._describe_namespace(name)
+        if described is None:
+            return None
+        stamp = described.namespace_info.data.get(NAMESPACE_STAMP, "")
+        tags = {MANAGED_TAG: "true", DIGEST_TAG: stamp} if stamp else {}
+        document = {
+            "kind": NAMESPACE_KIND,
+            "name": self.namespace,
+            "retention": _seconds(described.config.workflow_execution_retention_ttl.ToSeconds()),
+            "searchAttributes": await self._search_attributes(name),
+        }
+        return LiveResource(
+            engine=self.engine,
+            target=self.target.name,
+            resource=self.namespace,
+            id=self.namespace,
+            document=normalize(self.engine, document, self.ignore),
+            tags=tags,
+        )
+
     async def _describe_namespace(self, resource: str) -> DescribeNamespaceResponse | None:
+        """The namespace from the server's database, None when it does not exist.
+
+        A namespace that exists in the database may not have reached the frontend's namespace
+        cache yet (registered moments ago, perhaps by an apply that was killed): the first
+        time a client finds it, it waits until the namespace serves cached requests too, so
+        no later call of this client reads "namespace not found" for a namespace that exists.
+        """
         client = await self._connect(resource)
         try:
-            return await self._call(
+            described = await self._call(
                 resource,
                 f"describe namespace {self.namespace}",
                 lambda: client.workflow_service.describe_namespace(
@@ -206,6 +246,10 @@ class TemporalEngine:
             if "NOT_FOUND" in error.message:
                 return None
             raise
+        if not self._namespace_cached:
+            await self._namespace_visible(resource)
+            self._namespace_cached = True
+        return described
 
     async def _search_attributes(self, resource: str) -> dict[str, str]:
         """cpl's custom search attributes (named `Cpl…`) of the namespace, with their types."""
@@ -283,10 +327,31 @@ class TemporalEngine:
 
     # -- writing ----------------------------------------------------------------------------
 
+    async def _apply_namespace(self, artifact: Artifact) -> LiveResource:
+        name = artifact.resource
+        document = artifact.document
+        await self._ensure_namespace(name, document.get("retention"))
+        await self._ensure_search_attributes(name, document["searchAttributes"])
+        await self._set_data(name, NAMESPACE_STAMP, artifact.digest)
+        found = await self._read_namespace(name)
+        if found is None:
+            raise self._permanent(name, "nothing readable right after apply")
+        return found
+
+    async def _forget_namespace(self, name: str) -> None:
+        """A namespace no workflow runs in any more keeps its run histories: cpl only stops
+        managing it (Temporal cannot remove a data key: "" reads as absent)."""
+        if name != self.namespace:
+            raise self._permanent(name, f"not namespace {self.namespace} of the target")
+        if await self._describe_namespace(name) is not None:
+            await self._set_data(name, NAMESPACE_STAMP, "")
+
     async def _apply(self, artifact: Artifact, live: LiveResource | None) -> LiveResource:
         resource = artifact.resource
         document = artifact.document
-        await self._ensure_namespace(resource, document["namespace"].get("retention"))
+        # The namespace artifact is applied before the workflows of its target; this only
+        # covers a workflow applied on its own (it never changes the namespace's retention).
+        await self._ensure_namespace(resource, None)
         await self._ensure_search_attributes(resource, document["searchAttributes"])
         schedule = document.get("schedule")
         if schedule is not None:
@@ -316,6 +381,7 @@ class TemporalEngine:
             )
             # a new namespace takes a moment to reach every frontend cache
             await self._namespace_visible(resource)
+            self._namespace_cached = True
             return
         current = described.config.workflow_execution_retention_ttl.ToSeconds()
         if ttl is not None and current != ttl.seconds:
@@ -428,14 +494,20 @@ class TemporalEngine:
         await self._set_record(artifact.resource, artifact.workflow, canonical_json(record))
 
     async def _set_record(self, resource: str, workflow: str, value: str) -> None:
+        await self._set_data(resource, record_key(workflow), value, "publish the spec version")
+
+    async def _set_data(
+        self, resource: str, key: str, value: str, action: str = "stamp the namespace"
+    ) -> None:
+        """Upsert one key of the namespace's `data` map (the others are left as they are)."""
         client = await self._connect(resource)
         await self._call(
             resource,
-            "publish the spec version",
+            action,
             lambda: client.workflow_service.update_namespace(
                 UpdateNamespaceRequest(
                     namespace=self.namespace,
-                    update_info=UpdateNamespaceInfo(data={record_key(workflow): value}),
+                    update_info=UpdateNamespaceInfo(data={key: value}),
                 )
             ),
         )
@@ -510,18 +582,30 @@ def desired_view(artifact: Artifact) -> dict[str, Any]:
     schedule carries the digest of the payload it starts runs with.
     """
     document = json.loads(json.dumps(artifact.document))
+    if _is_namespace(artifact):
+        document["retention"] = _seconds(document.get("retention"))
+        return dict(document)
     spec = document["spec"]
     document["spec"] = {
         "version": spec["version"],
         "digest": spec["digest"],
         "payload": digest_of(spec),
     }
-    retention = document["namespace"].get("retention")
-    if isinstance(retention, float) and retention.is_integer():
-        document["namespace"]["retention"] = int(retention)
+    # the namespace's retention and search attributes belong to the namespace artifact
+    document["namespace"] = {"name": document["namespace"]["name"]}
+    document.pop("searchAttributes", None)
     if document.get("schedule") is not None:
         document["schedule"]["payload"] = digest_of(spec)
     return dict(document)
+
+
+def _is_namespace(artifact: Artifact) -> bool:
+    return bool(artifact.document.get("kind") == NAMESPACE_KIND)
+
+
+def _seconds(value: Any) -> Any:
+    """Whole seconds as an int (the live side reads ints), anything else unchanged."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _record(namespace: DescribeNamespaceResponse, workflow: str) -> dict[str, Any] | None:

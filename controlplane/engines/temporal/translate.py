@@ -32,10 +32,8 @@ retentions cannot all be honoured.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -51,7 +49,6 @@ from controlplane.engines.translator import (
     BindingError,
     Feature,
     RenderContext,
-    Support,
     Translator,
     digest_of,
     record_governance,
@@ -483,90 +480,3 @@ def spec_payload(artifact: Artifact) -> SpecPayload:
         raise ValueError(f"{artifact.workflow} on {artifact.target} is not a Temporal artifact")
     payload: SpecPayload = artifact.document["spec"]
     return payload
-
-
-# --- namespaces: retention is per namespace, not per workflow -------------------------------
-
-
-@dataclass(frozen=True)
-class NamespaceConflict:
-    """Workflows of one namespace (on one target) asking for different retentions."""
-
-    target: str
-    namespace: str
-    retentions: dict[str, int | float]
-    """workflow key → retention in seconds, for every workflow of the namespace that sets one."""
-
-    def support(self) -> Support:
-        """The `unsupported` record each affected workflow gets."""
-        classes: dict[int | float, list[str]] = defaultdict(list)
-        for workflow, seconds in sorted(self.retentions.items()):
-            classes[seconds].append(workflow)
-        asked = "; ".join(
-            f"{_duration_text(seconds)} ({', '.join(names)})"
-            for seconds, names in sorted(classes.items())
-        )
-        return Support(
-            feature="retention",
-            support="unsupported",
-            path="/spec/retention",
-            reason=(
-                f"namespace '{self.namespace}' of target '{self.target}' keeps every run "
-                f"history for one retention, but its workflows ask for {asked}: Temporal "
-                f"cannot honour them all and cpl does not pick one; {_NAMESPACE_ADVICE}"
-            ),
-        )
-
-
-def namespace_conflicts(artifacts: Iterable[Artifact]) -> list[NamespaceConflict]:
-    """Retention conflicts among the Temporal artifacts of an environment.
-
-    Temporal keeps run histories per namespace retention, so workflows with different
-    `retention` in one namespace cannot all be honoured (the longest breaks GDPR storage
-    limits, the shortest deletes SOX evidence). Pass every artifact rendered for the
-    environment (other engines are ignored); artifacts are grouped by (target, namespace) and
-    every group with more than one distinct retention is a conflict. Workflows without
-    `retention` accept the namespace's and conflict with nobody.
-
-    A `render_all(environment)` path calls this after rendering every (workflow, target) and
-    attaches the records with `with_namespace_conflicts`, so `cpl compat`, `plan` and policy
-    CPL-P020 see them.
-    """
-    groups: dict[tuple[str, str], dict[str, int | float]] = defaultdict(dict)
-    for artifact in artifacts:
-        if artifact.engine != "temporal":
-            continue
-        namespace = artifact.document.get("namespace") or {}
-        retention = namespace.get("retention")
-        key = (artifact.target, str(namespace.get("name")))
-        if retention is not None:
-            groups[key][artifact.workflow] = retention
-    return [
-        NamespaceConflict(target, namespace, dict(sorted(retentions.items())))
-        for (target, namespace), retentions in sorted(groups.items())
-        if len(set(retentions.values())) > 1
-    ]
-
-
-def with_namespace_conflicts(artifacts: Iterable[Artifact]) -> list[Artifact]:
-    """The artifacts, each affected one with its conflict's `unsupported` retention record."""
-    artifacts = list(artifacts)
-    affected: dict[tuple[str, str], Support] = {}
-    for conflict in namespace_conflicts(artifacts):
-        record = conflict.support()
-        for workflow in conflict.retentions:
-            affected[(conflict.target, workflow)] = record
-    result = []
-    for artifact in artifacts:
-        extra = affected.get((artifact.target, artifact.workflow))
-        if extra is not None and artifact.engine == "temporal":
-            artifact = dataclasses.replace(artifact, support=(*artifact.support, extra))
-        result.append(artifact)
-    return result
-
-
-def _duration_text(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
