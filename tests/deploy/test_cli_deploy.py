@@ -42,15 +42,15 @@ def test_plan_apply_then_plan_is_empty_on_every_engine(control_repo: ControlRepo
 
     again = repo.cpl("plan", "--env", "local")
     assert again.code == 0, again.out + again.err
-    assert "no changes: 4 resource(s) up to date" in again.out
+    assert "no changes: 5 resource(s) up to date" in again.out
     state = repo.state()
     assert {r["status"] for r in state["resources"]} == {"applied"}
-    assert len(state["resources"]) == 4
+    assert len(state["resources"]) == 5
     assert _machines(repo, repo.tenants["retail"]) == [f"{repo.tenants['retail']}-inventory-sync"]
     manifests = list((repo.root / "deploy/argo").rglob("*.yaml"))
     assert len(manifests) == 1
     events = (repo.root / ".cpl/audit/local.jsonl").read_text().splitlines()
-    assert sum('"dev.cpl.apply.succeeded"' in line for line in events) == 4
+    assert sum('"dev.cpl.apply.succeeded"' in line for line in events) == 5
     assert any('"dev.cpl.apply.completed"' in line for line in events)
     assert any('"dev.cpl.plan.created"' in line for line in events)
 
