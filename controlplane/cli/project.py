@@ -10,6 +10,7 @@ import click
 from controlplane.cli.output import console_for
 from controlplane.errors import ConfigError, ExitCode
 
+# Target path in the new repo -> template in controlplane/scaffold (None: an empty file).
 _SCAFFOLD = {
     "workflows/example/hello.yaml": "hello.yaml",
     "environments/local.yaml": "local.yaml",
@@ -19,13 +20,19 @@ _SCAFFOLD = {
     "policies/.gitkeep": None,
 }
 
+# Merged rather than written: a repo's own .gitignore gains cpl's lines it lacks.
+_GITIGNORE = (".gitignore", "gitignore")
+
 
 @click.command("init")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."))
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init_command(directory: Path, force: bool) -> int:
     """Scaffold a control repo in DIRECTORY: an example workflow, environments/local.yaml,
-    a CI workflow and a README. Existing files are kept unless --force is given."""
+    a CI workflow, a README and a .gitignore for cpl's working files (.cpl/).
+
+    Existing files are kept unless --force is given; an existing .gitignore is never
+    replaced, it only gains the lines it lacks."""
     existing = [name for name in _SCAFFOLD if (directory / name).exists()]
     if existing and not force:
         raise ConfigError(
@@ -39,5 +46,33 @@ def init_command(directory: Path, force: bool) -> int:
         text = templates.joinpath(template).read_text(encoding="utf-8") if template else ""
         target.write_text(text, encoding="utf-8")
         console.print(f"created {target}", markup=False)
+    name, template = _GITIGNORE
+    action = _merge_lines(
+        directory / name, templates.joinpath(template).read_text(encoding="utf-8")
+    )
+    if action:
+        console.print(f"{action} {directory / name}", markup=False)
     console.print(f"next: cd {directory} && cpl validate", markup=False)
     return int(ExitCode.OK)
+
+
+def _merge_lines(path: Path, template: str) -> str:
+    """Write `template` to `path`, or append the template's entries that `path` lacks.
+
+    Returns what was done ("created", "updated") or "" when `path` had every entry.
+    """
+    if not path.exists():
+        path.write_text(template, encoding="utf-8")
+        return "created"
+    current = path.read_text(encoding="utf-8")
+    present = {line.strip() for line in current.splitlines()}
+    missing = [
+        line
+        for line in template.splitlines()
+        if line.strip() and not line.startswith("#") and line.strip() not in present
+    ]
+    if not missing:
+        return ""
+    separator = "" if current.endswith("\n") or not current else "\n"
+    path.write_text(current + separator + "\n".join(missing) + "\n", encoding="utf-8")
+    return "updated"

@@ -36,12 +36,12 @@ _SIZE_WITH_UNIT = re.compile(r"^\d+(KiB|MiB|GiB)$")
 
 
 def builtin_policy_dir() -> Path:
-    """Where the built-in rule library lives (the project's `policies/`).
+    """Where the built-in rule library lives: `controlplane/policies/`, shipped in the package.
 
-    The single place that knows the location, so that packaging it later (as package data)
-    changes one function.
+    The single place that knows the location. It is package data (pyproject.toml), so an
+    installed cpl finds it next to its code, whatever the working directory.
     """
-    return Path(controlplane.__file__).resolve().parents[1] / "policies"
+    return Path(controlplane.__file__).resolve().parent / "policies"
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def load_library(
 ) -> Library:
     """The built-in modules (when `builtin`) plus every `.rego` under `extra` (files or dirs).
 
-    A file reached twice (an environment listing the built-in `policies/` again) is loaded
+    A file reached twice (an environment listing the built-in library again) is loaded
     once. Test modules (`*_test.rego`) are included only with `tests`.
     """
     builtin_dir = builtin_policy_dir()

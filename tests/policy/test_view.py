@@ -74,7 +74,8 @@ def test_view_keeps_what_rules_read() -> None:
 
 def test_only_the_builtin_library_gets_the_view(tmp_path: Path) -> None:
     assert load_library().builtin_only
-    assert load_library([PROJECT / "policies"]).builtin_only  # listed again: still built-in
+    listed_again = PROJECT / "controlplane" / "policies"
+    assert load_library([listed_again]).builtin_only  # listed again: still built-in
     (tmp_path / "team.rego").write_text("package team.extra\n\nimport rego.v1\n\nx := 1\n")
     assert not load_library([tmp_path]).builtin_only
     assert not load_library(builtin=False).builtin_only

@@ -89,6 +89,22 @@ def test_init_scaffolds_a_repo_that_validates(
     assert run(["validate", "--repo", str(target)]) == 0
 
 
+def test_init_keeps_cpl_working_files_out_of_git(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = tmp_path / "fresh"
+    assert run(["init", str(fresh)]) == 0
+    assert ".cpl/" in (fresh / ".gitignore").read_text().splitlines()
+
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / ".gitignore").write_text("node_modules/\n*.log")  # no final newline
+    assert run(["init", str(own)]) == 0
+    assert run(["init", str(own), "--force"]) == 0
+    assert (own / ".gitignore").read_text() == "node_modules/\n*.log\n.cpl/\n"
+    assert f"updated {own / '.gitignore'}" in capsys.readouterr().out
+
+
 def test_init_refuses_to_overwrite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["init", str(tmp_path)]) == 0
     readme = tmp_path / "README.md"
