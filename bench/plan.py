@@ -63,14 +63,15 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The parts of a command timed in process: (label, module, attribute path). Wall seconds,
 # cumulative (nested parts are also inside their parents), summed over threads.
 PLAN_PARTS: tuple[tuple[str, str, str], ...] = (
-    ("load specs (repo)", "controlplane.cli.policy", "_load"),
-    ("load specs at the base ref (git)", "controlplane.cli.policy", "load_workflows"),
+    ("load specs (repo)", "controlplane.pipeline", "load_specs"),
+    ("load specs at the base ref (git)", "controlplane.pipeline", "load_workflows"),
     ("  again in make_plan (git)", "controlplane.cli.deploy", "load_workflows"),
     ("change docs vs state", "controlplane.cli.deploy", "previous_changes"),
-    ("render + build policy inputs", "controlplane.cli.policy", "build_inputs"),
-    ("  of which render", "controlplane.cli.policy", "render"),
-    ("policy engine open", "controlplane.cli.policy", "open_engine"),
-    ("policy evaluation", "controlplane.cli.policy", "evaluate"),
+    ("render (every workflow, shared resources)", "controlplane.pipeline", "_render_environment"),
+    ("  of which render", "controlplane.pipeline", "render"),
+    ("build policy inputs", "controlplane.pipeline", "build_inputs"),
+    ("policy engine open", "controlplane.pipeline", "open_engine"),
+    ("policy evaluation", "controlplane.pipeline", "evaluate"),
     ("engine clients", "controlplane.cli.deploy", "engine_clients"),
     ("planner (live reads + diffs)", "controlplane.cli.deploy", "plan"),
     (
@@ -95,8 +96,8 @@ PLAN_PARTS: tuple[tuple[str, str, str], ...] = (
 )
 APPLY_PARTS: tuple[tuple[str, str, str], ...] = (
     ("make_plan (load, render, policy, reads)", "controlplane.cli.deploy", "make_plan"),
-    ("  render", "controlplane.cli.policy", "render"),
-    ("  policy evaluation", "controlplane.cli.policy", "evaluate"),
+    ("  render", "controlplane.pipeline", "render"),
+    ("  policy evaluation", "controlplane.pipeline", "evaluate"),
     ("  planner (live reads)", "controlplane.cli.deploy", "plan"),
     ("apply (all targets, wall)", "controlplane.cli.deploy", "apply"),
     (
