@@ -13,7 +13,7 @@ from controlplane.engines import ENGINES, render
 from controlplane.engines.translator import Artifact
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.pipeline import render_all
-from controlplane.report.portability import compat_matrix, compat_text
+from controlplane.report.compat import compat_report, compat_text
 from controlplane.spec.environment import ENGINE_NAMES, Environment
 from controlplane.spec.load import load_environment, load_workflows
 from controlplane.spec.model import Workflow
@@ -82,27 +82,42 @@ def render_command(
     type=click.Choice(ENGINE_NAMES),
     help="Only these engines (repeatable; default: all).",
 )
+@click.option(
+    "--details",
+    is_flag=True,
+    help="Also list, by workflow, every place (step or field) that is not exact on some "
+    "engine, with its level per engine and its note.",
+)
 @repo_option
 @format_option("json")
 def compat_command(
     workflow_refs: tuple[str, ...],
     engines: tuple[str, ...],
+    details: bool,
     repo: Path,
     output_format: str,
     output_file: Path | None,
 ) -> int:
-    """Portability matrix: each construct of each workflow x engine → exact, approximated or
-    unsupported, with the reason. Shows the gaps; --format json has every construct."""
+    """Portability of the workflows (WORKFLOW: tenant/name or a file; default: all).
+
+    One row per construct: how many places in how many workflows use it and, per engine,
+    exact, approx. (approximated), UNSUPPORTED or - (not used by the selected workflows on
+    that engine). Each reason for a gap is printed once, as a numbered note naming the
+    engines and places it concerns. --details adds every place that is not exact on some
+    engine, by workflow; --format json has every construct at every place. The output is
+    described in docs/compat.md.
+    """
     workflows = _workflows(repo, workflow_refs)
     chosen = list(engines) or list(ENGINE_NAMES)
     environment = compat_environment(workflows, chosen)
-    artifacts = render_all(workflows, environment)
-    matrix = compat_matrix(artifacts)
+    report = compat_report(render_all(workflows, environment), chosen)
     if output_format == "json":
-        emit(to_json(matrix), output_file)
+        emit(to_json(report.to_json()), output_file)
+    elif output_file is not None:
+        emit("\n".join(compat_text(report, details=details)), output_file)
     else:
         console = console_for()
-        for line in compat_text(matrix, chosen):
+        for line in compat_text(report, details=details):
             console.print(line, markup=False)
     return int(ExitCode.OK)
 

@@ -3,10 +3,17 @@
 Written for node_exporter's textfile collector or a Pushgateway: the resources per status
 and target, the non-compliant live states, coverage, duration, the failed reads per target
 and whether each target could be read.
+
+Coverage is computed on the targets that could be read (`cpl_drift_target_up` 1). When it is
+unknown (reads failed and nothing was found on the targets that were read) the sample is
+`NaN`, as Prometheus' instrumentation guidelines recommend for a value that cannot be
+computed: the series does not vanish, and a threshold alert such as
+`cpl_drift_coverage_ratio < 0.9` stays silent, so alert on `cpl_drift_target_up == 0` too.
 """
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from controlplane.drift.model import STATUSES, DriftReport
@@ -54,9 +61,14 @@ def drift_metrics(report: DriftReport) -> str:
     for stats in report.targets:
         labels = {**env, "target": stats.target, "engine": stats.engine}
         sample("target_up", labels, 0 if stats.target in down else 1)
-    summary = report.summary
-    family("coverage_ratio", "gauge", "Managed resources over all live resources found.")
-    sample("coverage_ratio", env, summary["coverage"])
+    family(
+        "coverage_ratio",
+        "gauge",
+        "Managed resources over all live resources found on the targets that could be read; "
+        "NaN when unknown (nothing could be read).",
+    )
+    coverage = report.coverage
+    sample("coverage_ratio", env, math.nan if coverage is None else coverage)
     family("drifted", "gauge", "1 when the last run found drift.")
     sample("drifted", env, 1 if report.drifted else 0)
     family("duration_seconds", "gauge", "Wall time of the last drift run.")
@@ -71,4 +83,6 @@ def _escape(value: str) -> str:
 
 
 def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"  # the exposition format's spelling
     return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -4,7 +4,10 @@ Statuses (CLI.md): `in-sync` (live equals desired after normalization and ignore
 `modified` (field-level differences remain), `missing` (desired, but nothing live),
 `unmanaged` (live in a target with cpl's marks, or in a Temporal namespace cpl deploys to,
 but in no spec). Coverage is managed / all found: the live resources a spec describes
-(`in-sync` + `modified`) over every live resource found (those plus `unmanaged`).
+(`in-sync` + `modified`) over every live resource found (those plus `unmanaged`), counted only
+on the targets whose live resources could be listed: a target that could not be read would
+hide its unmanaged resources. It is unknown (`None`) when reads failed and nothing live was
+found on the targets that were read, and 1.0 when every target was read and nothing is live.
 """
 
 from __future__ import annotations
@@ -150,21 +153,46 @@ class DriftReport:
         return sum(1 for item in self.items if item.status == status)
 
     @property
+    def targets_read(self) -> list[str]:
+        """Targets whose live resources could be listed (what coverage is computed on)."""
+        unread = set(self.unreachable)
+        return sorted({stats.target for stats in self.targets} - unread)
+
+    @property
+    def failed_resource_reads(self) -> int:
+        """Reads of single resources that failed on targets that could be listed (a target
+        that went down also fails the reads in flight: those are counted as the target)."""
+        unread = set(self.unreachable)
+        return sum(1 for f in self.failures if f.resource is not None and f.target not in unread)
+
+    @property
+    def coverage(self) -> float | None:
+        """Managed over all live resources found, on the targets that could be read (see the
+        module doc); None when it is unknown because reads failed and nothing was found."""
+        unread = set(self.unreachable)
+        read = [item for item in self.items if item.target not in unread]
+        managed = sum(1 for item in read if item.status in ("in-sync", "modified"))
+        found = managed + sum(1 for item in read if item.status == "unmanaged")
+        if found:
+            return round(managed / found, 4)
+        return None if self.failures else 1.0
+
+    @property
     def summary(self) -> dict[str, Any]:
+        """The drift summary (docs/drift.md; `coverage` may be null: unknown), with counts of
+        non-compliant live states, unreachable targets, failed reads and targets read."""
         in_sync, modified = self.count("in-sync"), self.count("modified")
-        unmanaged = self.count("unmanaged")
-        managed = in_sync + modified
-        found = managed + unmanaged
         return {
-            "managed": managed,
+            "managed": in_sync + modified,
             "in_sync": in_sync,
             "modified": modified,
             "missing": self.count("missing"),
-            "unmanaged": unmanaged,
-            "coverage": round(managed / found, 4) if found else 1.0,
+            "unmanaged": self.count("unmanaged"),
+            "coverage": self.coverage,
             "noncompliant": len(self.noncompliant),
             "unreachable": len(self.unreachable),
             "failed_reads": len(self.failures),
+            "targets_read": len(self.targets_read),
         }
 
     @property

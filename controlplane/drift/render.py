@@ -75,7 +75,7 @@ def drift_text(report: DriftReport) -> list[str]:
     lines.append(
         f"environment {report.environment}{shard}: {s['managed']} managed, {s['in_sync']} in "
         f"sync, {s['modified']} modified, {s['missing']} missing, {s['unmanaged']} unmanaged, "
-        f"coverage {s['coverage']:.1%}, {s['noncompliant']} non-compliant live "
+        f"coverage {coverage_text(report)}, {s['noncompliant']} non-compliant live "
         f"({report.duration:.1f}s, concurrency {report.concurrency})"
     )
     if report.partial:
@@ -86,6 +86,27 @@ def drift_text(report: DriftReport) -> list[str]:
     else:
         lines.append("drift" if report.drifted else "in sync")
     return lines
+
+
+def coverage_text(report: DriftReport) -> str:
+    """`66.7%`; when reads failed, `66.7% of what was read (1 target not read)` or
+    `unknown (2 targets not read)`: never a figure that counts what could not be read."""
+    unread = len(report.unreachable)
+    failed = report.failed_resource_reads
+    why = "; ".join(
+        [
+            *([f"{unread} target{_s(unread)} not read"] if unread else []),
+            *([f"{failed} read{_s(failed)} failed"] if failed else []),
+        ]
+    )
+    coverage = report.coverage
+    if coverage is None:
+        return f"unknown ({why or 'nothing read'})"
+    return f"{coverage:.1%} of what was read ({why})" if why else f"{coverage:.1%}"
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 # -- markdown --------------------------------------------------------------------------------
@@ -110,7 +131,8 @@ def drift_markdown(report: DriftReport, limit: int = MAX_CHARS) -> str:
         "| failed reads |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| {s['managed']} | {s['in_sync']} | {s['modified']} | {s['missing']} | "
-        f"{s['unmanaged']} | {s['coverage']:.1%} | {s['noncompliant']} | {s['failed_reads']} |",
+        f"{s['unmanaged']} | {coverage_text(report)} | {s['noncompliant']} | "
+        f"{s['failed_reads']} |",
         "",
     ]
     if report.failures:

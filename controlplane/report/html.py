@@ -501,7 +501,9 @@ def _evidence(a: Assessment, audit: AuditEvidence) -> str:
     if drift is None:
         drift_text = '<span class="muted">no drift run recorded in the audit log</span>'
     else:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(drift.counts.items()))
+        counts = ", ".join(
+            f"{k} {'unknown' if v is None else v}" for k, v in sorted(drift.counts.items())
+        )
         outcome = "drift found" if drift.drifted else "no drift"
         drift_text = (
             f"{_badge('fail' if drift.drifted else 'pass', outcome)} {_e(_when(drift.time))}"

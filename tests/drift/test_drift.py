@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from typing import Any
 
 import pytest
@@ -316,6 +317,43 @@ def test_unreachable_engine_gives_a_partial_report_naming_it(
     # the reachable engine is still reported
     assert item(report, repo.temporal_resource)["status"] == "in-sync"
     assert all(i["target"] != "sfn-local" for i in report["items"])
+    # coverage is that of the target read, and says so
+    summary = report["summary"]
+    assert (summary["coverage"], summary["targets_read"], summary["unreachable"]) == (1.0, 1, 1)
+    out = repo.root / "partial.txt"
+    shard = ["--tenant", repo.tenant]
+    assert run(["drift", "--env", repo.env, "--repo", str(repo.root), *shard, "-o", str(out)]) == 1
+    assert "coverage 100.0% of what was read (1 target not read)," in out.read_text()
+
+
+def test_coverage_is_unknown_when_no_target_can_be_read(
+    control_repo: MakeControlRepo, moto_endpoint: str, temporal_server: DevServer
+) -> None:
+    repo = control_repo()
+    repo.deploy()
+    repo.point_at(moto_endpoint, CLOSED_PORT)
+    repo.point_at(temporal_server.address, CLOSED_PORT.removeprefix("http://"))
+    metrics = repo.root / "drift.prom"
+
+    code, report = repo.drift("--metrics", str(metrics))
+    assert code == 1
+    assert report["unreachable"] == ["sfn-local", "temporal-local"]
+    summary = report["summary"]
+    assert (summary["coverage"], summary["targets_read"], summary["managed"]) == (None, 0, 0)
+    coverage = [
+        v
+        for (name, _), v in _prometheus(metrics.read_text()).items()
+        if name == "cpl_drift_coverage_ratio"
+    ]
+    assert len(coverage) == 1 and math.isnan(coverage[0])  # not a claim of 1.0
+
+    base = ["drift", "--env", repo.env, "--repo", str(repo.root), "--tenant", repo.tenant]
+    text, markdown = repo.root / "drift.txt", repo.root / "drift.md"
+    assert run([*base, "-o", str(text)]) == 1
+    assert run([*base, "--format", "markdown", "-o", str(markdown)]) == 1
+    summary_line = next(line for line in text.read_text().splitlines() if "coverage" in line)
+    assert "coverage unknown (2 targets not read)," in summary_line
+    assert "| unknown (2 targets not read) |" in markdown.read_text()
 
 
 def test_tenant_shards_report_only_their_tenants(control_repo: MakeControlRepo) -> None:

@@ -186,3 +186,22 @@ def test_the_page_is_deterministic_apart_from_the_generation_time(
         for _ in range(2)
     ]
     assert pages[0] == pages[1]
+
+
+def test_an_unknown_drift_coverage_reads_as_unknown(
+    example_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The drift run is recorded by the drift package's own recorder: no target was read."""
+    from controlplane.drift.audit import record_drift
+    from controlplane.drift.model import DriftReport, ReadFailure
+    from controlplane.spec.load import load_environment
+
+    down = ReadFailure("sfn-prod", "stepfunctions", "connection refused", None, True)
+    environment = load_environment(example_repo, "prod")
+    record_drift(example_repo, environment, DriftReport("prod", items=(), failures=(down,)))
+    out = tmp_path / "report.html"
+    assert report(example_repo, "-o", str(out)) == 0
+    capsys.readouterr()
+    content = parse(out).content
+    assert "(partial: some targets unreachable)" in content
+    assert "coverage unknown" in content and "coverage None" not in content
