@@ -126,15 +126,23 @@ def detect_drift(
                 listing.add_done_callback(tick)
             for _, future in reads:
                 future.add_done_callback(tick)
+            # A live object is unmanaged only if no target manages it: two targets may reach
+            # one object (two Temporal targets on one namespace), and it is listed once.
+            seen: set[tuple[str, str]] = set()
             for artifact, future in reads:
                 outcome = future.result()
                 if outcome is not None:
                     items.append(_item(artifact, outcome, rules, env.name))
+                    if outcome.live is not None:
+                        seen.add((outcome.live.engine, outcome.live.id))
             for target in targets:
                 found = listings[target.name].result()
                 for live in found or []:
                     if live.resource in known.get(target.name, set()):
                         continue
+                    if (live.engine, live.id) in seen:
+                        continue
+                    seen.add((live.engine, live.id))
                     owner = _tenant_of(live, tenant_names)
                     if shard and owner not in shard:
                         continue
