@@ -81,7 +81,7 @@ def namespace_conflicts(
     """
     return [
         NamespaceConflict(group.target, group.name, group.retentions)
-        for group in _groups(artifacts, addresses or {})
+        for group in _groups(artifacts, addresses or {}).values()
         if len(set(group.retentions.values())) > 1
     ]
 
@@ -108,9 +108,15 @@ def with_namespace_conflicts(
 def share_namespaces(artifacts: list[Artifact], environment: Environment) -> list[Artifact]:
     """The engine bundle's `share` hook: conflict records on the workflows concerned, and one
     namespace artifact per namespace the environment's Temporal workflows run in."""
-    addresses = {t.name: f"{t.address}" for t in environment.spec.targets if t.engine == "temporal"}
+    temporal = [t for t in environment.spec.targets if t.engine == "temporal"]
+    addresses = {t.name: f"{t.address}" for t in temporal}
+    # The target a namespace is managed through: the first, by name, of all targets that
+    # reach it, so it does not move when workflows come and go (a move would plan a delete).
+    owners: dict[tuple[str, str], str] = {}
+    for target in sorted(temporal, key=lambda t: t.name):
+        owners.setdefault((addresses[target.name], target.namespace or "default"), target.name)
     result = with_namespace_conflicts(artifacts, addresses)
-    for group in _groups(result, addresses):
+    for place, group in _groups(result, addresses).items():
         asked = set(group.retentions.values())
         retention = asked.pop() if len(asked) == 1 else None
         document: dict[str, Any] = {
@@ -123,7 +129,7 @@ def share_namespaces(artifacts: list[Artifact], environment: Environment) -> lis
             Artifact(
                 workflow=shared_key("namespace", group.name),
                 version="",
-                target=group.target,
+                target=owners.get(place, group.target),
                 engine="temporal",
                 resource=group.name,
                 document=document,
@@ -143,15 +149,17 @@ class _Group:
     search_attributes: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def _groups(artifacts: Iterable[Artifact], addresses: Mapping[str, str]) -> list[_Group]:
-    """The namespaces of the Temporal workflow artifacts, in a stable order; each group's
-    `target` is the first (by name) of the targets that reach it."""
+def _groups(
+    artifacts: Iterable[Artifact], addresses: Mapping[str, str]
+) -> dict[tuple[str, str], _Group]:
+    """The namespaces of the Temporal workflow artifacts by (place, name), in a stable order;
+    each group's `target` is the first (by name) of its workflows' targets."""
     groups: dict[tuple[str, str], _Group] = {}
     for artifact in sorted(artifacts, key=lambda a: (a.target, a.workflow)):
         if artifact.engine != "temporal" or artifact.shared:
             continue
         namespace = artifact.document.get("namespace") or {}
-        name = str(namespace.get("name"))
+        name = str(namespace.get("name") or "default")
         place = addresses.get(artifact.target, f"target:{artifact.target}")
         group = groups.setdefault((place, name), _Group(artifact.target, name))
         group.workflows.append(artifact.workflow)
@@ -159,7 +167,7 @@ def _groups(artifacts: Iterable[Artifact], addresses: Mapping[str, str]) -> list
         retention = namespace.get("retention")
         if retention is not None:
             group.retentions[artifact.workflow] = retention
-    return [groups[key] for key in sorted(groups)]
+    return {key: groups[key] for key in sorted(groups)}
 
 
 def _duration_text(seconds: float) -> str:
