@@ -113,3 +113,20 @@ def test_apply_refuses_a_stale_plan_file_naming_what_moved(control_repo: Control
     done = repo.cpl("apply", "--env", "local", "--plan", str(current))
     assert done.code == 0, done.out + done.err
     assert "1 applied" in done.out
+
+
+def test_a_temporal_update_shows_the_spec_fields_that_changed(control_repo: ControlRepo) -> None:
+    """Temporal keeps the spec by its digest: the plan shows the workflow's own fields."""
+    repo = control_repo
+    assert repo.cpl("apply", "--env", "local", "--yes").code == 0
+    repo.edit("finance/month-end-close", "timeout: 5d", "timeout: 6d")
+    repo.edit("finance/month-end-close", "version: 3.1.0", "version: 3.1.1")
+
+    planned = repo.cpl("plan", "--env", "local", "--format", "json")
+    assert planned.code == 4, planned.out + planned.err
+    (update,) = [c for c in planned.json()["changes"] if c["action"] == "update"]
+    assert update["workflow"] == repo.workflow("finance/month-end-close")
+    paths = {d["path"]: (d["before"], d["after"]) for d in update["diff"]}
+    assert paths["/spec/timeout"] == (5 * 86400, 6 * 86400)
+    assert paths["/metadata/version"] == ("3.1.0", "3.1.1")
+    assert not {"/spec/digest", "/spec/payload", "/schedule/payload"} & set(paths)
