@@ -374,11 +374,16 @@ class TemporalEngine:
                 request.workflow_execution_retention_period.CopyFrom(ttl)
             else:
                 request.workflow_execution_retention_period.CopyFrom(Duration(seconds=86400))
-            await self._call(
-                resource,
-                f"register namespace {self.namespace}",
-                lambda: client.workflow_service.register_namespace(request),
-            )
+            try:
+                await self._call(
+                    resource,
+                    f"register namespace {self.namespace}",
+                    lambda: client.workflow_service.register_namespace(request),
+                )
+            except ResourceError as error:
+                # another target's apply (running concurrently) registered it first
+                if "ALREADY_EXISTS" not in error.message:
+                    raise
             # a new namespace takes a moment to reach every frontend cache
             await self._namespace_visible(resource)
             self._namespace_cached = True
@@ -416,7 +421,9 @@ class TemporalEngine:
                     ) from None
             await asyncio.sleep(0.25)
 
-    async def _ensure_search_attributes(self, resource: str, wanted: dict[str, str]) -> None:
+    async def _ensure_search_attributes(
+        self, resource: str, wanted: dict[str, str], *, again: bool = True
+    ) -> None:
         client = await self._connect(resource)
         live = await self._search_attributes(resource)
         clashes = {
@@ -430,13 +437,21 @@ class TemporalEngine:
             )
         missing = {name: _type_value(kind) for name, kind in wanted.items() if name not in live}
         if missing:
-            await self._call(
-                resource,
-                "add search attributes " + ", ".join(sorted(missing)),
-                lambda: client.operator_service.add_search_attributes(
-                    AddSearchAttributesRequest(namespace=self.namespace, search_attributes=missing)
-                ),
-            )
+            try:
+                await self._call(
+                    resource,
+                    "add search attributes " + ", ".join(sorted(missing)),
+                    lambda: client.operator_service.add_search_attributes(
+                        AddSearchAttributesRequest(
+                            namespace=self.namespace, search_attributes=missing
+                        )
+                    ),
+                )
+            except ResourceError as error:
+                # added meanwhile by a concurrent apply: fine when the types are cpl's
+                if "ALREADY_EXISTS" not in error.message or not again:
+                    raise
+                await self._ensure_search_attributes(resource, wanted, again=False)
 
     async def _put_schedule(self, artifact: Artifact, wanted: dict[str, Any]) -> None:
         resource = artifact.resource
