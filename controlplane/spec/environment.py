@@ -135,15 +135,20 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def _binding_schema(schema: dict[str, Any], model: type[Any]) -> None:
+    """Editors accept a binding key only for a registered engine (or `external`)."""
+    keys = [*schema.get("properties", {}), *registered_engines()]
+    schema["propertyNames"] = {"enum": list(dict.fromkeys(keys))}
+
+
 class ActivityBinding(Model):
     """Where a logical activity runs, per engine: `<engine>: {...}` and `external`.
 
-    The built-in engines' keys are declared (editors complete them); a binding for any other
-    registered engine is an extra key of the same shape, checked against the registry when
-    the environment loads (`spec.load`), like a target's `engine`.
+    Keys are the names of registered engines (checked when the environment loads, like a
+    target's `engine`); the built-in engines' keys are also declared fields.
     """
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra=_binding_schema)
     __pydantic_extra__: dict[str, dict[str, Any]] = Field(init=False)
 
     stepfunctions: dict[str, Any] | None = None
