@@ -157,6 +157,7 @@ def test_plan_apply_and_drift_on_the_registered_engine(
     assert code == 0, err
     stored = json.loads((repo / "deploy" / "toy" / "acme-greeting.json").read_text())
     assert stored["marks"]["cpl:workflow"] == "acme/greeting"
+    assert "writtenAt" in stored["document"]  # the engine's own field: normalized away
     assert cpl(capsys, repo, "plan", "--env", "dev")[0] == 0
 
     code, out, err = cpl(capsys, repo, "drift", "--env", "dev", "--format", "json")

@@ -7,12 +7,14 @@ Everything cpl needs is behind the bundle contract (controlplane/engines/base.py
   `approval` unsupported, the rest exact), rendering a small JSON document;
 - a live client keeping each resource as a JSON file `<repo>/<target.path>/<resource>.json`
   (`{"document": ..., "marks": {...}}`), with cpl's marks beside the document as tags are
-  beside a state machine;
+  beside a state machine; like a real engine it adds a field of its own (`writtenAt`), which
+  its normalization rules remove before anything is compared;
 - no runner, worker or emulator: `cpl run` says how toy runs start instead.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,6 +29,7 @@ from controlplane.engines.live import (
     ResourceError,
     diff_documents,
 )
+from controlplane.engines.normalize import Rule, apply_rules
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
     Artifact,
@@ -55,6 +58,9 @@ WAIT_REASON = "the toy engine waits at most one minute, whatever the spec says"
 APPROVAL_REASON = "the toy engine has nobody to ask"
 
 Node = dict[str, Any]
+
+RULES = (Rule("/writtenAt"),)
+"""What the toy engine adds to a resource on its own: when it was written."""
 
 
 class ToyTranslator(Translator[Node]):
@@ -154,7 +160,9 @@ class ToyClient:
             DIGEST_TAG: artifact.digest,
         }
         self.root.mkdir(parents=True, exist_ok=True)
-        text = json.dumps({"document": artifact.document, "marks": marks}, indent=2)
+        written = dt.datetime.now(dt.UTC).isoformat()
+        document = {**artifact.document, "writtenAt": written}
+        text = json.dumps({"document": document, "marks": marks}, indent=2)
         self._path(artifact.resource).write_text(text + "\n", encoding="utf-8")
         live = self._load(artifact.resource)
         assert live is not None
@@ -170,7 +178,7 @@ class ToyClient:
         return diff_documents(self.desired_document(artifact, live), live.document)
 
     def desired_document(self, artifact: Artifact, live: LiveResource) -> dict[str, Any]:
-        return dict(artifact.document)  # the toy engine adds nothing to what it keeps
+        return apply_rules(RULES, artifact.document)
 
     def list_managed(self) -> list[LiveResource]:
         found = [self._load(path.stem) for path in sorted(self.root.glob("*.json"))]
@@ -200,7 +208,7 @@ class ToyClient:
             target=self.target.name,
             resource=resource,
             id=path.name,
-            document=stored["document"],
+            document=apply_rules(RULES, stored["document"]),
             tags=dict(stored.get("marks", {})),
         )
 
