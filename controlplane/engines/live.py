@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
-from deepdiff import DeepDiff
-
 from controlplane.engines.translator import Artifact
 from controlplane.errors import EngineError
 from controlplane.spec.environment import EngineName, Environment, Target
@@ -161,6 +159,10 @@ def diff_documents(expected: dict[str, Any], actual: dict[str, Any]) -> list[Cha
 
     A field only the live side has reports `expected: None`; one it lacks, `actual: None`.
     """
+    # imported on first use: the registry (and with it this module) loads for every command
+    # that checks engine names, `cpl validate` included, and DeepDiff alone takes ~80 ms
+    from deepdiff import DeepDiff
+
     delta = DeepDiff(expected, actual, view="tree", verbose_level=2)
     changes: dict[str, Change] = {}
     for kind, items in delta.items():
