@@ -1,14 +1,17 @@
-"""`cpl local`: the embedded engines of a local environment, as background processes.
+"""`cpl local`: the local emulators of an environment's engines, as background processes.
 
-For every Temporal target on the loopback address a Temporal dev server (`temporal server
-start-dev`, persisted to `.cpl/local/<name>.db`, with the targets' namespaces), and for every
-Step Functions target whose endpoint is on the loopback address a moto server with real state
-machine execution and Lambda without Docker. Targets sharing an address share a server.
+For every target whose engine has a local emulator (its bundle's `emulator`: a Temporal dev
+server, persisted to `.cpl/local/<name>.db`, with the targets' namespaces; moto with real state
+machine execution and Lambda without Docker for Step Functions) and whose address is on the
+loopback address, one server; targets of an engine sharing an address share a server. This
+module orchestrates processes, pid files, logs and the lock; starting a server and telling it
+is healthy is the emulator's business (`engines/emulation.py`).
 
 The servers run detached (their own session) and outlive the command; `.cpl/local/<name>.pid`
-(JSON: pid, environment, address, command) says which process is ours, and `<name>.log` holds
-its output. A pid file whose process is gone, or whose pid now runs something else, is stale and
-ignored. `up` and `down` hold the lock of `.cpl/local` so two of them never interleave.
+(JSON: pid, environment, engine, address, command) says which process is ours, and
+`<name>.log` holds its output. A pid file whose process is gone, or whose pid now runs
+something else, is stale and ignored. `up` and `down` hold the lock of `.cpl/local` so two of
+them never interleave.
 """
 
 from __future__ import annotations
@@ -26,15 +29,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client
-
 from controlplane.deploy.lock import StateLock
-from controlplane.engines.stepfunctions.emulator import moto_answers, start_moto_server
-from controlplane.engines.temporal.devserver import find_temporal_binary, start_dev_server
+from controlplane.engines import ENGINES
+from controlplane.engines.emulation import Emulator, LocalServer
 from controlplane.errors import ConfigError, EngineError
 from controlplane.files import pid_alive
 from controlplane.spec.environment import Environment, Target
@@ -45,9 +45,6 @@ DEFAULT_GRACE = 10.0
 LOG_TAIL_LINES = 20
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_LABELS = {"temporal": "Temporal dev server", "stepfunctions": "Step Functions emulator (moto)"}
-
-LocalEngine = Literal["temporal", "stepfunctions"]
 
 # Servers started by this process: polled to reap them once stopped (an unreaped child is a
 # zombie whose pid still answers) and kept referenced while they run.
@@ -56,25 +53,22 @@ _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 @dataclass(frozen=True)
 class LocalService:
-    """One local server: `name` is its file stem under `.cpl/local`."""
+    """One local server: `name` is its file stem under `.cpl/local`; `address` what clients
+    use (`host:port` for Temporal, the endpoint URL for Step Functions); `label` what users
+    call it."""
 
     name: str
-    engine: LocalEngine
+    engine: str
     host: str
     port: int
+    address: str
+    label: str
     targets: tuple[str, ...]
     namespaces: tuple[str, ...] = ()
 
-    @property
-    def address(self) -> str:
-        """What clients use: `host:port` (Temporal) or the endpoint URL (Step Functions)."""
-        if self.engine == "stepfunctions":
-            return f"http://{_url_host(self.host)}:{self.port}"
-        return f"{_url_host(self.host)}:{self.port}"
-
     def describe(self) -> str:
         targets = ", ".join(self.targets)
-        return f"the {_LABELS[self.engine]} of target {targets} ({self.address})"
+        return f"the {self.label} of target {targets} ({self.address})"
 
 
 @dataclass(frozen=True)
@@ -111,31 +105,42 @@ def local_dir(repo: Path) -> Path:
 
 
 def local_services(environment: Environment) -> list[LocalService]:
-    """The servers the environment's Temporal and Step Functions targets need.
+    """The servers the environment's targets need (those of engines with a local emulator).
 
     ConfigError for such a target that is not on the loopback address: `cpl local` only runs
     engines on this machine.
     """
-    grouped: dict[tuple[LocalEngine, str, int], list[Target]] = {}
+    grouped: dict[tuple[str, str, int], list[Target]] = {}
+    emulators: dict[str, Emulator] = {}
     for target in environment.spec.targets:
-        if target.engine == "argo":
-            continue  # GitOps delivery writes files: nothing to run
-        engine: LocalEngine = target.engine
-        host, port = _host_port(environment, target)
-        grouped.setdefault((engine, host, port), []).append(target)
+        emulator = _emulator(target.engine)
+        if emulator is None:
+            continue  # e.g. Argo's GitOps delivery writes files: nothing to run
+        emulators[target.engine] = emulator
+        host, port = _host_port(environment, target, emulator)
+        grouped.setdefault((target.engine, host, port), []).append(target)
     if not grouped:
+        local = [e.title for e in ENGINES.values() if e.emulator is not None]
         raise ConfigError(
-            f"environment '{environment.name}' has no Temporal or Step Functions target: "
-            "nothing to start"
+            f"environment '{environment.name}' has no target of an engine that runs locally "
+            f"({', '.join(local)}): nothing to start"
         )
     per_engine = [engine for engine, _, _ in grouped]
     services = []
     for (engine, host, port), targets in grouped.items():
         name = engine if per_engine.count(engine) == 1 else f"{engine}-{port}"
         namespaces = sorted({t.namespace for t in targets if t.namespace})
+        emulator = emulators[engine]
         services.append(
             LocalService(
-                name, engine, host, port, tuple(t.name for t in targets), tuple(namespaces)
+                name,
+                engine,
+                host,
+                port,
+                emulator.address(host, port),
+                emulator.label,
+                tuple(t.name for t in targets),
+                tuple(namespaces),
             )
         )
     return services
@@ -160,7 +165,7 @@ def local_up(
             if record is not None and _is_running(record):
                 if record.get("address") != service.address:
                     raise ConfigError(
-                        f"{_pid_path(directory, service.name)}: a {_LABELS[service.engine]} of "
+                        f"{_pid_path(directory, service.name)}: a {service.label} of "
                         f"environment '{record.get('environment')}' runs at "
                         f"{record.get('address')} (pid {record['pid']}): stop it first with "
                         f"`cpl local down --env {record.get('environment')}`"
@@ -257,49 +262,26 @@ async def _start(directory: Path, environment: str, service: LocalService, timeo
     stamp = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with log.open("a", encoding="utf-8") as stream:
         stream.write(f"--- {stamp} cpl local up --env {environment}: {service.describe()}\n")
+    emulator = _emulator(service.engine)
+    assert emulator is not None  # local_services only keeps engines with an emulator
+    server = LocalServer(
+        host=_bind_host(service.host),
+        port=service.port,
+        address=service.address,
+        namespaces=service.namespaces,
+        state=directory / service.name,
+        log=log,
+        timeout=timeout,
+    )
     try:
-        if service.engine == "temporal":
-            process = await _start_temporal(directory, service, log, timeout)
-        else:
-            process = await _start_moto(service, log, timeout)
+        process = await emulator.start(server)
     except EngineError as error:
         raise EngineError(
             f"could not start {service.describe()}: {error}{_log_tail(log, offset)}"
         ) from None
+    _CHILDREN[process.pid] = process
     _write_pid(directory, service, environment, process)
     return process.pid
-
-
-async def _start_temporal(
-    directory: Path, service: LocalService, log: Path, timeout: float
-) -> subprocess.Popen[bytes]:
-    namespaces = service.namespaces or ("default",)
-    server = await start_dev_server(
-        host=_bind_host(service.host),
-        port=service.port,
-        db_filename=directory / f"{service.name}.db",
-        namespace=namespaces[0],
-        extra_namespaces=namespaces[1:],
-        log_path=log,
-        binary=find_temporal_binary(),
-        timeout=timeout,
-    )
-    _CHILDREN[server.process.pid] = server.process
-    return server.process
-
-
-async def _start_moto(service: LocalService, log: Path, timeout: float) -> subprocess.Popen[bytes]:
-    server = await asyncio.to_thread(
-        start_moto_server,
-        _bind_host(service.host),
-        service.port,
-        url=service.address,
-        log=log,
-        detached=True,
-        timeout=timeout,
-    )
-    _CHILDREN[server.process.pid] = server.process
-    return server.process
 
 
 # --- health ---------------------------------------------------------------------------------
@@ -321,34 +303,17 @@ def _stopped(
 
 
 def _health(service: LocalService) -> tuple[bool, str]:
-    if service.engine == "stepfunctions":
-        if moto_answers(service.address):
-            return True, ""
-        return False, f"{service.address} does not answer"
-    return asyncio.run(_temporal_health(service))
+    emulator = _emulator(service.engine)
+    if emulator is None:
+        return False, f"engine '{service.engine}' has no local emulator"
+    return emulator.health(service.address, service.namespaces)
 
 
-async def _temporal_health(service: LocalService) -> tuple[bool, str]:
-    try:
-        client = await asyncio.wait_for(Client.connect(service.address), 5)
-        if not await asyncio.wait_for(client.service_client.check_health(), 5):
-            return False, "the frontend reports itself unhealthy"
-        missing = []
-        for namespace in service.namespaces:
-            try:
-                await client.workflow_service.describe_namespace(
-                    DescribeNamespaceRequest(namespace=namespace), timeout=dt.timedelta(seconds=5)
-                )
-            except Exception:
-                missing.append(namespace)
-    except Exception as error:
-        return False, f"{service.address} does not answer: {error}"
-    if missing:
-        return False, (
-            f"namespace {', '.join(missing)} missing (added to the environment after `up`?): "
-            "restart with `cpl local down` and `cpl local up`"
-        )
-    return True, ""
+def _emulator(engine: str) -> Emulator | None:
+    """The local emulator of a registered engine (None when it has none or is unknown: a pid
+    file may outlive the engine's registration)."""
+    factory = ENGINES[engine].emulator if engine in ENGINES else None
+    return factory() if factory is not None else None
 
 
 def _port_in_use(host: str, port: int) -> bool:
@@ -407,7 +372,8 @@ def _read_pid(directory: Path, name: str) -> dict[str, Any] | None:
 
 
 def _service_from_record(name: str, record: dict[str, Any]) -> LocalService:
-    engine: LocalEngine = "temporal" if record.get("engine") == "temporal" else "stepfunctions"
+    engine = str(record.get("engine", ""))
+    emulator = _emulator(engine)
     address = str(record.get("address", ""))
     parsed = urlparse(address if "//" in address else f"//{address}")
     return LocalService(
@@ -415,6 +381,8 @@ def _service_from_record(name: str, record: dict[str, Any]) -> LocalService:
         engine,
         parsed.hostname or "127.0.0.1",
         parsed.port or 0,
+        address,
+        emulator.label if emulator is not None else f"{engine} server",
         tuple(record.get("targets", ())),
         tuple(record.get("namespaces", ())),
     )
@@ -481,23 +449,19 @@ def _log_tail(log: Path, offset: int) -> str:
 # --- addresses ------------------------------------------------------------------------------
 
 
-def _host_port(environment: Environment, target: Target) -> tuple[str, int]:
+def _host_port(environment: Environment, target: Target, emulator: Emulator) -> tuple[str, int]:
     where = f"environments/{environment.name}.yaml: target '{target.name}'"
-    if target.engine == "stepfunctions":
-        if not target.endpoint:
-            raise ConfigError(
-                f"{where} has no endpoint: `cpl local` runs only emulators on 127.0.0.1 "
-                "(set endpoint: http://127.0.0.1:<port>)"
-            )
-        parsed = urlparse(target.endpoint)
-        host, port = parsed.hostname, parsed.port
-        if port is None and host:
-            port = 443 if parsed.scheme == "https" else 80
-        value = target.endpoint
-    else:
-        value = target.address or ""
-        parsed = urlparse(f"//{value}")
-        host, port = parsed.hostname, parsed.port
+    value = emulator.location(target)
+    if not value:
+        raise ConfigError(
+            f"{where} has no {emulator.setting}: `cpl local` runs only emulators on 127.0.0.1 "
+            f"(set {emulator.setting}: {emulator.example})"
+        )
+    # a URL (http://127.0.0.1:4566) or host:port (127.0.0.1:7233)
+    parsed = urlparse(value if "//" in value else f"//{value}")
+    host, port = parsed.hostname, parsed.port
+    if port is None and host and parsed.scheme in ("http", "https"):
+        port = 443 if parsed.scheme == "https" else 80
     if host not in _LOOPBACK or port is None:
         raise ConfigError(
             f"{where} points at {value}: `cpl local` only starts engines on the loopback "
@@ -508,10 +472,6 @@ def _host_port(environment: Environment, target: Target) -> tuple[str, int]:
 
 def _bind_host(host: str) -> str:
     return "127.0.0.1" if host == "localhost" else host
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _command_line() -> str:

@@ -1,30 +1,26 @@
 """`cpl worker`, `cpl run` and `cpl signal`: run deployed workflows on their engines.
 
-`run` starts a run of one workflow on its target (Temporal: the interpreter with the
-workflow's published spec payload; Step Functions: StartExecution of its state machine) and,
-with `--wait`, reports the run JSON of CLI.md. `worker` hosts cpl's interpreter on a Temporal
-target's task queue; `signal` talks to a running Temporal run.
+`run` starts a run of one workflow on its target through the engine's runner (Temporal: the
+interpreter with the workflow's published spec payload; Step Functions: StartExecution of its
+state machine) and, with `--wait`, reports the run JSON of CLI.md. `worker` hosts cpl's side
+of runs (Temporal: the interpreter on the target's task queue); `signal` talks to a running
+run. Engines without a runner or worker say so; the engine bundles are in `engines/`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import signal as signals
 from pathlib import Path
 from typing import Any
 
 import click
-from temporalio.service import RPCError, RPCStatusCode
 
 from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
 from controlplane.cli.selection import find_workflow, select_target, target_named
-from controlplane.engines.stepfunctions import runner as stepfunctions
-from controlplane.engines.temporal.runner import RunOutcome, connect, run_outcome, start_run
-from controlplane.engines.temporal.runtime.worker import build_worker
-from controlplane.engines.temporal.translate import TemporalTranslator, spec_payload
-from controlplane.errors import ConfigError, EngineError, ExitCode
-from controlplane.spec.environment import Environment, Target
+from controlplane.engines import ENGINES, engine_named
+from controlplane.engines.runs import RUNNING, Runner
+from controlplane.errors import ConfigError, ExitCode
+from controlplane.spec.environment import Target
 from controlplane.spec.load import load_environment
 from controlplane.spec.model import Workflow
 from controlplane.spec.types import parse_duration
@@ -42,7 +38,9 @@ def _env_option(func: Any) -> Any:
 
 @click.command("worker")
 @_env_option
-@click.option("--target", "target_name", required=True, help="A temporal target of ENV.")
+@click.option(
+    "--target", "target_name", required=True, help="A target of ENV whose engine has a worker."
+)
 @click.option(
     "--dead-letter",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -51,43 +49,23 @@ def _env_option(func: Any) -> Any:
 )
 @repo_option
 def worker_command(env_name: str, target_name: str, dead_letter: Path | None, repo: Path) -> int:
-    """Run the Temporal worker that hosts cpl's workflow interpreter.
+    """Run the worker that hosts cpl's workflow interpreter (Temporal targets).
 
     Polls the target's task queue in its namespace until Ctrl-C (or SIGTERM), then lets
     running workflow tasks finish and exits 0.
     """
     environment = load_environment(repo, env_name)
-    target = target_named(environment, target_name, engine="temporal")
-    assert target.address and target.namespace and target.task_queue
-    asyncio.run(_serve(target, dead_letter))
+    target = target_named(environment, target_name)
+    worker = engine_named(target.engine).worker
+    if worker is None:
+        hosts = [e.name for e in ENGINES.values() if e.worker is not None]
+        raise ConfigError(
+            f"target '{target.name}' of environment '{environment.name}' is a {target.engine} "
+            f"target; cpl worker serves {_either(hosts)} targets"
+        )
+    worker()(target, dead_letter=dead_letter, announce=lambda line: click.echo(line, err=True))
     click.echo("worker stopped", err=True)
     return int(ExitCode.OK)
-
-
-async def _serve(target: Target, dead_letter: Path | None) -> None:
-    assert target.address and target.namespace and target.task_queue
-    client = await connect(target.address, target.namespace)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for number in (signals.SIGINT, signals.SIGTERM):
-        loop.add_signal_handler(number, stop.set)
-    worker = build_worker(client, target.task_queue, dead_letter)
-    try:
-        async with worker:
-            click.echo(
-                f"cpl worker: interpreter on task queue {target.task_queue} of namespace "
-                f"{target.namespace} at {target.address} (Ctrl-C to stop)",
-                err=True,
-            )
-            await stop.wait()
-            click.echo("stopping: waiting for running workflow tasks…", err=True)
-    except RuntimeError as error:  # the worker failed to poll (namespace missing, server gone)
-        raise EngineError(
-            f"the worker for {target.namespace} at {target.address} failed: {error}"
-        ) from None
-    finally:
-        for number in (signals.SIGINT, signals.SIGTERM):
-            loop.remove_signal_handler(number)
 
 
 # --- cpl run ------------------------------------------------------------------------------
@@ -139,21 +117,9 @@ def run_command(
     environment = load_environment(repo, env_name)
     workflow = find_workflow(repo, workflow_ref)
     target = select_target(environment, workflow, target_name)
-    if target.engine == "temporal":
-        run_id, outcome = asyncio.run(
-            _run_temporal(workflow, target, environment, run_input, wait_seconds if wait else None)
-        )
-    elif target.engine == "stepfunctions":
-        run_id, outcome = _run_stepfunctions(
-            workflow, target, run_input, wait_seconds if wait else None
-        )
-    else:
-        raise ConfigError(
-            f"cpl run starts Temporal and Step Functions runs; target '{target.name}' is "
-            f"{target.engine}: submit the WorkflowTemplate with "
-            f"`argo submit --from workflowtemplate/{workflow.metadata.tenant}-"
-            f"{workflow.metadata.name}`"
-        )
+    runner = _runner(target, workflow)
+    run_id = runner.start(workflow, target, environment, run_input)
+    outcome = runner.outcome(target, run_id, wait_seconds) if wait else RUNNING
     report: dict[str, Any] = {
         "workflow": workflow.key,
         "target": target.name,
@@ -174,37 +140,24 @@ def run_command(
     return int(ExitCode.ERROR)
 
 
-async def _run_temporal(
-    workflow: Workflow,
-    target: Target,
-    environment: Environment,
-    run_input: Any,
-    wait: float | None,
-) -> tuple[str, RunOutcome]:
-    """Render → spec payload → start the interpreter run; with `wait`, wait for its end."""
-    assert target.address and target.namespace and target.task_queue
-    payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
-    client = await connect(target.address, target.namespace)
-    try:
-        handle = await start_run(client, payload, run_input, task_queue=target.task_queue)
-    except RPCError as error:
-        raise EngineError(
-            f"Temporal at {target.address} refused to start {workflow.key} in namespace "
-            f"{target.namespace}: {error.message}"
-        ) from None
-    if wait is None:
-        return handle.id, {"status": "running", "output": None, "error": None, "trace": []}
-    return handle.id, await run_outcome(handle, wait)
+def _runner(target: Target, workflow: Workflow) -> Runner:
+    """The runner of the target's engine; a ConfigError saying how to run it otherwise."""
+    engine = engine_named(target.engine)
+    if engine.runner is None:
+        runnable = [e.title for e in ENGINES.values() if e.runner is not None]
+        hint = f": {engine.run_hint(workflow)}" if engine.run_hint is not None else ""
+        raise ConfigError(
+            f"cpl run starts {_either(runnable, 'and')} runs; target '{target.name}' is "
+            f"{target.engine}{hint}"
+        )
+    return engine.runner()
 
 
-def _run_stepfunctions(
-    workflow: Workflow, target: Target, run_input: Any, wait: float | None
-) -> tuple[str, RunOutcome]:
-    client = stepfunctions.client_for(target)
-    execution = stepfunctions.start_execution(client, target, workflow, run_input)
-    if wait is None:
-        return execution, {"status": "running", "output": None, "error": None, "trace": []}
-    return execution, stepfunctions.execution_outcome(client, execution, wait)
+def _either(names: list[str], word: str = "or") -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    if len(names) < 2:
+        return "".join(names) or "no"
+    return f"{', '.join(names[:-1])} {word} {names[-1]}"
 
 
 def _print_run(report: dict[str, Any], waited: bool) -> None:
@@ -251,7 +204,7 @@ def _input(text: str | None) -> Any:
 @click.argument("signal_name", metavar="SIGNAL")
 @click.argument("argument", metavar="[JSON]", required=False)
 @_env_option
-@click.option("--target", "target_name", required=True, help="The temporal target of the run.")
+@click.option("--target", "target_name", required=True, help="The target of the run.")
 @repo_option
 @format_option("json")
 def signal_command(
@@ -264,15 +217,23 @@ def signal_command(
     output_format: str,
     output_file: Path | None,
 ) -> int:
-    """Send a signal to a running Temporal run (approvals, `pause`, `resume`, `skip`).
+    """Send a signal to a running run (Temporal: approvals, `pause`, `resume`, `skip`).
 
     An approval takes `{"approved": true, "by": "alice", "roles": ["controller"]}`; `skip`
     takes a step name (plain or as a JSON string); `pause` and `resume` take nothing.
     """
     args = _signal_args(signal_name, argument)
     environment = load_environment(repo, env_name)
-    target = target_named(environment, target_name, engine="temporal")
-    asyncio.run(_signal(target, run_id, signal_name, args))
+    target = target_named(environment, target_name)
+    engine = engine_named(target.engine)
+    runner = engine.runner() if engine.runner is not None else None
+    if runner is None or not runner.signals:
+        takers = [e.name for e in ENGINES.values() if e.runner is not None and e.runner().signals]
+        raise ConfigError(
+            f"target '{target.name}' of environment '{environment.name}' is a {target.engine} "
+            f"target; its runs take no signals (cpl signal needs a {_either(takers)} target)"
+        )
+    runner.signal(target, run_id, signal_name, args)
     report = {"runId": run_id, "target": target.name, "signal": signal_name, "sent": True}
     if output_format == "json":
         emit(to_json(report), output_file)
@@ -296,19 +257,3 @@ def _signal_args(name: str, argument: str | None) -> list[Any]:
         if name == "skip":  # a bare step name
             return [argument]
         raise click.BadParameter(f"not JSON: {error}", param_hint="JSON") from None
-
-
-async def _signal(target: Target, run_id: str, name: str, args: list[Any]) -> None:
-    assert target.address and target.namespace
-    client = await connect(target.address, target.namespace)
-    handle = client.get_workflow_handle(run_id)
-    try:
-        await handle.signal(name, *args)
-    except RPCError as error:
-        if error.status == RPCStatusCode.NOT_FOUND:
-            raise EngineError(
-                f"no running run '{run_id}' in namespace {target.namespace} at "
-                f"{target.address}: the run id is unknown or the run has finished "
-                f"({error.message})"
-            ) from None
-        raise EngineError(f"signal {name} to run '{run_id}' failed: {error.message}") from None

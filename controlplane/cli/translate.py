@@ -136,7 +136,7 @@ def _workflows(repo: Path, references: tuple[str, ...]) -> list[Workflow]:
 def compat_environment(workflows: list[Workflow], engines: list[str]) -> Environment:
     """A production environment with one target per engine selecting every workflow, and a
     placeholder binding for every logical name: support depends on constructs, not on
-    where names are bound."""
+    where names are bound. Each engine's bundle gives its sample settings (`Engine.compat`)."""
     from controlplane.spec.check import iter_scopes
 
     activities: dict[str, Any] = {}
@@ -149,11 +149,7 @@ def compat_environment(workflows: list[Workflow], engines: list[str]) -> Environ
                 activity = getattr(step, "activity", None)
                 if activity:
                     activities[activity] = {
-                        "stepfunctions": {
-                            "resource": f"arn:aws:lambda:us-east-1:000000000000:function:{activity}"
-                        },
-                        "temporal": {"activity": activity, "taskQueue": "compat"},
-                        "argo": {"image": "compat:latest", "command": [activity]},
+                        name: engine.compat.activity(activity) for name, engine in ENGINES.items()
                     }
         spec = workflow.spec
         if spec.on_error and spec.on_error.dead_letter:
@@ -162,11 +158,7 @@ def compat_environment(workflows: list[Workflow], engines: list[str]) -> Environ
             keys[spec.security.encryption.key] = {engine: "compat" for engine in ENGINE_NAMES}
         if spec.payload and spec.payload.offload:
             stores[spec.payload.offload.store] = {"url": "s3://compat"}
-    targets: dict[str, dict[str, Any]] = {
-        "stepfunctions": {"region": "us-east-1", "roleArn": "arn:aws:iam::000000000000:role/x"},
-        "temporal": {"address": "127.0.0.1:7233", "namespace": "compat", "taskQueue": "compat"},
-        "argo": {"delivery": "gitops", "path": "compat", "namespace": "compat"},
-    }
+    targets = {name: dict(engine.compat.target) for name, engine in ENGINES.items()}
     return Environment.model_validate(
         {
             "apiVersion": "cpl.dev/v1",

@@ -1,11 +1,15 @@
 """`detect_drift`: read every managed resource back from the live engines and diff it against
 the desired artifacts.
 
-Reads run on a bounded thread pool (`concurrency` workers). The Temporal module drives its
-own event loop, so each worker thread gets its own Temporal client per target; the Step
-Functions and Argo modules hold only thread-safe clients (boto3 clients, file reads, the
-Kubernetes API client) and are shared by all workers: building boto3 clients loads their
-service models, about a second per client set, which would otherwise be paid per thread.
+Everything engine-specific comes through the engine contract (`engines/live.py`): `read`,
+`desired_document` and `diff` per resource, `inventory` per target, and the bundle's
+`thread_safe_client`.
+
+Reads run on a bounded thread pool (`concurrency` workers). An engine whose client is not
+thread-safe (Temporal's drives its own event loop) gets one client per worker thread and
+target; a thread-safe one (boto3 clients, file reads, the Kubernetes API client) is shared by
+all workers: building boto3 clients loads their service models, about a second per client
+set, which would otherwise be paid per thread.
 
 Transient errors are retried with exponential backoff and full jitter inside the engine
 modules (`engines.retry`); an error
@@ -14,20 +18,19 @@ unreachable, its remaining reads are skipped instead of each waiting out its own
 the report comes back partial, naming it. A permanent error of one resource (access denied,
 a malformed live definition) fails that resource only.
 
-Unmanaged resources come from each target's `list_managed` (cpl's tags, labels, schedule
-memo) and, on Temporal, from every schedule of the target's namespace: a namespace a cpl
-target deploys to belongs to cpl, so a schedule created there by hand is unmanaged even
-without cpl's memo. A live resource is unmanaged when no desired artifact of the whole
-environment names it, whatever `tenants` selects, so a shard never calls another shard's
-resource unmanaged.
+Unmanaged resources come from each target's `inventory`: a light listing (names and cpl's
+marks) instead of `list_managed`, which reads every managed resource in full, one after the
+other — the resources a spec describes are read anyway, concurrently; measured on 500 + 500
+resources, `list_managed` alone took longer than all reads together (bench/RESULTS.md). What
+counts as a candidate is the engine's call (cpl's tags or labels; on Temporal every schedule
+of the target's namespace, which belongs to cpl). A live resource is unmanaged when no desired
+artifact of the whole environment names it, whatever `tenants` selects, so a shard never calls
+another shard's resource unmanaged.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import functools
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -36,26 +39,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.service import RPCError, RPCStatusCode
-
 from controlplane.drift.ignore import IgnoreRules
 from controlplane.drift.model import DriftItem, DriftReport, ReadFailure, Status, TargetStats
-from controlplane.engines import EngineClient, LiveResource, ResourceError, engine_client
-from controlplane.engines.live import MANAGED_TAG, WORKFLOW_TAG, Change
-from controlplane.engines.normalize import normalize
-from controlplane.engines.retry import TransientError, aretry, is_transient, retry
-from controlplane.engines.stepfunctions.aws import aws_client
-from controlplane.engines.temporal.client import RECORD_PREFIX, desired_view
-from controlplane.engines.temporal.runner import connect
+from controlplane.engines import (
+    EngineClient,
+    LiveResource,
+    ResourceError,
+    engine_client,
+    engine_named,
+)
+from controlplane.engines.live import Change
 from controlplane.engines.translator import Artifact
 from controlplane.errors import CplError
 from controlplane.spec.environment import Environment, Target
 
 DEFAULT_CONCURRENCY = 16
-SHARED_CLIENT_ENGINES: frozenset[str] = frozenset({"stepfunctions", "argo"})
-"""Engines whose modules may be used by several threads at once (see module doc)."""
 
 Result = TypeVar("Result")
 
@@ -203,7 +201,9 @@ class _Reader:
             live = client.read(artifact)
             if live is None:
                 return _Read(None, [])
-            if _unchanged(artifact, live):
+            # Fast path for the common case: DeepDiff (~25 ms for a large state machine) only
+            # for documents that differ; `diff` stays the authority on what differs.
+            if client.desired_document(artifact, live) == live.document:
                 return _Read(live, [])
             # One diff at a time: DeepDiff parses paths with `ast`, and CPython 3.11's AST
             # constructor is not thread-safe ("AST constructor recursion depth mismatch").
@@ -214,22 +214,9 @@ class _Reader:
         return self._guarded(target, artifact.resource, operation)
 
     def listing(self, target: Target, desired: set[str]) -> list[LiveResource] | None:
-        """The live resources of the target that are candidates for `unmanaged`.
-
-        Step Functions and Temporal: a light inventory (names and marks only) instead of
-        `list_managed`, which reads every managed resource in full, one after the other —
-        the resources a spec describes are read anyway, concurrently, by `read`; measured on
-        500 + 500 resources, `list_managed` alone took longer than all reads together.
-        """
-
-        def operation(client: EngineClient) -> list[LiveResource]:
-            if target.engine == "stepfunctions":
-                return _stepfunctions_inventory(client, target, self.env, desired)
-            if target.engine == "temporal":
-                return _temporal_inventory(target)
-            return list(client.list_managed())
-
-        return self._guarded(target, None, operation)
+        """The target's live resources that are candidates for `unmanaged` (its light
+        `inventory`; `desired` are the names the artifacts describe, read anyway)."""
+        return self._guarded(target, None, lambda client: client.inventory(desired))
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -300,7 +287,7 @@ class _Reader:
                 )
 
     def _client(self, target: Target) -> EngineClient:
-        if target.engine in SHARED_CLIENT_ENGINES:
+        if engine_named(target.engine).thread_safe_client:
             with self._client_lock:
                 client = self._shared.get(target.name)
                 if client is None:
@@ -319,21 +306,6 @@ class _Reader:
         with self._lock:
             self._clients.append(client)
         return client
-
-
-def _unchanged(artifact: Artifact, live: LiveResource) -> bool:
-    """A fast path for the common case: the live document equals the desired one exactly.
-
-    The engine module's `diff` (DeepDiff, ~25 ms for a large state machine) stays the
-    authority: this only recognises plain equality of the documents the engine module
-    compares (same normalization, no extra ignore patterns), and anything else goes to it.
-    """
-    if artifact.engine == "stepfunctions":
-        desired = normalize("stepfunctions", json.loads(json.dumps(artifact.document)))
-        return desired == live.document
-    if artifact.engine == "temporal":
-        return bool(normalize("temporal", desired_view(artifact)) == live.document)
-    return False
 
 
 def _item(artifact: Artifact, read: _Read, rules: IgnoreRules, environment: str) -> DriftItem:
@@ -393,113 +365,3 @@ def _tenant_of(live: LiveResource, tenants: set[str]) -> str | None:
         return live.workflow.split("/", 1)[0]
     matching = [t for t in tenants if live.resource.startswith(f"{t}-")]
     return max(matching, key=len) if matching else None
-
-
-def _stepfunctions_inventory(
-    client: EngineClient, target: Target, env: Environment, desired: set[str]
-) -> list[LiveResource]:
-    """State machines of the target's account and region tagged `cpl:managed=true` for this
-    environment (or none) that no artifact describes; tags are only fetched for those."""
-    sfn = getattr(client, "sfn", None) or aws_client(target, "stepfunctions")
-
-    def call(operation: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        try:
-            return retry(operation)
-        except (ClientError, BotoCoreError) as error:
-            raise ResourceError(
-                f"stepfunctions target '{target.name}': cannot list state machines: {error}",
-                engine="stepfunctions",
-                target=target.name,
-                resource=target.name,
-                transient=is_transient(error),
-            ) from None
-
-    names: list[tuple[str, str]] = []
-    options: dict[str, str] = {}
-    while True:
-        page = call(functools.partial(sfn.list_state_machines, **options))
-        names += [(m["name"], m["stateMachineArn"]) for m in page.get("stateMachines", [])]
-        if not page.get("nextToken"):
-            break
-        options = {"nextToken": page["nextToken"]}
-    found = []
-    for name, arn in names:
-        if name in desired:
-            continue
-        listed = call(functools.partial(sfn.list_tags_for_resource, resourceArn=arn))
-        tags = {t["key"]: t["value"] for t in listed.get("tags", [])}
-        if tags.get(MANAGED_TAG) != "true":
-            continue
-        if tags.get("cpl:environment", env.name) != env.name:
-            continue
-        found.append(
-            LiveResource(
-                engine="stepfunctions",
-                target=target.name,
-                resource=name,
-                id=arn,
-                document={"kind": "stepfunctions", "name": name},
-                tags=tags,
-            )
-        )
-    return found
-
-
-def _temporal_inventory(target: Target) -> list[LiveResource]:
-    """Published versions (namespace data) and every schedule of a Temporal target's
-    namespace, memo or not: the namespace belongs to cpl."""
-    namespace = target.namespace or "default"
-
-    async def attempt() -> list[LiveResource]:
-        try:
-            client = await connect(target.address or "", namespace)
-        except CplError as error:  # unreachable server: worth retrying
-            raise TransientError(error.message) from None
-        found: dict[str, LiveResource] = {}
-        try:
-            described = await client.workflow_service.describe_namespace(
-                DescribeNamespaceRequest(namespace=namespace)
-            )
-            for key, value in described.namespace_info.data.items():
-                if not key.startswith(RECORD_PREFIX) or not value:
-                    continue
-                workflow = key.removeprefix(RECORD_PREFIX)
-                resource = workflow.replace("/", "-", 1)
-                found[resource] = LiveResource(
-                    engine="temporal",
-                    target=target.name,
-                    resource=resource,
-                    id=f"{namespace}/{workflow}",
-                    document={"kind": "temporal", "spec": {"published": True}},
-                    tags={WORKFLOW_TAG: workflow, MANAGED_TAG: "true"},
-                )
-            async for entry in await client.list_schedules():
-                if entry.id in found:
-                    continue
-                memo = await entry.memo()
-                marked = memo.get("cpl.workflow")
-                found[entry.id] = LiveResource(
-                    engine="temporal",
-                    target=target.name,
-                    resource=entry.id,
-                    id=f"{namespace}/schedule/{entry.id}",
-                    document={"kind": "temporal", "schedule": {"id": entry.id}},
-                    tags={WORKFLOW_TAG: str(marked)} if marked else {},
-                )
-        except RPCError as error:
-            if error.status == RPCStatusCode.NOT_FOUND:  # no namespace yet: nothing deployed
-                return []
-            raise
-        return list(found.values())
-
-    try:
-        return asyncio.run(aretry(attempt))
-    except (RPCError, TransientError) as error:
-        raise ResourceError(
-            f"temporal target '{target.name}' ({target.address}): cannot list the resources "
-            f"of namespace {namespace}: {error}",
-            engine="temporal",
-            target=target.name,
-            resource=target.name,
-            transient=is_transient(error),
-        ) from None

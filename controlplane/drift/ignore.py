@@ -38,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from controlplane.engines.live import Change
 from controlplane.engines.normalize import glob_matches, pointer_segments
 from controlplane.errors import ConfigError
-from controlplane.spec.environment import EngineName
+from controlplane.spec.environment import EngineName, registered_engines
+from controlplane.spec.locate import did_you_mean
 
 IGNORE_FILE = Path("drift") / "ignore.yaml"
 
@@ -92,6 +93,20 @@ class IgnoreFile(BaseModel):
             engine: [{"path": rule} if isinstance(rule, str) else rule for rule in rules or []]
             for engine, rules in value.items()
         }
+
+    @field_validator("ignore")
+    @classmethod
+    def _registered(
+        cls, value: dict[EngineName, tuple[IgnoreRule, ...]]
+    ) -> dict[EngineName, tuple[IgnoreRule, ...]]:
+        engines = list(registered_engines())
+        for engine in value:
+            if engine not in engines:
+                raise ValueError(
+                    f"unknown engine '{engine}'{did_you_mean(engine, engines)} "
+                    f"(registered: {', '.join(engines)})"
+                )
+        return value
 
 
 class IgnoreRules:

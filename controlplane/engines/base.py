@@ -2,23 +2,31 @@
 
 An engine is one package under `controlplane/engines/` that exports an `Engine`: its
 translator (with the FEATURES table `cpl compat` reads), its limits, a factory for the live
-client of one target (read / create / update / delete / diff / inventory, see `live.py`), and,
-where the engine runs workflows cpl can start, a runner. Everything outside `engines/`
-(pipeline, policy, plan, apply, drift, report) reaches an engine only through this bundle and
-the registry in `controlplane.engines`, so a new engine is one package plus one registry line
+client of one target (read / create / update / delete / diff / inventory, see `live.py`), the
+placeholder settings `cpl compat` renders with, and, where they exist, its runner (`cpl run`,
+`cpl signal`, see `runs.py`), its worker (`cpl worker`) and its local emulator (`cpl local`,
+see `emulation.py`). Everything outside `engines/` (pipeline, policy, plan, apply, drift,
+report, the CLI) reaches an engine only through this bundle and the registry in
+`controlplane.engines`, so a new engine is one package plus one registry line
 (docs/adding-an-engine.md).
+
+Runner, worker, emulator and client are *factories*: an engine's SDK (temporalio, boto3,
+kubernetes) is imported only when a command needs it, never when the registry is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from controlplane.engines.emulation import Emulator
 from controlplane.engines.live import EngineClient
+from controlplane.engines.runs import Runner, Worker
 from controlplane.engines.translator import Artifact, Feature, Translator
 from controlplane.spec.environment import Environment, Target
+from controlplane.spec.model import Workflow
 
 
 class ClientFactory(Protocol):
@@ -31,9 +39,23 @@ class ClientFactory(Protocol):
 
 @dataclass(frozen=True)
 class Limits:
-    """What the engine accepts, as data (policy CPL-P013 reads these, never its own copy)."""
+    """What the engine accepts, as data."""
 
     payload_bytes: int
+
+
+@dataclass(frozen=True)
+class CompatSample:
+    """The placeholder settings `cpl compat` renders every workflow with on this engine.
+
+    Support depends on a workflow's constructs, not on where its names are bound, so
+    `cpl compat` needs no environment: it builds one target per engine from `target` (the
+    target's engine fields, camelCase as in an environment file) and binds every activity
+    with `activity(name)` (the engine's binding of a logical activity).
+    """
+
+    target: Mapping[str, Any]
+    activity: Callable[[str], dict[str, Any]]
 
 
 Share = Callable[[list[Artifact], Environment], list[Artifact]]
@@ -47,16 +69,29 @@ def share_nothing(artifacts: list[Artifact], environment: Environment) -> list[A
 
 @dataclass(frozen=True)
 class Engine:
-    """One engine: `name` is the `engine:` value of an environment's targets."""
+    """One engine: `name` is the `engine:` value of an environment's targets.
+
+    `title` names the engine in messages. `thread_safe_client`: one live client may serve
+    several threads at once (drift then shares it between its workers instead of connecting
+    once per thread). `runner`, `worker` and `emulator` are None where the engine has none;
+    `run_hint(workflow)` then says how to start a run without cpl.
+    """
 
     name: str
+    title: str
     translator: Translator[Any]
     limits: Limits
     connect: ClientFactory
+    compat: CompatSample
     share: Share = share_nothing
     spec_digest_paths: frozenset[str] = frozenset()
     """Diff paths that stand for the whole spec by its digest (an engine that keeps the spec
     by digest, not field by field): a plan shows the spec's own changed fields instead."""
+    thread_safe_client: bool = False
+    runner: Callable[[], Runner] | None = None
+    run_hint: Callable[[Workflow], str] | None = None
+    worker: Callable[[], Worker] | None = None
+    emulator: Callable[[], Emulator] | None = None
 
     @property
     def features(self) -> dict[str, Feature]:

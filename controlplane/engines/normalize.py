@@ -104,8 +104,16 @@ RULES: dict[EngineName, tuple[Rule, ...]] = {
 def normalize(
     engine: EngineName, document: dict[str, Any], ignore: Sequence[str] = ()
 ) -> dict[str, Any]:
-    """A copy of `document` without the engine's own fields and the `ignore` patterns."""
-    rules = [*RULES[engine], *(Rule(pattern) for pattern in ignore)]
+    """A copy of `document` without a built-in engine's own fields and the `ignore` patterns."""
+    return apply_rules(RULES[engine], document, ignore)
+
+
+def apply_rules(
+    engine_rules: Sequence[Rule], document: dict[str, Any], ignore: Sequence[str] = ()
+) -> dict[str, Any]:
+    """A copy of `document` without the fields `engine_rules` remove and the `ignore` patterns
+    (an engine outside this module keeps its rules in its own package and calls this)."""
+    rules = [*engine_rules, *(Rule(pattern) for pattern in ignore)]
     compiled = [(pointer_segments(rule.pattern), rule) for rule in rules]
     result = _strip(copy.deepcopy(document), [], compiled)
     assert isinstance(result, dict)

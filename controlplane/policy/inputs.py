@@ -204,7 +204,7 @@ def _missing_bindings(
     reported: set[str] = set()
     for pointer, name in _activities(workflow):
         binding = bindings.activities.get(name)
-        if (binding is None or getattr(binding, engine) is None) and name not in reported:
+        if (binding is None or getattr(binding, engine, None) is None) and name not in reported:
             reported.add(name)
             yield (
                 f"{pointer}/activity",

@@ -3,18 +3,70 @@ policies, deployment and audit behave in it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from controlplane.spec.model import Model, Workflow
 from controlplane.spec.types import NAME_PATTERN
 
-EngineName = Literal["stepfunctions", "temporal", "argo"]
-ENGINE_NAMES: tuple[EngineName, ...] = ("stepfunctions", "temporal", "argo")
+EngineName = str
+"""The name of an engine of the registry (`controlplane.engines.ENGINES`), e.g. `temporal`.
+
+A plain string here: which names exist is the registry's business, so registering an engine
+never touches spec/. Environments are checked against the registry when they load
+(`spec.load`: an unknown engine is a diagnostic with a "did you mean")."""
+
 Enforcement = Literal["mandatory", "advisory", "disabled"]
+
+
+def registered_engines() -> tuple[str, ...]:
+    """The names of the registered engines, in registry order.
+
+    Read from `controlplane.engines` when called, not when spec/ is imported: engines/
+    imports spec/, so spec/ stays importable on its own and sees engines registered later
+    (a test may add one to the registry).
+    """
+    from controlplane.engines import ENGINES
+
+    return tuple(ENGINES)
+
+
+class _RegisteredEngineNames(Sequence[str]):
+    """`ENGINE_NAMES`: the registered engine names, looked up on every use."""
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return registered_engines()[index]
+
+    def __len__(self) -> int:
+        return len(registered_engines())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(registered_engines())
+
+    def __contains__(self, name: object) -> bool:
+        return name in registered_engines()
+
+    def __repr__(self) -> str:
+        return repr(registered_engines())
+
+
+ENGINE_NAMES: Sequence[str] = _RegisteredEngineNames()
+"""The names of the registered engines (a live view of the registry, see `registered_engines`)."""
+
+
+def _engine_schema(schema: dict[str, Any]) -> None:
+    """Editors offer the registered engines (the schema is generated after registration)."""
+    schema["enum"] = list(registered_engines())
 
 
 class Selector(Model):
@@ -33,7 +85,8 @@ class Selector(Model):
         return all(meta.labels.get(key) == value for key, value in self.labels.items())
 
 
-# Fields each engine needs on its target; checked when the environment loads.
+# Fields the built-in engines need on their targets; checked when the environment loads (an
+# engine without an entry checks its own settings when it renders or connects).
 _REQUIRED_TARGET_FIELDS: dict[str, tuple[str, ...]] = {
     "stepfunctions": ("region",),
     "temporal": ("address", "namespace", "task_queue"),
@@ -43,7 +96,7 @@ _REQUIRED_TARGET_FIELDS: dict[str, tuple[str, ...]] = {
 
 class Target(Model):
     name: str = Field(pattern=NAME_PATTERN)
-    engine: EngineName
+    engine: EngineName = Field(json_schema_extra=_engine_schema)
     regulated: bool = False
     select: Selector = Field(default_factory=Selector)
     # stepfunctions
@@ -60,7 +113,8 @@ class Target(Model):
 
     @model_validator(mode="after")
     def _engine_fields(self) -> Target:
-        missing = [f for f in _REQUIRED_TARGET_FIELDS[self.engine] if getattr(self, f) is None]
+        required = _REQUIRED_TARGET_FIELDS.get(self.engine, ())
+        missing = [f for f in required if getattr(self, f) is None]
         if self.engine == "argo" and (self.delivery or "gitops") == "gitops" and not self.path:
             missing.append("path")
         if missing:
@@ -81,7 +135,22 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+def _binding_schema(schema: dict[str, Any], model: type[Any]) -> None:
+    """Editors accept a binding key only for a registered engine (or `external`)."""
+    keys = [*schema.get("properties", {}), *registered_engines()]
+    schema["propertyNames"] = {"enum": list(dict.fromkeys(keys))}
+
+
 class ActivityBinding(Model):
+    """Where a logical activity runs, per engine: `<engine>: {...}` and `external`.
+
+    Keys are the names of registered engines (checked when the environment loads, like a
+    target's `engine`); the built-in engines' keys are also declared fields.
+    """
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_binding_schema)
+    __pydantic_extra__: dict[str, dict[str, Any]] = Field(init=False)
+
     stepfunctions: dict[str, Any] | None = None
     temporal: dict[str, Any] | None = None
     argo: dict[str, Any] | None = None

@@ -19,8 +19,14 @@ from pydantic import BaseModel, ValidationError
 
 from controlplane.errors import ConfigError, Diagnostic
 from controlplane.spec.check import check_workflow
-from controlplane.spec.environment import Environment
-from controlplane.spec.locate import Positions, allowed_keys, did_you_mean, pointer_for_loc
+from controlplane.spec.environment import ActivityBinding, Environment, registered_engines
+from controlplane.spec.locate import (
+    Positions,
+    allowed_keys,
+    did_you_mean,
+    pointer_for_loc,
+    pointer_of,
+)
 from controlplane.spec.model import API_VERSION, Workflow
 from controlplane.spec.waiver import MAX_WAIVER_DAYS, Waiver
 
@@ -252,6 +258,31 @@ def _semantic_findings(model: BaseModel, today: dt.date) -> Iterator[tuple[str, 
                     f"/spec/targets/{index}/name",
                 )
             seen.add(target.name)
+        yield from _unregistered_engines(model)
+
+
+def _unregistered_engines(environment: Environment) -> Iterator[tuple[str, str, str]]:
+    """Engine names the registry does not know: a target's `engine`, an activity binding's
+    key (the same codes and wording as a value or key the model itself rejects)."""
+    engines = list(registered_engines())
+    known = ", ".join(engines)
+    for index, target in enumerate(environment.spec.targets):
+        if target.engine not in engines:
+            yield (
+                "CPL-S004",
+                f"engine: unknown engine '{target.engine}'"
+                f"{did_you_mean(target.engine, engines)} (registered: {known})",
+                f"/spec/targets/{index}/engine",
+            )
+    for name, binding in environment.spec.bindings.activities.items():
+        for key in binding.model_extra or {}:
+            if key not in engines:
+                allowed = [*ActivityBinding.model_fields, *engines]
+                yield (
+                    "CPL-S002",
+                    f"unknown key '{key}'{did_you_mean(key, allowed)}",
+                    pointer_of(("spec", "bindings", "activities", name, key)),
+                )
 
 
 def _model_type(

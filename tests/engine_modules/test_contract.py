@@ -131,5 +131,17 @@ def test_diff_documents_uses_json_pointers() -> None:
     assert diff_documents(expected, expected) == []
 
 
-def test_every_engine_has_a_client() -> None:
-    assert set(ENGINES) == set(ENGINE_NAMES)
+def test_every_bundle_is_registered_under_its_own_name() -> None:
+    for name, engine in ENGINES.items():
+        assert engine.name == name
+        assert engine.translator.engine == name
+        assert engine.title
+        assert callable(engine.connect)
+
+
+def test_engine_names_are_the_registry_s_even_when_it_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert list(ENGINE_NAMES) == ["stepfunctions", "temporal", "argo"]
+    monkeypatch.setitem(ENGINES, "other", ENGINES["argo"])
+    assert "other" in ENGINE_NAMES and ENGINE_NAMES[-1] == "other"

@@ -104,6 +104,37 @@ def test_list_managed_finds_cpl_machines_not_hand_made_ones(
     engine.delete(ours.id)
 
 
+def test_inventory_lists_marked_machines_lightly_and_leaves_out_known_ones(
+    engine: StepFunctionsEngine, scheduled: Artifact
+) -> None:
+    ours = engine.create(scheduled)
+    foreign = f"{unique('hand')}-made"
+    engine.sfn.create_state_machine(
+        name=foreign,
+        definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}}),
+        roleArn="arn:aws:iam::123456789012:role/someone",
+    )
+    listed = {live.resource: live for live in engine.inventory(set())}
+    assert foreign not in listed
+    assert listed[ours.resource].id == ours.id
+    assert listed[ours.resource].workflow == scheduled.workflow
+    # names and marks only: no definition read back
+    assert listed[ours.resource].document == {"kind": "stepfunctions", "name": ours.resource}
+    assert ours.resource not in {live.resource for live in engine.inventory({ours.resource})}
+    engine.delete(ours.id)
+
+
+def test_desired_document_is_what_the_diff_compares(
+    engine: StepFunctionsEngine, scheduled: Artifact
+) -> None:
+    live = engine.create(scheduled)
+    assert engine.desired_document(scheduled, live) == live.document
+    edited = changed(scheduled, {"/definition/Comment": "edited"})
+    assert engine.desired_document(edited, live) != live.document
+    assert engine.diff(edited, live)[0]["expected"] == "edited"
+    engine.delete(live.id)
+
+
 def _throttle(times: int, calls: list[str]) -> Any:
     """A botocore `before-send` hook answering the first `times` requests with HTTP 400
     ThrottlingException, as AWS does, and letting the rest through to moto."""

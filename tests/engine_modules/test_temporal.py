@@ -193,6 +193,45 @@ def test_list_managed_finds_cpl_entries_not_foreign_schedules(
     assert engine.list_managed() == []
 
 
+def test_inventory_lists_published_versions_and_every_schedule_of_the_namespace(
+    engine: TemporalEngine, scheduled: Artifact, temporal_server: DevServer, namespace: str
+) -> None:
+    assert engine.inventory(set()) == []  # no namespace yet: nothing deployed
+    ours = engine.create(scheduled)
+
+    async def foreign_schedule() -> None:
+        client = await temporal_server.connect()
+        client = type(client)(client.service_client, namespace=namespace)
+        await client.create_schedule(
+            "by-hand",
+            Schedule(
+                action=ScheduleActionStartWorkflow("Other", id="by-hand", task_queue="q"),
+                spec=ScheduleSpec(cron_expressions=["0 0 * * *"]),
+            ),
+        )
+
+    asyncio.run(foreign_schedule())
+    listed = {live.resource: live for live in engine.inventory(set())}
+    assert set(listed) == {ours.resource, "by-hand"}
+    assert listed[ours.resource].workflow == scheduled.workflow
+    assert listed["by-hand"].workflow is None  # in cpl's namespace, without cpl's memo
+    engine.delete(ours.id)
+    assert [live.resource for live in engine.inventory(set())] == ["by-hand"]
+
+
+def test_desired_document_accepts_the_namespace_retention_when_the_spec_sets_none(
+    engine: TemporalEngine, scheduled: Artifact
+) -> None:
+    live = engine.create(scheduled)
+    assert engine.desired_document(scheduled, live) == live.document
+    unset = changed(scheduled, {"/namespace/retention": None})
+    assert engine.desired_document(unset, live) == live.document
+    assert engine.diff(unset, live) == []
+    longer = changed(scheduled, {"/namespace/retention": 7776000})
+    assert engine.desired_document(longer, live) != live.document
+    engine.delete(live.id)
+
+
 def test_invalid_cron_is_a_permanent_error_naming_the_resource(
     engine: TemporalEngine, scheduled: Artifact, artifacts: dict[tuple[str, str], Artifact]
 ) -> None:

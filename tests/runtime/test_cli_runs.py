@@ -374,3 +374,16 @@ def test_stepfunctions_run_reports_output_and_trace_from_the_history(
     assert report["status"] == "succeeded"
     assert report["trace"] == ["list-changed-skus", "any-changes", "nothing-to-do"]
     assert report["output"] == {"lastRun": "2026-05-04T10:00:00Z", "changes": {"count": 0}}
+
+
+def test_signal_and_worker_need_an_engine_that_has_them(
+    repo: Path, moto: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--env", "sfn", "--target", "sfn-local", "--repo", str(repo)]
+    code, _, err = cpl(capsys, "signal", "some-run", "pause", *args)
+    assert code == 1
+    assert "is a stepfunctions target; its runs take no signals" in err
+    assert "cpl signal needs a temporal target" in err
+    code, _, err = cpl(capsys, "worker", *args)
+    assert code == 1
+    assert "is a stepfunctions target; cpl worker serves temporal targets" in err

@@ -4,14 +4,16 @@ GitOps files or the Kubernetes API)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from controlplane.engines.argo.translate import (
     PAYLOAD_LIMIT_BYTES,
     ArgoTranslator,
 )
-from controlplane.engines.base import Engine, Limits
+from controlplane.engines.base import CompatSample, Engine, Limits
 from controlplane.engines.live import EngineClient
 from controlplane.spec.environment import Environment, Target
+from controlplane.spec.model import Workflow
 
 
 def _connect(target: Target, environment: Environment, *, repo: Path | None = None) -> EngineClient:
@@ -20,9 +22,27 @@ def _connect(target: Target, environment: Environment, *, repo: Path | None = No
     return create_client(target, environment, repo=repo)
 
 
+def _run_hint(workflow: Workflow) -> str:
+    """cpl starts no Argo runs (no cluster API here): Argo's own CLI does."""
+    resource = f"{workflow.metadata.tenant}-{workflow.metadata.name}"
+    return f"submit the WorkflowTemplate with `argo submit --from workflowtemplate/{resource}`"
+
+
+def _compat_activity(activity: str) -> dict[str, Any]:
+    return {"image": "compat:latest", "command": [activity]}
+
+
 ENGINE = Engine(
     name="argo",
+    title="Argo Workflows",
     translator=ArgoTranslator(),
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),
     connect=_connect,
+    compat=CompatSample(
+        target={"delivery": "gitops", "path": "compat", "namespace": "compat"},
+        activity=_compat_activity,
+    ),
+    # file reads and the Kubernetes API client are thread-safe
+    thread_safe_client=True,
+    run_hint=_run_hint,
 )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -84,7 +85,7 @@ def _tags(manifest: dict[str, Any]) -> dict[str, str]:
     return tags
 
 
-class _ArgoBase:
+class _ArgoBase(ABC):
     engine: EngineName = "argo"
 
     def __init__(self, target: Target, environment: Environment, ignore: tuple[str, ...]) -> None:
@@ -93,8 +94,19 @@ class _ArgoBase:
         self.ignore = ignore
 
     def diff(self, artifact: Artifact, live: LiveResource) -> list[Change]:
-        desired = normalize(self.engine, artifact.document, self.ignore)
-        return diff_documents(desired, live.document)
+        return diff_documents(self.desired_document(artifact, live), live.document)
+
+    def desired_document(self, artifact: Artifact, live: LiveResource) -> dict[str, Any]:
+        return normalize(self.engine, artifact.document, self.ignore)
+
+    @abstractmethod
+    def list_managed(self) -> list[LiveResource]:
+        """Every resource of the target labelled `cpl.dev/managed=true`, read in full."""
+
+    def inventory(self, known: set[str]) -> list[LiveResource]:
+        """Every managed resource, read in full (`list_managed`): reading a manifest costs
+        what listing it does, one file or one list call per kind."""
+        return self.list_managed()
 
     def _live(
         self, resource: str, resource_id: str, manifests: list[dict[str, Any]]

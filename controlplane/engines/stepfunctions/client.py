@@ -174,8 +174,10 @@ class StepFunctionsEngine:
                 raise
 
     def diff(self, artifact: Artifact, live: LiveResource) -> list[Change]:
-        desired = normalize(self.engine, _plain(artifact.document), self.ignore)
-        return diff_documents(desired, live.document)
+        return diff_documents(self.desired_document(artifact, live), live.document)
+
+    def desired_document(self, artifact: Artifact, live: LiveResource) -> dict[str, Any]:
+        return normalize(self.engine, _plain(artifact.document), self.ignore)
 
     def list_managed(self) -> list[LiveResource]:
         """State machines tagged `cpl:managed=true` for this environment (or for none)."""
@@ -194,6 +196,25 @@ class StepFunctionsEngine:
             )
             if live is not None:
                 found.append(live)
+        return found
+
+    def inventory(self, known: set[str]) -> list[LiveResource]:
+        """State machines tagged `cpl:managed=true` for this environment (or for none) that
+        are not in `known`: one listing, then tags for the others only, no descriptions."""
+        found: list[LiveResource] = []
+        for machine in self._pages(
+            "list state machines", self.sfn.list_state_machines, "stateMachines"
+        ):
+            name, arn = machine["name"], machine["stateMachineArn"]
+            if name in known:
+                continue
+            tags = self._tags(name, arn)
+            if tags.get(MANAGED_TAG) != "true":
+                continue
+            if tags.get("cpl:environment", self.environment.name) != self.environment.name:
+                continue
+            document = {"kind": "stepfunctions", "name": name}
+            found.append(LiveResource(self.engine, self.target.name, name, arn, document, tags))
         return found
 
     # -- reading ----------------------------------------------------------------------------

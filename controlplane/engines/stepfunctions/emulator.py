@@ -1,12 +1,13 @@
 """The Step Functions emulator: a real `moto_server` with state machine execution switched on.
 
-Started by `cpl local up` (detached, logging to a file), by the test session and by the
-benchmarks (attached, on a free port); one implementation of starting, waiting, configuring
-and stopping it.
+Started by `cpl local up` (detached, logging to a file, through `StepFunctionsEmulator`, the
+bundle's emulator), by the test session and by the benchmarks (attached, on a free port); one
+implementation of starting, waiting, configuring and stopping it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -19,8 +20,10 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from controlplane.engines.emulation import LocalServer
 from controlplane.engines.temporal.devserver import free_port
 from controlplane.errors import EngineError
+from controlplane.spec.environment import Target
 
 # Real ASL execution, and Lambda without Docker (a function, existing or not, echoes its event).
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
@@ -122,3 +125,38 @@ def start_moto_server(
         server.stop(grace=2.0)
         raise
     return server
+
+
+class StepFunctionsEmulator:
+    """The bundle's emulator: moto for a target whose `endpoint` is on this machine."""
+
+    label = "Step Functions emulator (moto)"
+    setting = "endpoint"
+    example = "http://127.0.0.1:<port>"
+
+    def location(self, target: Target) -> str | None:
+        return target.endpoint
+
+    def address(self, host: str, port: int) -> str:
+        return f"http://{_url_host(host)}:{port}"
+
+    async def start(self, server: LocalServer) -> subprocess.Popen[bytes]:
+        started = await asyncio.to_thread(
+            start_moto_server,
+            server.host,
+            server.port,
+            url=server.address,
+            log=server.log,
+            detached=True,
+            timeout=server.timeout,
+        )
+        return started.process
+
+    def health(self, address: str, namespaces: tuple[str, ...]) -> tuple[bool, str]:
+        if moto_answers(address):
+            return True, ""
+        return False, f"{address} does not answer"
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,4 +1,5 @@
-"""Runs on a Step Functions target: start an execution, wait for it, read its trace.
+"""Runs on a Step Functions target: start an execution, wait for it, read its trace
+(`StepFunctionsRunner`, the bundle's runner).
 
 The state machine of a workflow is `<tenant>-<name>` in the target's region and in the account
 of its `roleArn`; `cpl apply` creates it. The trace is the list of states in the order they
@@ -15,10 +16,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from controlplane.engines.runs import RunOutcome, RunState
 from controlplane.engines.stepfunctions.aws import aws_client
-from controlplane.engines.temporal.runner import RunOutcome, RunState
 from controlplane.errors import ConfigError, EngineError
-from controlplane.spec.environment import Target
+from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
 
 _STATUS: dict[str, RunState] = {
@@ -112,3 +113,21 @@ def execution_trace(client: Any, execution_arn: str) -> list[str]:
             if str(event.get("type", "")).endswith("StateEntered"):
                 trace.append(str(event["stateEnteredEventDetails"]["name"]))
     return trace
+
+
+class StepFunctionsRunner:
+    """The bundle's runner: executions of a target's state machines (no signals: a waiting
+    state machine is resumed through its task token, not by cpl)."""
+
+    signals = False
+
+    def start(
+        self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
+    ) -> str:
+        return start_execution(client_for(target), target, workflow, run_input)
+
+    def outcome(self, target: Target, run_id: str, timeout: float) -> RunOutcome:
+        return execution_outcome(client_for(target), run_id, timeout)
+
+    def signal(self, target: Target, run_id: str, name: str, args: list[Any]) -> None:
+        raise EngineError(f"Step Functions executions take no signals (target {target.name})")

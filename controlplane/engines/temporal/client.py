@@ -154,12 +154,7 @@ class TemporalEngine:
         self._run(self._delete(resource_id))
 
     def diff(self, artifact: Artifact, live: LiveResource) -> list[Change]:
-        desired = normalize(self.engine, desired_view(artifact), self.ignore)
-        actual = dict(live.document)
-        if _is_namespace(artifact) and desired.get("retention") is None:
-            # no retention asked (or asked differently): the namespace's stays what it is
-            actual["retention"] = None
-        return diff_documents(desired, actual)
+        return diff_documents(self.desired_document(artifact, live), dict(live.document))
 
     def list_managed(self) -> list[LiveResource]:
         return self._run(self._list_managed())
@@ -581,6 +576,62 @@ class TemporalEngine:
             target=self.target.name,
             resource=resource,
         )
+
+    # -- drift: the comparison document and the light inventory ----------------------------
+
+    def desired_document(self, artifact: Artifact, live: LiveResource) -> dict[str, Any]:
+        """`desired_view` normalized, as `diff` compares it: a namespace whose workflows ask
+        for no retention (or for different ones) keeps the retention it has."""
+        desired = normalize(self.engine, desired_view(artifact), self.ignore)
+        if _is_namespace(artifact) and desired.get("retention") is None:
+            desired["retention"] = live.document.get("retention")
+        return desired
+
+    def inventory(self, known: set[str]) -> list[LiveResource]:
+        """The published versions (one DescribeNamespace) and every schedule of the namespace,
+        memo or not: a namespace a cpl target deploys to belongs to cpl, so a schedule created
+        there by hand is unmanaged even without cpl's memo. Ids and marks only, no reads."""
+        return self._run(self._inventory())
+
+    async def _inventory(self) -> list[LiveResource]:
+        described = await self._describe_namespace(self.target.name)
+        if described is None:
+            return []  # no namespace yet: nothing deployed
+        found: dict[str, LiveResource] = {}
+        for key, value in described.namespace_info.data.items():
+            if not key.startswith(RECORD_PREFIX) or not value:
+                continue
+            workflow = key.removeprefix(RECORD_PREFIX)
+            resource = workflow.replace("/", "-", 1)
+            found[resource] = LiveResource(
+                engine=self.engine,
+                target=self.target.name,
+                resource=resource,
+                id=f"{self.namespace}/{workflow}",
+                document={"kind": "temporal", "spec": {"published": True}},
+                tags={WORKFLOW_TAG: workflow, MANAGED_TAG: "true"},
+            )
+        client = await self._connect(self.target.name)
+
+        async def schedules() -> list[tuple[str, str | None]]:
+            listed: list[tuple[str, str | None]] = []
+            async for entry in await client.list_schedules():
+                marked = (await entry.memo()).get("cpl.workflow")
+                listed.append((entry.id, str(marked) if marked else None))
+            return listed
+
+        for schedule_id, marked in await self._call(self.target.name, "list schedules", schedules):
+            if schedule_id in found:
+                continue
+            found[schedule_id] = LiveResource(
+                engine=self.engine,
+                target=self.target.name,
+                resource=schedule_id,
+                id=f"{self.namespace}/schedule/{schedule_id}",
+                document={"kind": "temporal", "schedule": {"id": schedule_id}},
+                tags={WORKFLOW_TAG: marked} if marked else {},
+            )
+        return list(found.values())
 
 
 def create_client(

