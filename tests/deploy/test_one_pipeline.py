@@ -65,7 +65,9 @@ def test_the_namespace_is_planned_once_without_picking_a_retention(
     assert conflicting.cpl("apply", "--env", "local", "--yes").code == 0
     again = conflicting.cpl("plan", "--env", "local")
     assert again.code == 0, again.out  # converged: no retention flip-flop
-    drift = conflicting.cpl("drift", "--env", "local", "--format", "json")
+    # the session's engines hold other tests' resources too: only this repo's tenants
+    tenants = [arg for t in conflicting.tenants.values() for arg in ("--tenant", t)]
+    drift = conflicting.cpl("drift", "--env", "local", "--format", "json", *tenants)
     assert drift.code == 0 and json.loads(drift.out)["drifted"] is False
 
 

@@ -219,16 +219,26 @@ def test_inventory_lists_published_versions_and_every_schedule_of_the_namespace(
     assert [live.resource for live in engine.inventory(set())] == ["by-hand"]
 
 
-def test_desired_document_accepts_the_namespace_retention_when_the_spec_sets_none(
-    engine: TemporalEngine, scheduled: Artifact
+def test_desired_document_is_what_diff_compares(
+    engine: TemporalEngine, scheduled: Artifact, environment: Environment, namespace: str
 ) -> None:
+    """A workflow's retention ask does not reach its own document (the namespace artifact
+    holds it); a namespace asked for no retention keeps the one it has."""
     live = engine.create(scheduled)
     assert engine.desired_document(scheduled, live) == live.document
-    unset = changed(scheduled, {"/namespace/retention": None})
-    assert engine.desired_document(unset, live) == live.document
-    assert engine.diff(unset, live) == []
     longer = changed(scheduled, {"/namespace/retention": 7776000})
-    assert engine.desired_document(longer, live) != live.document
+    assert engine.desired_document(longer, live) == live.document
+    target = environment.target("temporal-local").model_copy(update={"namespace": namespace})
+    env = environment.model_copy(
+        update={"spec": environment.spec.model_copy(update={"targets": [target]})}
+    )
+    (shared,) = [a for a in share_namespaces([scheduled], env) if a.shared]
+    namespace_live = engine.create(shared)
+    unasked = changed(shared, {"/retention": None})
+    assert engine.desired_document(unasked, namespace_live) == namespace_live.document
+    assert engine.diff(unasked, namespace_live) == []
+    other = changed(shared, {"/retention": 7776000})
+    assert engine.desired_document(other, namespace_live) != namespace_live.document
     engine.delete(live.id)
 
 
