@@ -212,11 +212,14 @@ def test_a_whole_session_with_the_installed_cpl(installed: Installed, workdir: P
         out = installed.run("local", "up", cwd=repo)
         assert out.count("started") == 2 and "NOT healthy" not in out
         out = installed.run("plan", "--env", "local", cwd=repo, expect=4)
-        assert "2 to create, 0 to update, 0 to delete" in out
+        # the workflow on both engines, and the Temporal namespace: the dev server created it
+        # (unmanaged), so cpl takes it over with an update
+        assert "2 to create, 1 to update, 0 to delete" in out
+        assert "~ update shared:namespace/" in out
         out = installed.run("apply", "--env", "local", "--yes", cwd=repo)
-        assert "2 applied, 0 deleted, 0 failed" in out
+        assert "3 applied, 0 deleted, 0 failed" in out
         out = installed.run("drift", "--env", "local", cwd=repo)
-        assert "2 managed, 2 in sync" in out and "in sync" in out.splitlines()[-1]
+        assert "3 managed, 3 in sync" in out and "in sync" in out.splitlines()[-1]
         out = installed.run("report", "--env", "local", "-o", "report.html", cwd=repo)
         assert "all 1 workflows pass" in out
         report = (repo / "report.html").read_text(encoding="utf-8")

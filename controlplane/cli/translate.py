@@ -110,7 +110,10 @@ def compat_command(
     workflows = _workflows(repo, workflow_refs)
     chosen = list(engines) or list(ENGINE_NAMES)
     environment = compat_environment(workflows, chosen)
-    report = compat_report(render_all(workflows, environment), chosen)
+    # shared resources (a Temporal namespace) carry no constructs: their findings are on
+    # the workflows concerned
+    artifacts = [a for a in render_all(workflows, environment) if not a.shared]
+    report = compat_report(artifacts, chosen)
     if output_format == "json":
         emit(to_json(report.to_json()), output_file)
     elif output_file is not None:

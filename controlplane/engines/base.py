@@ -16,6 +16,7 @@ kubernetes) is imported only when a command needs it, never when the registry is
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,3 +98,13 @@ class Engine:
     def features(self) -> dict[str, Feature]:
         """How each construct maps onto the engine (the translator's FEATURES table)."""
         return dict(self.translator.FEATURES)
+
+
+LAZY_IMPORTS = threading.RLock()
+"""Held while an engine package imports its SDK-backed modules on first use.
+
+The bundles import their clients lazily (boto3 and temporalio cost a second at startup), and
+the first use may come from several worker threads at once (drift reads, apply per target).
+Two threads importing overlapping module graphs can see each other's partially initialised
+modules (`cannot import name 'RPCError' from 'temporalio.service'`): one at a time is safe.
+"""

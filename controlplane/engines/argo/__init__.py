@@ -10,14 +10,15 @@ from controlplane.engines.argo.translate import (
     PAYLOAD_LIMIT_BYTES,
     ArgoTranslator,
 )
-from controlplane.engines.base import CompatSample, Engine, Limits
+from controlplane.engines.base import LAZY_IMPORTS, CompatSample, Engine, Limits
 from controlplane.engines.live import EngineClient
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
 
 
 def _connect(target: Target, environment: Environment, *, repo: Path | None = None) -> EngineClient:
-    from controlplane.engines.argo.client import create_client
+    with LAZY_IMPORTS:
+        from controlplane.engines.argo.client import create_client
 
     return create_client(target, environment, repo=repo)
 

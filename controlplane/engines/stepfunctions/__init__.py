@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controlplane.engines.base import CompatSample, Engine, Limits
+from controlplane.engines.base import LAZY_IMPORTS, CompatSample, Engine, Limits
 from controlplane.engines.emulation import Emulator
 from controlplane.engines.live import EngineClient
 from controlplane.engines.runs import Runner
@@ -20,19 +20,22 @@ from controlplane.spec.environment import Environment, Target
 
 
 def _connect(target: Target, environment: Environment, *, repo: Path | None = None) -> EngineClient:
-    from controlplane.engines.stepfunctions.client import create_client
+    with LAZY_IMPORTS:
+        from controlplane.engines.stepfunctions.client import create_client
 
     return create_client(target, environment, repo=repo)
 
 
 def _runner() -> Runner:
-    from controlplane.engines.stepfunctions.runner import StepFunctionsRunner
+    with LAZY_IMPORTS:
+        from controlplane.engines.stepfunctions.runner import StepFunctionsRunner
 
     return StepFunctionsRunner()
 
 
 def _emulator() -> Emulator:
-    from controlplane.engines.stepfunctions.emulator import StepFunctionsEmulator
+    with LAZY_IMPORTS:
+        from controlplane.engines.stepfunctions.emulator import StepFunctionsEmulator
 
     return StepFunctionsEmulator()
 

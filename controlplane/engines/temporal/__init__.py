@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from controlplane.engines.base import CompatSample, Engine, Limits
+from controlplane.engines.base import LAZY_IMPORTS, CompatSample, Engine, Limits
 from controlplane.engines.emulation import Emulator
 from controlplane.engines.live import EngineClient
 from controlplane.engines.runs import Runner, Worker
@@ -22,25 +22,29 @@ from controlplane.spec.environment import Environment, Target
 
 
 def _connect(target: Target, environment: Environment, *, repo: Path | None = None) -> EngineClient:
-    from controlplane.engines.temporal.client import create_client
+    with LAZY_IMPORTS:
+        from controlplane.engines.temporal.client import create_client
 
     return create_client(target, environment, repo=repo)
 
 
 def _runner() -> Runner:
-    from controlplane.engines.temporal.runner import TemporalRunner
+    with LAZY_IMPORTS:
+        from controlplane.engines.temporal.runner import TemporalRunner
 
     return TemporalRunner()
 
 
 def _worker() -> Worker:
-    from controlplane.engines.temporal.runner import serve_worker
+    with LAZY_IMPORTS:
+        from controlplane.engines.temporal.runner import serve_worker
 
     return serve_worker
 
 
 def _emulator() -> Emulator:
-    from controlplane.engines.temporal.devserver import TemporalEmulator
+    with LAZY_IMPORTS:
+        from controlplane.engines.temporal.devserver import TemporalEmulator
 
     return TemporalEmulator()
 
