@@ -269,6 +269,14 @@ class _Run:
 
     def one(self, change: PlannedChange) -> Outcome:
         started = time.monotonic()
+        if change.forget:  # the live resource is managed through another target now
+            with self._lock:
+                self.store.forget(change.key)
+            seconds = time.monotonic() - started
+            outcome = Outcome(change, "deleted", resource_id=change.resource_id, seconds=seconds)
+            self.emit(APPLY_SUCCEEDED, _subject(change), self._event(change, outcome))
+            self._report(outcome)
+            return outcome
         pending = self._pending(change)
         with self._lock:
             self.store.record(pending)

@@ -68,6 +68,9 @@ class PlannedChange:
     version: str | None = None
     previous_version: str | None = None
     reason: str = ""
+    forget: bool = False
+    """A delete that only removes the state record: the live resource is the one another
+    target of the plan manages now (two targets reaching one namespace)."""
 
     @property
     def key(self) -> ResourceKey:
@@ -93,6 +96,7 @@ class PlannedChange:
             "breaking": [b.to_json() for b in self.breaking],
             "bump": self.bump,
             "reason": self.reason,
+            "forget": self.forget,
         }
 
 
@@ -204,10 +208,14 @@ def plan(
             "cannot read the live state of "
             + "; ".join(f"{e.target or '?'}/{e.resource or '?'}: {e.message}" for e in failures)
         )
+    # A resource can be reached through several targets (one Temporal namespace): a recorded
+    # one that a desired change now manages through another target is moved, not deleted.
+    managed = {(c.engine, c.resource_id): c.target for c in planned if c.resource_id}
     for recorded in state.resources:
         if recorded.key in wanted or (scope is not None and recorded.workflow not in scope):
             continue
         change = changes.get(recorded.workflow, UNKNOWN)
+        now = managed.get((recorded.engine, recorded.resource_id))
         planned.append(
             PlannedChange(
                 action="delete",
@@ -219,7 +227,12 @@ def plan(
                 breaking=change.breaking,
                 bump=change.bump,
                 previous_version=recorded.spec_version,
-                reason="no longer desired in this environment",
+                reason=(
+                    f"managed through target '{now}' now: only the state record goes"
+                    if now is not None
+                    else "no longer desired in this environment"
+                ),
+                forget=now is not None,
             )
         )
     order = {"create": 0, "update": 0, "noop": 0, "delete": 1}

@@ -77,7 +77,7 @@ def _change_lines(change: PlannedChange) -> Iterator[str]:
         f"  {_SYMBOLS[change.action]} {change.action:<6} {change.workflow} @ {change.target} "
         f"({change.engine} {change.resource}){version}"
     )
-    if change.action == "update" and not change.diff and change.reason:
+    if (change.action == "update" and not change.diff and change.reason) or change.forget:
         yield f"      {change.reason}"
     for item in change.diff:
         yield f"      {item['path']}: {_short(item['before'])} → {_short(item['after'])}"
