@@ -20,8 +20,9 @@ from pydantic import BaseModel, ValidationError
 from controlplane.errors import ConfigError, Diagnostic
 from controlplane.spec.check import check_workflow
 from controlplane.spec.environment import Environment
-from controlplane.spec.locate import Positions, allowed_keys, did_you_mean, pointer_for_loc
+from controlplane.spec.locate import Positions, did_you_mean
 from controlplane.spec.model import API_VERSION, Workflow
+from controlplane.spec.schema_errors import schema_problems
 from controlplane.spec.waiver import MAX_WAIVER_DAYS, Waiver
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -291,35 +292,8 @@ def _validation_diagnostics(
     exc: ValidationError,
     result: LoadResult,
 ) -> Iterator[Diagnostic]:
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        pointer, absent = pointer_for_loc(data, loc)
-        code, message = _describe(error, loc, absent, model_type)
-        yield result.diagnostic(file, code, message, pointer)
-
-
-def _describe(
-    error: Any, loc: tuple[str | int, ...], absent: list[str | int], model_type: type[BaseModel]
-) -> tuple[str, str]:
-    kind = error["type"]
-    field_name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "document")
-    if kind.startswith("CPL-"):
-        return kind, f"{field_name}: {error['msg']}"
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        return "CPL-S002", f"unknown key '{key}'" + did_you_mean(key, allowed_keys(model_type, loc))
-    if kind == "missing":
-        return "CPL-S003", f"missing required field '{absent[-1] if absent else field_name}'"
-    if kind == "union_tag_invalid":
-        ctx = error.get("ctx", {})
-        tag = str(ctx.get("tag", ""))
-        expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        return "CPL-S004", f"unknown step type '{tag}'" + did_you_mean(tag, expected) + (
-            f" (one of: {', '.join(expected)})"
-        )
-    if kind == "union_tag_not_found":
-        return "CPL-S003", "missing required field 'type'"
-    return "CPL-S004", f"{field_name}: {error['msg']}"
+    for problem in schema_problems(model_type, data, exc):
+        yield result.diagnostic(file, problem.code, problem.message, problem.pointer)
 
 
 def duplicate_workflows(

@@ -170,7 +170,12 @@ Condition = Annotated[
     | Annotated[AllOf, Tag("all")]
     | Annotated[AnyOf, Tag("any")]
     | Annotated[NotOf, Tag("not")],
-    Discriminator(_condition_tag),
+    Discriminator(
+        _condition_tag,
+        custom_error_type="CPL-S004",
+        custom_error_message="a condition is a mapping: {path: $.total, gt: 1000}, "
+        "{all: [...]}, {any: [...]} or {not: {...}}",
+    ),
 ]
 
 

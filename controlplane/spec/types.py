@@ -215,6 +215,21 @@ class DataPath(_TextValue):
     __hash__ = _TextValue.__hash__
 
 
+def shown(value: Any) -> str:
+    """A document value as a user would write it in YAML, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
 def is_path(value: Any) -> bool:
     """Whether a parameter value is a data path (a string starting with `$`)."""
     return isinstance(value, str) and value.startswith("$") and bool(_PATH_RE.match(value))
