@@ -18,12 +18,13 @@ import yaml_rs
 from pydantic import BaseModel, ValidationError
 
 from controlplane.errors import ConfigError, Diagnostic
-from controlplane.spec.check import check_workflow
-from controlplane.spec.environment import Environment
+from controlplane.spec.check import check_workflow, check_workflow_data
+from controlplane.spec.environment import Environment, Target
 from controlplane.spec.locate import Positions, did_you_mean
 from controlplane.spec.model import API_VERSION, Workflow
+from controlplane.spec.outline import valid_field
 from controlplane.spec.schema_errors import schema_problems
-from controlplane.spec.waiver import MAX_WAIVER_DAYS, Waiver
+from controlplane.spec.waiver import MAX_WAIVER_DAYS, Waiver, WaiverBody
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 KINDS: dict[str, type[BaseModel]] = {
@@ -224,6 +225,10 @@ def _load_one(source: Source, kind: str | None, result: LoadResult, today: dt.da
         result.diagnostics.extend(
             _validation_diagnostics(source.file, data, model_type, exc, result)
         )
+        # The semantic checks still run on the parts that validated: one run reports every
+        # problem of a file, not the schema errors first and the rest after they are fixed.
+        for code, message, pointer in _findings_beside_schema_errors(model_type, data, today):
+            result.diagnostics.append(result.diagnostic(source.file, code, message, pointer))
         return None
     for code, message, pointer in _semantic_findings(model, today):
         result.diagnostics.append(result.diagnostic(source.file, code, message, pointer))
@@ -235,14 +240,7 @@ def _semantic_findings(model: BaseModel, today: dt.date) -> Iterator[tuple[str, 
         for finding in check_workflow(model):
             yield finding.code, finding.message, finding.pointer
     elif isinstance(model, Waiver):
-        limit = today + dt.timedelta(days=MAX_WAIVER_DAYS)
-        if model.spec.expires > limit:
-            yield (
-                "CPL-S030",
-                f"waiver expires {model.spec.expires}, more than {MAX_WAIVER_DAYS} days ahead "
-                f"(latest allowed: {limit})",
-                "/spec/expires",
-            )
+        yield from _waiver_expiry(model.spec.expires, today)
     elif isinstance(model, Environment):
         seen: set[str] = set()
         for index, target in enumerate(model.spec.targets):
@@ -253,6 +251,42 @@ def _semantic_findings(model: BaseModel, today: dt.date) -> Iterator[tuple[str, 
                     f"/spec/targets/{index}/name",
                 )
             seen.add(target.name)
+
+
+def _findings_beside_schema_errors(
+    model_type: type[BaseModel], data: dict[str, Any], today: dt.date
+) -> Iterator[tuple[str, str, str]]:
+    """The semantic findings of a document that failed validation, from the values that
+    validate on their own; a value that does not is left out, never guessed."""
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
+    if model_type is Workflow:
+        for finding in check_workflow_data(data):
+            yield finding.code, finding.message, finding.pointer
+    elif model_type is Waiver:
+        expires = valid_field(WaiverBody, "expires", spec.get("expires"))
+        if isinstance(expires, dt.date):
+            yield from _waiver_expiry(expires, today)
+    elif model_type is Environment:
+        targets = spec.get("targets")
+        seen: set[str] = set()
+        for index, target in enumerate(targets if isinstance(targets, list) else []):
+            raw_name = target.get("name") if isinstance(target, dict) else None
+            name = valid_field(Target, "name", raw_name)
+            if name in seen:
+                yield ("CPL-S011", f"duplicate target name '{name}'", f"/spec/targets/{index}/name")
+            if isinstance(name, str):
+                seen.add(name)
+
+
+def _waiver_expiry(expires: dt.date, today: dt.date) -> Iterator[tuple[str, str, str]]:
+    limit = today + dt.timedelta(days=MAX_WAIVER_DAYS)
+    if expires > limit:
+        yield (
+            "CPL-S030",
+            f"waiver expires {expires}, more than {MAX_WAIVER_DAYS} days ahead "
+            f"(latest allowed: {limit})",
+            "/spec/expires",
+        )
 
 
 def _model_type(
