@@ -1,8 +1,10 @@
-"""Semantic checks of a schema-valid workflow (SPEC.md §1.2).
+"""Semantic checks of a workflow (SPEC.md §1.2), beyond what the schema says.
 
 Each finding carries a stable code and the JSON pointer of the offending node; the loader
 turns pointers into file, line and column. Checks never raise on odd input: every problem
-becomes a finding, all of them in one pass.
+becomes a finding, all of them in one pass. They read an outline of the step graph
+(`outline.py`), so they also run on a document with schema errors, on the facts that
+validated.
 """
 
 from __future__ import annotations
@@ -12,22 +14,38 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import jsonschema_rs
 
 from controlplane.spec.model import (
-    ApprovalStep,
-    ChoiceStep,
+    TERMINAL_TYPES,
     MapStep,
     ParallelStep,
     Retry,
     Step,
     TaskStep,
-    WaitStep,
     Workflow,
 )
+from controlplane.spec.outline import (
+    ScopeOutline,
+    WorkflowOutline,
+    outline_of,
+    outline_of_data,
+    transitions,
+)
 
-TERMINAL_TYPES = ("succeed", "fail")
+__all__ = [
+    "Finding",
+    "Scope",
+    "check_outline",
+    "check_workflow",
+    "check_workflow_data",
+    "compensation_targets",
+    "iter_scopes",
+    "transitions",
+]
+
 KNOWN_DIALECTS = (
     "https://json-schema.org/draft/2020-12/schema",
     "https://json-schema.org/draft/2019-09/schema",
@@ -51,25 +69,39 @@ class Scope:
     pointer: str  # pointer of the object holding `steps` (and `start`)
     start: str | None
     steps: tuple[Step, ...]
-    top_level: bool
 
     def step_pointer(self, index: int) -> str:
         return f"{self.pointer}/steps/{index}"
 
 
 def check_workflow(workflow: Workflow) -> list[Finding]:
-    """All semantic problems of one workflow, in document order."""
+    """All semantic problems of one valid workflow."""
+    return check_outline(outline_of(workflow))
+
+
+def check_workflow_data(data: Any) -> list[Finding]:
+    """The semantic problems of a workflow document that failed schema validation.
+
+    Only facts that validated are checked (see `outline.py`): the findings are those a
+    schema error does not hide or cause.
+    """
+    return check_outline(outline_of_data(data))
+
+
+def check_outline(outline: WorkflowOutline) -> list[Finding]:
+    """All semantic problems the outline's known facts show."""
     findings: list[Finding] = []
-    for scope in iter_scopes(workflow):
+    for scope in outline.scopes:
         findings.extend(_check_scope(scope))
-    findings.extend(_check_retries(workflow))
-    findings.extend(_check_input_schema(workflow))
+    for pointer, retry in outline.retries:
+        findings.extend(_check_retry(retry, pointer))
+    findings.extend(_check_input_schema(outline.input_schema))
     return findings
 
 
 def iter_scopes(workflow: Workflow) -> Iterator[Scope]:
     """The workflow's scope, then each nested branch and map scope, depth first."""
-    yield from _scopes(Scope("/spec", workflow.spec.start, tuple(workflow.spec.steps), True))
+    yield from _scopes(Scope("/spec", workflow.spec.start, tuple(workflow.spec.steps)))
 
 
 def _scopes(scope: Scope) -> Iterator[Scope]:
@@ -79,10 +111,10 @@ def _scopes(scope: Scope) -> Iterator[Scope]:
         if isinstance(step, ParallelStep):
             for b, branch in enumerate(step.branches):
                 yield from _scopes(
-                    Scope(f"{pointer}/branches/{b}", branch.start, tuple(branch.steps), False)
+                    Scope(f"{pointer}/branches/{b}", branch.start, tuple(branch.steps))
                 )
         elif isinstance(step, MapStep):
-            yield from _scopes(Scope(pointer, step.start, tuple(step.steps), False))
+            yield from _scopes(Scope(pointer, step.start, tuple(step.steps)))
 
 
 def compensation_targets(steps: tuple[Step, ...] | list[Step]) -> set[str]:
@@ -90,24 +122,11 @@ def compensation_targets(steps: tuple[Step, ...] | list[Step]) -> set[str]:
     return {s.compensation for s in steps if isinstance(s, TaskStep) and s.compensation}
 
 
-def transitions(step: Step) -> Iterator[tuple[str, str]]:
-    """(field pointer suffix, target name) for every state-machine edge out of a step."""
-    if step.next:
-        yield "next", step.next
-    if isinstance(step, ChoiceStep):
-        for r, rule in enumerate(step.rules):
-            yield f"rules/{r}/next", rule.next
-        if step.default:
-            yield "default", step.default
-    if isinstance(step, ApprovalStep) and step.on_timeout:
-        yield "onTimeout", step.on_timeout
-    for c, catch in enumerate(getattr(step, "catch", [])):
-        yield f"catch/{c}/next", catch.next
-
-
-def _check_scope(scope: Scope) -> Iterator[Finding]:
+def _check_scope(scope: ScopeOutline) -> Iterator[Finding]:
     names: dict[str, int] = {}
     for index, step in enumerate(scope.steps):
+        if step.name is None:
+            continue
         if step.name in names:
             yield Finding(
                 "CPL-S011",
@@ -116,11 +135,14 @@ def _check_scope(scope: Scope) -> Iterator[Finding]:
             )
         else:
             names[step.name] = index
-    yield from _check_references(scope, names)
+    # A step whose name is missing or invalid may be what a reference means: a reference is
+    # dangling only when every name of the scope is known.
+    if all(step.name is not None for step in scope.steps):
+        yield from _check_references(scope, names)
     yield from _check_step_fields(scope)
-    if scope.start is None:
+    if scope.form == "dag":
         yield from _check_dag(scope, names)
-    else:
+    elif scope.form == "state-machine":
         yield from _check_state_machine(scope, names)
 
 
@@ -130,101 +152,123 @@ def _unknown(kind: str, name: str, names: dict[str, int]) -> str:
     return f"{message}; did you mean '{close[0]}'?" if close else message
 
 
-def _check_references(scope: Scope, names: dict[str, int]) -> Iterator[Finding]:
+def _check_references(scope: ScopeOutline, names: dict[str, int]) -> Iterator[Finding]:
     if scope.start is not None and scope.start not in names:
         yield Finding("CPL-S010", _unknown("start", scope.start, names), f"{scope.pointer}/start")
-    for index, step in enumerate(scope.steps):
-        pointer = scope.step_pointer(index)
-        for suffix, target in transitions(step):
+    for step in scope.steps:
+        for suffix, target in step.edges:
             if target not in names:
                 field = suffix.rsplit("/", 1)[-1]
-                yield Finding("CPL-S010", _unknown(field, target, names), f"{pointer}/{suffix}")
-        for d, dependency in enumerate(step.depends_on or []):
+                yield Finding(
+                    "CPL-S010", _unknown(field, target, names), f"{step.pointer}/{suffix}"
+                )
+        for d, dependency in enumerate(step.depends_on or ()):
             if dependency not in names:
                 yield Finding(
-                    "CPL-S010", _unknown("dependsOn", dependency, names), f"{pointer}/dependsOn/{d}"
+                    "CPL-S010",
+                    _unknown("dependsOn", dependency, names),
+                    f"{step.pointer}/dependsOn/{d}",
                 )
-        if isinstance(step, TaskStep) and step.compensation:
+        if step.type == "task" and step.compensation:
             target_index = names.get(step.compensation)
             if target_index is None:
                 yield Finding(
                     "CPL-S010",
                     _unknown("compensation", step.compensation, names),
-                    f"{pointer}/compensation",
+                    f"{step.pointer}/compensation",
                 )
-            elif not isinstance(scope.steps[target_index], TaskStep):
+                continue
+            undo = scope.steps[target_index]
+            if undo.exact and undo.type is not None and undo.type != "task":
                 yield Finding(
                     "CPL-S017",
-                    f"compensation '{step.compensation}' must be a task step, "
-                    f"not a {scope.steps[target_index].type}",
-                    f"{pointer}/compensation",
+                    f"compensation '{step.compensation}' must be a task step, not a {undo.type}",
+                    f"{step.pointer}/compensation",
                 )
 
 
-def _check_step_fields(scope: Scope) -> Iterator[Finding]:
-    for index, step in enumerate(scope.steps):
-        pointer = scope.step_pointer(index)
-        if isinstance(step, ChoiceStep) and step.default is None:
+def _check_step_fields(scope: ScopeOutline) -> Iterator[Finding]:
+    for step in scope.steps:
+        if not step.exact:
+            continue  # an absent field may be there under a misspelled key
+        if step.type == "choice" and "default" not in step.present:
             yield Finding(
-                "CPL-S015", f"choice '{step.name}' has no default: add `default: <step>`", pointer
+                "CPL-S015",
+                f"choice '{step.name}' has no default: add `default: <step>`",
+                step.pointer,
             )
-        if isinstance(step, WaitStep) and (step.duration is None) == (step.until is None):
-            which = "both" if step.duration is not None else "neither"
+        has_duration, has_until = "duration" in step.present, "until" in step.present
+        if step.type == "wait" and has_duration == has_until:
+            which = "both" if has_duration else "neither"
             yield Finding(
                 "CPL-S024",
                 f"wait '{step.name}' sets {which} of duration and until; set exactly one",
-                pointer,
+                step.pointer,
             )
 
 
-def _check_state_machine(scope: Scope, names: dict[str, int]) -> Iterator[Finding]:
-    compensations = compensation_targets(scope.steps)
-    for index, step in enumerate(scope.steps):
-        pointer = scope.step_pointer(index)
-        if step.depends_on is not None or step.when is not None:
-            field = "dependsOn" if step.depends_on is not None else "when"
-            yield Finding(
-                "CPL-S025",
-                f"step '{step.name}' uses `{field}` (DAG form) in a state machine with `start`",
-                f"{pointer}/{field}",
-            )
-        if step.type in TERMINAL_TYPES or isinstance(step, ChoiceStep):
-            if step.next is not None or step.end is not None:
+def _check_state_machine(scope: ScopeOutline, names: dict[str, int]) -> Iterator[Finding]:
+    compensations = {s.compensation for s in scope.steps if s.compensation}
+    # Which steps are compensations (and so need neither next nor end) is certain only when
+    # no step may hide a `compensation` behind an invalid value or a misspelled key.
+    compensations_known = all(s.exact and s.compensation_known for s in scope.steps)
+    for step in scope.steps:
+        for field in ("dependsOn", "when"):
+            if field in step.present:
+                yield Finding(
+                    "CPL-S025",
+                    f"step '{step.name}' uses `{field}` (DAG form) in a state machine with `start`",
+                    f"{step.pointer}/{field}",
+                )
+                break
+        if not step.exact or step.type is None:
+            continue
+        if step.type in TERMINAL_TYPES or step.type == "choice":
+            if "next" in step.present or "end" in step.present:
                 yield Finding(
                     "CPL-S028",
                     f"a {step.type} step takes neither `next` nor `end` ('{step.name}')",
-                    pointer,
+                    step.pointer,
                 )
-        elif step.name not in compensations and (step.next is None) == (not step.end):
+        elif (
+            step.valid
+            and compensations_known
+            and step.name not in compensations
+            and (step.next is None) == (not step.end)
+        ):
             problem = "both `next` and `end`" if step.next else "neither `next` nor `end: true`"
-            yield Finding("CPL-S028", f"step '{step.name}' has {problem}", pointer)
+            yield Finding("CPL-S028", f"step '{step.name}' has {problem}", step.pointer)
 
-    if scope.start not in names:
+    # Reachability and termination need the whole graph of the scope.
+    if scope.start not in names or not compensations_known:
         return
-    graph = {s.name: [t for _, t in transitions(s) if t in names] for s in scope.steps}
+    if not all(step.valid for step in scope.steps):
+        return
+    graph = {s.name or "": [t for _, t in s.edges if t in names] for s in scope.steps}
     reachable = _reachable(scope.start, graph)
-    for index, step in enumerate(scope.steps):
-        pointer = scope.step_pointer(index)
+    for step in scope.steps:
         if step.name in compensations:
             if step.name in reachable:
                 yield Finding(
                     "CPL-S017",
                     f"compensation step '{step.name}' is on the main path; "
                     "compensations run only when undoing",
-                    pointer,
+                    step.pointer,
                 )
         elif step.name not in reachable:
             yield Finding(
-                "CPL-S012", f"step '{step.name}' is unreachable from start '{scope.start}'", pointer
+                "CPL-S012",
+                f"step '{step.name}' is unreachable from start '{scope.start}'",
+                step.pointer,
             )
     yield from _check_termination(scope, graph, reachable)
 
 
 def _check_termination(
-    scope: Scope, graph: dict[str, list[str]], reachable: set[str]
+    scope: ScopeOutline, graph: dict[str, list[str]], reachable: set[str]
 ) -> Iterator[Finding]:
     terminals = {
-        s.name for s in scope.steps if s.type in TERMINAL_TYPES or (s.end and s.next is None)
+        s.name or "" for s in scope.steps if s.type in TERMINAL_TYPES or (s.end and s.next is None)
     }
     if not terminals & reachable:
         yield Finding(
@@ -238,35 +282,37 @@ def _check_termination(
         for target in targets:
             reverse[target].append(source)
     can_end = _reachable_from(terminals, reverse)
-    for index, step in enumerate(scope.steps):
+    for step in scope.steps:
         if step.name in reachable and step.name not in can_end:
             yield Finding(
                 "CPL-S013",
                 f"step '{step.name}' starts a path that can never end (a loop with no exit)",
-                scope.step_pointer(index),
+                step.pointer,
             )
 
 
-def _check_dag(scope: Scope, names: dict[str, int]) -> Iterator[Finding]:
-    if not scope.top_level:
-        return  # branches and maps always have `start`; the schema requires it
-    for index, step in enumerate(scope.steps):
-        pointer = scope.step_pointer(index)
+def _check_dag(scope: ScopeOutline, names: dict[str, int]) -> Iterator[Finding]:
+    for step in scope.steps:
         for field in ("next", "end"):
-            if getattr(step, field) is not None:
+            if field in step.present:
                 yield Finding(
                     "CPL-S025",
                     f"step '{step.name}' uses `{field}` (state-machine form) in a DAG; "
                     "set `spec.start` or use dependsOn",
-                    f"{pointer}/{field}",
+                    f"{step.pointer}/{field}",
                 )
-        if isinstance(step, ChoiceStep):
+        if step.type == "choice" and step.exact:
             yield Finding(
                 "CPL-S025",
                 f"choice '{step.name}' needs the state-machine form; in a DAG use `when`",
-                pointer,
+                step.pointer,
             )
-    graph = {s.name: [d for d in (s.depends_on or []) if d in names] for s in scope.steps}
+    # A cycle among the known dependencies stays a cycle whatever the unknown ones are.
+    graph = {
+        s.name: [d for d in (s.depends_on or ()) if d in names]
+        for s in scope.steps
+        if s.name is not None
+    }
     cycle = _find_cycle(graph)
     if cycle:
         first = cycle[0]
@@ -275,16 +321,6 @@ def _check_dag(scope: Scope, names: dict[str, int]) -> Iterator[Finding]:
             "dependency cycle: " + " -> ".join([*cycle, first]),
             f"{scope.step_pointer(names[first])}/dependsOn",
         )
-
-
-def _check_retries(workflow: Workflow) -> Iterator[Finding]:
-    defaults = workflow.spec.defaults
-    if defaults and defaults.retry:
-        yield from _check_retry(defaults.retry, "/spec/defaults/retry")
-    for scope in iter_scopes(workflow):
-        for index, step in enumerate(scope.steps):
-            if isinstance(step, TaskStep) and step.retry:
-                yield from _check_retry(step.retry, f"{scope.step_pointer(index)}/retry")
 
 
 def _check_retry(retry: Retry, pointer: str) -> Iterator[Finding]:
@@ -301,11 +337,10 @@ def _check_retry(retry: Retry, pointer: str) -> Iterator[Finding]:
         )
 
 
-def _check_input_schema(workflow: Workflow) -> Iterator[Finding]:
-    spec_input = workflow.spec.input
-    if spec_input is None or spec_input.schema_ is None:
+def _check_input_schema(schema: dict[str, Any] | None) -> Iterator[Finding]:
+    if schema is None:
         return
-    problem = _schema_problem(json.dumps(spec_input.schema_, sort_keys=True))
+    problem = _schema_problem(json.dumps(schema, sort_keys=True))
     if problem:
         message, where = problem
         yield Finding(

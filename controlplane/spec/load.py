@@ -18,17 +18,17 @@ import yaml_rs
 from pydantic import BaseModel, ValidationError
 
 from controlplane.errors import ConfigError, Diagnostic
-from controlplane.spec.check import check_workflow
-from controlplane.spec.environment import ActivityBinding, Environment, registered_engines
+from controlplane.spec.check import check_workflow, check_workflow_data
+from controlplane.spec.environment import ActivityBinding, Environment, Target, registered_engines
 from controlplane.spec.locate import (
     Positions,
-    allowed_keys,
     did_you_mean,
-    pointer_for_loc,
     pointer_of,
 )
 from controlplane.spec.model import API_VERSION, Workflow
-from controlplane.spec.waiver import MAX_WAIVER_DAYS, Waiver
+from controlplane.spec.outline import valid_field
+from controlplane.spec.schema_errors import schema_problems
+from controlplane.spec.waiver import MAX_WAIVER_DAYS, Waiver, WaiverBody
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 KINDS: dict[str, type[BaseModel]] = {
@@ -229,6 +229,10 @@ def _load_one(source: Source, kind: str | None, result: LoadResult, today: dt.da
         result.diagnostics.extend(
             _validation_diagnostics(source.file, data, model_type, exc, result)
         )
+        # The semantic checks still run on the parts that validated: one run reports every
+        # problem of a file, not the schema errors first and the rest after they are fixed.
+        for code, message, pointer in _findings_beside_schema_errors(model_type, data, today):
+            result.diagnostics.append(result.diagnostic(source.file, code, message, pointer))
         return None
     for code, message, pointer in _semantic_findings(model, today):
         result.diagnostics.append(result.diagnostic(source.file, code, message, pointer))
@@ -240,14 +244,7 @@ def _semantic_findings(model: BaseModel, today: dt.date) -> Iterator[tuple[str, 
         for finding in check_workflow(model):
             yield finding.code, finding.message, finding.pointer
     elif isinstance(model, Waiver):
-        limit = today + dt.timedelta(days=MAX_WAIVER_DAYS)
-        if model.spec.expires > limit:
-            yield (
-                "CPL-S030",
-                f"waiver expires {model.spec.expires}, more than {MAX_WAIVER_DAYS} days ahead "
-                f"(latest allowed: {limit})",
-                "/spec/expires",
-            )
+        yield from _waiver_expiry(model.spec.expires, today)
     elif isinstance(model, Environment):
         seen: set[str] = set()
         for index, target in enumerate(model.spec.targets):
@@ -283,6 +280,42 @@ def _unregistered_engines(environment: Environment) -> Iterator[tuple[str, str, 
                     f"unknown key '{key}'{did_you_mean(key, allowed)}",
                     pointer_of(("spec", "bindings", "activities", name, key)),
                 )
+
+
+def _findings_beside_schema_errors(
+    model_type: type[BaseModel], data: dict[str, Any], today: dt.date
+) -> Iterator[tuple[str, str, str]]:
+    """The semantic findings of a document that failed validation, from the values that
+    validate on their own; a value that does not is left out, never guessed."""
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
+    if model_type is Workflow:
+        for finding in check_workflow_data(data):
+            yield finding.code, finding.message, finding.pointer
+    elif model_type is Waiver:
+        expires = valid_field(WaiverBody, "expires", spec.get("expires"))
+        if isinstance(expires, dt.date):
+            yield from _waiver_expiry(expires, today)
+    elif model_type is Environment:
+        targets = spec.get("targets")
+        seen: set[str] = set()
+        for index, target in enumerate(targets if isinstance(targets, list) else []):
+            raw_name = target.get("name") if isinstance(target, dict) else None
+            name = valid_field(Target, "name", raw_name)
+            if name in seen:
+                yield ("CPL-S011", f"duplicate target name '{name}'", f"/spec/targets/{index}/name")
+            if isinstance(name, str):
+                seen.add(name)
+
+
+def _waiver_expiry(expires: dt.date, today: dt.date) -> Iterator[tuple[str, str, str]]:
+    limit = today + dt.timedelta(days=MAX_WAIVER_DAYS)
+    if expires > limit:
+        yield (
+            "CPL-S030",
+            f"waiver expires {expires}, more than {MAX_WAIVER_DAYS} days ahead "
+            f"(latest allowed: {limit})",
+            "/spec/expires",
+        )
 
 
 def _model_type(
@@ -322,35 +355,8 @@ def _validation_diagnostics(
     exc: ValidationError,
     result: LoadResult,
 ) -> Iterator[Diagnostic]:
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        pointer, absent = pointer_for_loc(data, loc)
-        code, message = _describe(error, loc, absent, model_type)
-        yield result.diagnostic(file, code, message, pointer)
-
-
-def _describe(
-    error: Any, loc: tuple[str | int, ...], absent: list[str | int], model_type: type[BaseModel]
-) -> tuple[str, str]:
-    kind = error["type"]
-    field_name = next((str(p) for p in reversed(loc) if isinstance(p, str)), "document")
-    if kind.startswith("CPL-"):
-        return kind, f"{field_name}: {error['msg']}"
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        return "CPL-S002", f"unknown key '{key}'" + did_you_mean(key, allowed_keys(model_type, loc))
-    if kind == "missing":
-        return "CPL-S003", f"missing required field '{absent[-1] if absent else field_name}'"
-    if kind == "union_tag_invalid":
-        ctx = error.get("ctx", {})
-        tag = str(ctx.get("tag", ""))
-        expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
-        return "CPL-S004", f"unknown step type '{tag}'" + did_you_mean(tag, expected) + (
-            f" (one of: {', '.join(expected)})"
-        )
-    if kind == "union_tag_not_found":
-        return "CPL-S003", "missing required field 'type'"
-    return "CPL-S004", f"{field_name}: {error['msg']}"
+    for problem in schema_problems(model_type, data, exc):
+        yield result.diagnostic(file, problem.code, problem.message, problem.pointer)
 
 
 def duplicate_workflows(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from typing import Any, Union, get_args, get_origin
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Tag
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -71,38 +72,111 @@ class Positions:
             pointer = pointer.rsplit("/", 1)[0]
 
 
-def pointer_for_loc(data: Any, loc: tuple[str | int, ...]) -> tuple[str, list[str | int]]:
-    """The JSON pointer of a pydantic error location, skipping union tags.
+@dataclass(frozen=True)
+class ErrorSite:
+    """Where a pydantic error location lies in the document.
 
-    Returns the pointer and the parts of `loc` that did not exist in the data (a missing
-    field, or an unknown key's name, stays in the pointer only if present in the data).
+    `parts` lead to the deepest node of the location present in the document; `absent` is the
+    rest of it (the name of a missing key). `holder` is the model (or other annotation) of
+    the object holding the last part, and `union` the plain union (such as `int | float`)
+    the location went through, whose member names are not document keys.
     """
-    parts: list[str | int] = []
+
+    parts: tuple[str | int, ...]
+    absent: tuple[str | int, ...]
+    holder: Any
+    union: Any
+
+    @property
+    def pointer(self) -> str:
+        return pointer_of(self.parts)
+
+    @property
+    def key(self) -> str:
+        """The key the location ends at (`steps[0]` for a list item), for messages."""
+        if not self.parts:
+            return "document"
+        last = self.parts[-1]
+        if isinstance(last, int) and len(self.parts) > 1:
+            return f"{self.parts[-2]}[{last}]"
+        return str(last)
+
+
+def error_site(model: type[BaseModel], data: Any, loc: tuple[str | int, ...]) -> ErrorSite:
+    """The document position of a pydantic error location, following the model's types.
+
+    Pydantic puts union tags into locations (a step's `type`, a condition's operator, a
+    member type name such as `float`); walking the annotations alongside the data tells a
+    tag from a key, even when a key of the same name exists in the data.
+    """
+    annotation: Any = model
+    holder: Any = model
+    union: Any = None
     node = data
-    rest: list[str | int] = []
-    for part in loc:
-        if isinstance(node, dict) and part in node:
-            parts.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
-            parts.append(part)
-            node = node[part]
-        else:
-            rest.append(part)  # a union tag (e.g. 'task') or a key that is absent
-    return pointer_of(parts), rest
+    parts: list[str | int] = []
+    for index, part in enumerate(loc):
+        member, tagged, plain = _select_member(annotation, part)
+        if tagged:
+            union = annotation if plain else union
+            annotation = member
+            continue
+        holder = annotation
+        child = _child(node, part)
+        if child is _ABSENT:
+            return ErrorSite(tuple(parts), tuple(loc[index:]), holder, union)
+        parts.append(part)
+        node = child
+        annotation = _descend(annotation, part)
+    return ErrorSite(tuple(parts), (), holder, union)
 
 
-def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
-    """The document keys accepted at the object that holds the last element of `loc`."""
-    current: Any = model
-    for part in loc[:-1]:
-        current = _descend(current, part)
-        if current is None:
-            return []
-    target = _strip(current)
+_ABSENT = object()
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict) and part in node:
+        return node[part]
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return _ABSENT
+
+
+def _select_member(annotation: Any, part: str | int) -> tuple[Any, bool, bool]:
+    """(member, whether `part` is a union tag, whether the union is a plain one)."""
+    members = _raw_union_members(_strip(annotation))
+    if not members:
+        return annotation, False, False
+    for member in members:
+        tags = [m.tag for m in get_args(member)[1:] if isinstance(m, Tag)]
+        if part in tags:
+            return _strip(member), True, False
+    for member in map(_strip, members):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            for field in member.model_fields.values():
+                if get_origin(field.annotation) is Literal and part in get_args(field.annotation):
+                    return member, True, False
+    for member in map(_strip, members):
+        if getattr(member, "__name__", None) == part:
+            return member, True, True
+    return None, True, True  # a tag this walker cannot name: the rest is read from the data
+
+
+def allowed_keys(holder: Any) -> list[str]:
+    """The document keys a model accepts (none when `holder` is no model)."""
+    target = _strip(holder)
     if isinstance(target, type) and issubclass(target, BaseModel):
         return [f.alias or name for name, f in target.model_fields.items()]
     return []
+
+
+def expected_of(annotation: Any) -> str:
+    """What a scalar annotation or a union of scalars accepts, in words."""
+    words = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+    members = [_strip(m) for m in (_raw_union_members(_strip(annotation)) or [annotation])]
+    found = [words[m] for m in members if m in words]
+    if "a number" in found and "a whole number" in found:
+        found.remove("a whole number")  # every whole number is a number
+    return " or ".join(dict.fromkeys(found)) or "a valid value"
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
@@ -111,10 +185,8 @@ def did_you_mean(word: str, choices: list[str]) -> str:
 
 
 def _descend(annotation: Any, part: str | int) -> Any:
+    """The annotation of child `part` of a value of type `annotation` (None when unknown)."""
     annotation = _strip(annotation)
-    members = _union_members(annotation)
-    if members:
-        return _member_for_tag(members, part)  # the part is a union tag: it selects a member
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         for name, field in annotation.model_fields.items():
             if part in (name, field.alias):
@@ -143,21 +215,8 @@ def _strip(annotation: Any) -> Any:
         return annotation
 
 
-def _union_members(annotation: Any) -> list[Any]:
+def _raw_union_members(annotation: Any) -> list[Any]:
+    """The members of a union (not None), keeping their Annotated tags; [] for no union."""
     if get_origin(annotation) in (Union, types.UnionType):
-        return [_strip(m) for m in get_args(annotation) if m is not type(None)]
+        return [m for m in get_args(annotation) if m is not type(None)]
     return []
-
-
-def _member_for_tag(members: list[Any], tag: str | int) -> Any:
-    """The union member a pydantic location tag names: a step `type` or a condition key."""
-    for member in members:
-        if not (isinstance(member, type) and issubclass(member, BaseModel)):
-            continue
-        type_field = member.model_fields.get("type")
-        if type_field is not None and tag in get_args(type_field.annotation):
-            return member
-        aliases = {f.alias or n for n, f in member.model_fields.items()}
-        if tag in aliases and (tag != "path" or "path" in member.model_fields):
-            return member
-    return None

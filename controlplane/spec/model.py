@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from croniter import croniter
 from pydantic import (
@@ -19,13 +19,24 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from controlplane.spec.types import NAME_PATTERN, TENANT_PATTERN, DataPath, Duration, Size
+from controlplane.spec.types import (
+    NAME_PATTERN,
+    TENANT_PATTERN,
+    DataPath,
+    Duration,
+    Ratio,
+    Size,
+    shown,
+)
 
 API_VERSION = "cpl.dev/v1"
 
@@ -170,7 +181,12 @@ Condition = Annotated[
     | Annotated[AllOf, Tag("all")]
     | Annotated[AnyOf, Tag("any")]
     | Annotated[NotOf, Tag("not")],
-    Discriminator(_condition_tag),
+    Discriminator(
+        _condition_tag,
+        custom_error_type="CPL-S004",
+        custom_error_message="a condition is a mapping: {path: $.total, gt: 1000}, "
+        "{all: [...]}, {any: [...]} or {not: {...}}",
+    ),
 ]
 
 
@@ -368,10 +384,69 @@ class Slo(Model):
     success_rate: float | None = Field(default=None, gt=0, le=1)
 
 
-class Alert(Model):
-    metric: Literal["failureRate", "duration", "pendingTasks", "retries"]
-    above: float
+# --- alerts ---------------------------------------------------------------------------
+# `above` is typed by the metric (docs/alerts.md): a duration for `duration`, a ratio for
+# `failureRate`, a count for `pendingTasks` and `retries`. The normalized document holds
+# seconds, a number from 0 to 1, and an integer.
+
+Count = Annotated[int, Field(strict=True, ge=0)]
+
+
+class _Alert(Model):
+    """The check every alert shares; subclasses set `metric` and the type of `above`."""
+
+    _threshold: ClassVar[str]
+    _threshold_code: ClassVar[str] = "CPL-S004"
+
+    @field_validator("above", mode="wrap", check_fields=False)
+    @classmethod
+    def _typed_threshold(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+    ) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            # Say what this metric's threshold is, not which Python type failed.
+            metric = info.data.get("metric", "this")
+            raise PydanticCustomError(
+                cls._threshold_code,
+                "a {metric} alert's threshold is {threshold}, not {value}",
+                {"metric": metric, "threshold": cls._threshold, "value": shown(value)},
+            ) from None
+
+
+class FailureRateAlert(_Alert):
+    """Fires when the share of failed runs in `window` exceeds `above`."""
+
+    _threshold = "a ratio from 0 to 1 (0.02) or a percentage (2%)"
+
+    metric: Literal["failureRate"]
+    above: Ratio = Field(description="A ratio from 0 to 1 (`0.02`) or a percentage (`2%`).")
     window: Duration | None = None
+
+
+class DurationAlert(_Alert):
+    """Fires when a run takes longer than `above`."""
+
+    _threshold = "a duration such as 90s or 5h"
+    _threshold_code = "CPL-S022"
+
+    metric: Literal["duration"]
+    above: Duration = Field(description="A duration such as `90s` or `5h`.")
+    window: Duration | None = None
+
+
+class CountAlert(_Alert):
+    """Fires when the number of pending tasks, or of retries in `window`, exceeds `above`."""
+
+    _threshold = "a count (a whole number, 0 or more)"
+
+    metric: Literal["pendingTasks", "retries"]
+    above: Count = Field(description="A whole number, 0 or more.")
+    window: Duration | None = None
+
+
+Alert = Annotated[FailureRateAlert | DurationAlert | CountAlert, Field(discriminator="metric")]
 
 
 class Jit(Model):

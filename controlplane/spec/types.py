@@ -1,12 +1,13 @@
-"""Scalar value types of the spec language: durations, sizes and data paths.
+"""Scalar value types of the spec language: durations, sizes, ratios and data paths.
 
 Each type validates the user's text, keeps it for round trips, and exposes the
-typed value (`seconds`, `bytes`, `parts`) that translators and policies use.
+typed value (`seconds`, `bytes`, `value`, `parts`) that translators and policies use.
 """
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +23,9 @@ _DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d)")
 _SIZE_UNITS = {"": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
 SIZE_PATTERN = r"^\d+(KiB|MiB|GiB)?$"
 _SIZE_RE = re.compile(r"^(\d+)(KiB|MiB|GiB)?$")
+
+RATIO_PATTERN = r"^(100(\.0+)?|\d{1,2}(\.\d+)?)%$"
+_RATIO_RE = re.compile(RATIO_PATTERN)
 
 PATH_PATTERN = r"^\$((\.[A-Za-z_][A-Za-z0-9_-]*)|(\[\d+\]))*$"
 _PATH_RE = re.compile(PATH_PATTERN)
@@ -49,6 +53,22 @@ def parse_size(value: str | int) -> int:
     if not match:
         raise ValueError(f"{value!r} is not a size (use <n>[KiB|MiB|GiB] or a byte count)")
     return int(match.group(1)) * _SIZE_UNITS[match.group(2) or ""]
+
+
+def parse_ratio(value: str | int | float) -> float:
+    """A ratio from 0 to 1 given as a number (`0.02`) or a percentage (`2%`); ValueError else."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not a ratio")
+    if isinstance(value, str):
+        if not _RATIO_RE.match(value):
+            raise ValueError(f"{value!r} is not a ratio (use 0.02 or 2%)")
+        # Decimal: 7% is exactly 0.07, not 0.07000000000000001.
+        ratio = float(Decimal(value[:-1]) / 100)
+    else:
+        ratio = float(value)
+    if not 0 <= ratio <= 1:
+        raise ValueError(f"{value!r} is not a ratio from 0 to 1 (0% to 100%)")
+    return ratio
 
 
 @lru_cache(maxsize=16384)
@@ -107,8 +127,10 @@ class _TextValue:
     def _validate(cls, value: Any) -> Any:
         if isinstance(value, cls):
             return value
-        key = (cls, type(value), value) if isinstance(value, str | int) else None
-        cached = _INSTANCES.get(key) if key is not None else None
+        if not isinstance(value, str | int | float):
+            return cls._parse(value)
+        key = (cls, type(value), value)
+        cached = _INSTANCES.get(key)
         if cached is not None:
             return cached
         instance = cls._parse(value)
@@ -198,6 +220,47 @@ class Size(_TextValue):
     __hash__ = _TextValue.__hash__
 
 
+class Ratio(_TextValue):
+    """A ratio such as `0.02` or `2%`; `.value` is the number from 0 to 1."""
+
+    __slots__ = ("_original", "value")
+    _json_schema = {
+        "anyOf": [
+            {"type": "number", "minimum": 0, "maximum": 1},
+            {"type": "string", "pattern": RATIO_PATTERN},
+        ],
+        "examples": [0.02, "2%"],
+    }
+
+    def __init__(self, text: str | int | float) -> None:
+        self.value = parse_ratio(text)
+        super().__init__(str(text))
+        self._original = text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Ratio) and self.value == other.value
+
+    __hash__ = _TextValue.__hash__
+
+    def typed(self) -> Any:
+        return self.value
+
+    def original(self) -> Any:
+        return self._original
+
+    @classmethod
+    def _parse(cls, value: Any) -> _TextValue:
+        # Unlike the other text values a ratio may be a float; _TextValue only takes text.
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise PydanticCustomError(
+                cls._error_code, "expected a ratio, found {found}", {"found": type(value).__name__}
+            )
+        try:
+            return cls(value)
+        except ValueError as exc:
+            raise PydanticCustomError(cls._error_code, "{problem}", {"problem": str(exc)}) from None
+
+
 class DataPath(_TextValue):
     """A JSONPath-subset path into the run's data document; `.parts` are its keys."""
 
@@ -213,6 +276,21 @@ class DataPath(_TextValue):
         return isinstance(other, DataPath) and self.text == other.text
 
     __hash__ = _TextValue.__hash__
+
+
+def shown(value: Any) -> str:
+    """A document value as a user would write it in YAML, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
 
 
 def is_path(value: Any) -> bool:

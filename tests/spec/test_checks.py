@@ -64,7 +64,7 @@ CASES = {
         steps:
           - {name: a, type: tsak, end: true}
         """,
-        ("CPL-S004", 11, "/spec/steps/0"),
+        ("CPL-S004", 11, "/spec/steps/0/type"),
     ),
     "dangling next": (
         """
