@@ -7,12 +7,16 @@ whose path is printed instead of a traceback.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import datetime as dt
 import importlib
+import os
 import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -70,9 +74,27 @@ def cli() -> None:
     """
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `cpl` console script."""
-    sys.exit(run(argv))
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point of the `cpl` console script (and `python -m controlplane`)."""
+    _exit(run(argv))
+
+
+def _exit(code: int) -> NoReturn:
+    """End the process without finalizing the interpreter.
+
+    temporalio's Rust core keeps a Tokio thread pool for the life of the process, and its
+    threads call into Python to complete every RPC future (`call_soon_threadsafe`, then release
+    the GIL). One may still be doing so when a command returns, more so under CPU load. If the
+    interpreter is finalizing by then, CPython ends that thread with pthread_exit and its
+    unwinding releases a GIL it no longer holds: `Fatal Python error: PyGILState_Release`
+    (SIGABRT) or a segfault. So: run the exit handlers and flush, as `sys.exit` would, then
+    `os._exit`, which stops every native thread (Tokio's, the OPA bindings' Go runtime) at once.
+    """
+    atexit._run_exitfuncs()  # logging.shutdown and other registered handlers
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe (`cpl plan | head`)
+            stream.flush()
+    os._exit(code)
 
 
 def run(argv: list[str] | None = None) -> int:
