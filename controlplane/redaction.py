@@ -41,7 +41,7 @@ SECRET_KEY_END: Final = rf"(?i)({SECRET_WORDS})s?$"
 QUERY_SECRET_NAMES: Final = (
     r"access_token|token|api[_-]?key|key|password|passwd|secret|client_secret|sig|signature|auth"
 )
-URL_QUERY_SECRET: Final = rf"(?i)[?&]({QUERY_SECRET_NAMES})=[^&#\s\"'*][^&#\s\"']*"
+URL_QUERY_SECRET: Final = rf"""(?i)[?&]({QUERY_SECRET_NAMES})=[^&#\s"'*][^&#\s"']*"""
 FORMATS: Final[dict[str, str]] = {
     "AWS access key id": r"\b(AKIA|ASIA)[0-9A-Z]{16}\b",
     "PEM private key": r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY( BLOCK)?-----",
@@ -51,7 +51,7 @@ FORMATS: Final[dict[str, str]] = {
     "Google API key": r"\bAIza[0-9A-Za-z_-]{35}\b",
     "JSON Web Token": r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
     "Bearer token": r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{16,}",
-    "password in a URL": r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@\"']+:[^/\s@\"'$\{][^/\s@\"']*@",
+    "password in a URL": r"""(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@"']+:[^/\s@"'$\{][^/\s@"']*@""",
     "secret in a URL query": URL_QUERY_SECRET,
 }
 DATA_PATH: Final = r"^\$((\.[A-Za-z_][A-Za-z0-9_-]*)|(\[\d+\]))*$"
