@@ -19,7 +19,7 @@ from typing import Any, Literal
 from controlplane.engines.live import Change
 from controlplane.errors import ExitCode
 from controlplane.policy.decision import Violation
-from controlplane.redaction import mask_diff
+from controlplane.redaction import mask_diff, redact_text
 from controlplane.report.check import violation_json
 from controlplane.spec.environment import EngineName
 
@@ -93,6 +93,10 @@ class ReadFailure:
     message: str
     resource: str | None = None
     transient: bool = False
+
+    def __post_init__(self) -> None:
+        # engine errors may name an endpoint with credentials, or echo a value
+        object.__setattr__(self, "message", redact_text(self.message))
 
     def to_json(self) -> dict[str, Any]:
         return {
