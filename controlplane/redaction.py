@@ -181,3 +181,55 @@ def mask_text_formats(text: str) -> str:
 
 def _query_secret(name: str) -> bool:
     return bool(_QUERY_SECRET_NAME.fullmatch(name))
+
+
+DATA_BEARING_CLASSES: Final = frozenset({"pii", "phi", "pci", "confidential"})
+"""Classifications whose engine error text is redacted (`redact_run_error`)."""
+
+# Keys of a JSON error cause that describe the failure, not the data (kept for regulated
+# workflows): the error's type and code, where it happened, the attempt.
+_STRUCTURAL_CAUSE_KEYS: Final = frozenset(
+    {"errorType", "errorCode", "type", "code", "error", "state", "stateName", "step", "attempt"}
+)
+
+
+def redact_run_error(
+    error: Mapping[str, str] | None, classification: str | None
+) -> dict[str, str] | None:
+    """An engine's run error (`{"error": name, "cause": text}`) fit to show.
+
+    The cause of a failed run is the engine's free text, and engines put data in it (a
+    Fail state's cause taken from the input, an activity's exception message). For a
+    workflow whose data is sensitive (`DATA_BEARING_CLASSES`: the regulated pii, phi and pci,
+    whose audit events keep identifiers only, and confidential) the cause is replaced by its
+    length and mask; a cause that is a JSON object keeps its structural keys (error type,
+    code, state) and masks the rest. Every cause has its secrets masked (`redact_text`).
+    """
+    if error is None:
+        return None
+    name = redact_text(str(error.get("error", "")))
+    cause = str(error.get("cause", ""))
+    if classification not in DATA_BEARING_CLASSES:
+        return {"error": name, "cause": redact_text(cause)}
+    return {"error": name, "cause": _regulated_cause(cause, str(classification))}
+
+
+def _regulated_cause(cause: str, classification: str) -> str:
+    if not cause:
+        return cause
+    try:
+        document = json.loads(cause)
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        kept = {
+            key: value
+            if key in _STRUCTURAL_CAUSE_KEYS and isinstance(value, str | int)
+            else mask(value)
+            for key, value in document.items()
+        }
+        return redact_text(json.dumps(kept, ensure_ascii=False))
+    return (
+        f"[redacted: {len(cause)} characters of engine error text of a {classification} "
+        f"workflow, {mask(cause)}]"
+    )
