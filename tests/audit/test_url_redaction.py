@@ -82,3 +82,19 @@ def test_an_unreachable_policy_server_is_named_without_credentials(tmp_path: Pat
     assert "OPA server http://***@127.0.0.1" in shown
     for secret in SECRETS:
         assert secret not in shown
+
+
+def test_engine_endpoints_in_drift_failures_and_errors_hide_credentials(tmp_path: Path) -> None:
+    """A Step Functions endpoint that nothing answers (a closed port: no engine needed)."""
+    from tests.deploy.conftest import write_repo
+
+    endpoint = f"http://bob:hunter2-pw@127.0.0.1:{free_port()}/?token=tok-0001"
+    repo = write_repo(tmp_path / "repo", endpoint, "127.0.0.1:9", ["retail/inventory-sync"])
+    drift = repo.cpl("drift", "--env", "local", "--format", "json")
+    assert drift.code == 1 or drift.code == 5, drift.out + drift.err
+    planned = repo.cpl("plan", "--env", "local")
+    assert planned.code == 1
+    shown = drift.out + drift.err + planned.out + planned.err
+    assert "127.0.0.1" in shown
+    for secret in SECRETS:
+        assert secret not in shown
