@@ -143,7 +143,7 @@ def record(event: AuditEvent, sinks: Sequence[Sink] | None = None, *, repo: Path
         if isinstance(sink, HttpSink) and isinstance(result, FlushResult) and result.pending:
             pending += result.pending
             warnings.append(
-                f"audit collector {sink.url}: {result.pending} event(s) spooled for later "
+                f"audit collector {sink.shown_url}: {result.pending} event(s) spooled for later "
                 f"delivery ({result.error})"
             )
     if failures:

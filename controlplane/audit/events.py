@@ -8,7 +8,8 @@ Redaction happens here, once, before an event reaches any sink:
   number of dropped fields is recorded (`redacted`);
 * every event, regulated or not, goes through the secret scrubber: values under keys that
   name a secret (password, token, api key ...) and strings that look like a credential
-  (AWS access key ids, PEM private keys, GitHub tokens ...) become "[redacted]".
+  (AWS access key ids, PEM private keys, GitHub tokens ...; `controlplane.redaction` holds
+  the one definition) become "[redacted]".
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import quote
 from cloudevents.core.v1.event import CloudEvent
 
 from controlplane.errors import CplError
+from controlplane.redaction import is_secret_key, looks_like_secret
 from controlplane.spec.model import REGULATED_CLASSES
 
 SPECVERSION: Final = "1.0"
@@ -70,21 +72,6 @@ REGULATED_KEYS: Final = frozenset(
         "succeeded",
     }
 )  # fmt: skip
-
-_SECRET_KEY: Final = re.compile(
-    r"password|passwd|secret|token|api[_-]?key|private[_-]?key|credential", re.IGNORECASE
-)
-_SECRET_VALUE: Final = re.compile(
-    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"  # AWS access key ids
-    r"|-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----"  # PEM private keys
-    r"|\bgh[pousr]_[A-Za-z0-9]{30,}"  # GitHub tokens
-    r"|\bgithub_pat_[A-Za-z0-9_]{20,}"
-    r"|\bxox[abprs]-[A-Za-z0-9-]{10,}"  # Slack tokens
-    r"|\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"  # JWTs
-    r"|\bbearer\s+[A-Za-z0-9._~+/-]{8,}"  # Authorization header values
-    r"|://[^/\s:@]+:[^/\s@]+@",  # credentials in URLs
-    re.IGNORECASE,
-)
 
 
 class AuditError(CplError):
@@ -168,14 +155,6 @@ def redact(data: Mapping[str, Any], classification: str | None = None) -> dict[s
             document["redacted"] = dropped[0]
     scrubbed: dict[str, Any] = _scrub(document)
     return scrubbed
-
-
-def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_KEY.search(key))
-
-
-def looks_like_secret(value: str) -> bool:
-    return bool(_SECRET_VALUE.search(value))
 
 
 def _plain(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from cloudevents.core.formats.json import JSONFormat
 
 from controlplane.audit.events import AuditError, AuditEvent
 from controlplane.files import fsync_directory
+from controlplane.redaction import redact_text, redact_url
 
 SPOOL_SUFFIX = ".ce.json"
 _LOCK = ".flush.lock"
@@ -91,7 +92,12 @@ class HttpSink:
         self._last_stamp = 0
 
     def __repr__(self) -> str:
-        return f"HttpSink({self.url!r}, spool={str(self.spool_dir)!r})"
+        return f"HttpSink({self.shown_url!r}, spool={str(self.spool_dir)!r})"
+
+    @property
+    def shown_url(self) -> str:
+        """The URL fit to print: no user:password, no secret query parameters."""
+        return redact_url(self.url)
 
     def write(self, event: AuditEvent) -> FlushResult:
         """Spool `event`, then flush the spool unless the collector failed moments ago."""
@@ -183,7 +189,7 @@ class HttpSink:
             return retryable, f"collector answered HTTP {exc.code} {exc.reason}"
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            return True, f"collector unreachable at {self.url}: {reason}"
+            return True, f"collector unreachable at {self.shown_url}: {redact_text(str(reason))}"
         if 200 <= status < 300:
             return False, ""
         return False, f"collector answered HTTP {status}"
@@ -219,5 +225,5 @@ def spool_dir_for(repo: Path, environment: str, url: str) -> Path:
 def check_url(url: str) -> str:
     """An http(s) URL, or an AuditError naming it."""
     if not url.startswith(("http://", "https://")):
-        raise AuditError(f"audit http sink '{url}' is not an http:// or https:// URL")
+        raise AuditError(f"audit http sink '{redact_url(url)}' is not an http:// or https:// URL")
     return url

@@ -23,6 +23,7 @@ import click
 from controlplane import __version__
 from controlplane.cli.output import console_for
 from controlplane.errors import CplError, ExitCode
+from controlplane.redaction import redact_text
 
 # Every command, by name: "module:attribute". A command's module (and its heavy imports:
 # boto3, temporalio, hera's Argo models) loads only when that command runs, so `cpl validate`
@@ -118,7 +119,8 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: never a bare traceback
         log = _write_crash_log()
         click.echo(
-            f"cpl: internal error: {type(exc).__name__}: {exc} (traceback written to {log})",
+            f"cpl: internal error: {type(exc).__name__}: {redact_text(str(exc))} "
+            f"(traceback written to {log})",
             err=True,
         )
         return int(ExitCode.ERROR)
@@ -129,7 +131,9 @@ def _show_error(exc: CplError) -> None:
     console = console_for(err=True)
     for diagnostic in exc.diagnostics:
         console.print(diagnostic.format(), markup=False, highlight=False)
-    console.print(f"error: {exc.message}", style="bold red", markup=False, highlight=False)
+    # an engine's or a server's message may carry a URL with credentials or a token
+    message = redact_text(exc.message)
+    console.print(f"error: {message}", style="bold red", markup=False, highlight=False)
 
 
 def _write_crash_log() -> Path:

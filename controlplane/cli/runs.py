@@ -20,6 +20,7 @@ from controlplane.cli.selection import find_workflow, select_target, target_name
 from controlplane.engines import ENGINES, engine_named
 from controlplane.engines.runs import RUNNING, Runner
 from controlplane.errors import ConfigError, ExitCode
+from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Target
 from controlplane.spec.load import load_environment
 from controlplane.spec.model import Workflow
@@ -106,7 +107,8 @@ def run_command(
     """Start a run of a deployed workflow on its target (WORKFLOW: tenant/name or a file).
 
     Prints the run id; with --wait, waits (at most --timeout) and reports status, output,
-    error and trace. Exits 1 if the run failed, was cancelled or is still running when the
+    error and trace (secrets masked; the error text of a pii/phi/pci workflow redacted, see
+    docs/security.md). Exits 1 if the run failed, was cancelled or is still running when the
     wait ends.
     """
     try:
@@ -126,6 +128,9 @@ def run_command(
         "engine": target.engine,
         "runId": run_id,
         **outcome,
+        # engines echo run data in error text: redacted by the workflow's classification
+        "error": redact_run_error(outcome["error"], workflow.metadata.classification),
+        "output": mask_secrets(outcome["output"]),
     }
     if output_format == "json":
         emit(to_json(report), output_file)

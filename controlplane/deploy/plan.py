@@ -19,6 +19,7 @@ can refuse a plan whose inputs moved (`Plan.fingerprint`).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -32,6 +33,7 @@ from controlplane.engines.translator import Artifact, canonical_json, digest_of,
 from controlplane.errors import EngineError
 from controlplane.policy.change import UNKNOWN, Breaking, Change, compare_documents
 from controlplane.policy.library import builtin_policy_dir, policy_config, policy_paths
+from controlplane.redaction import mask_diff, mask_secrets
 from controlplane.spec.environment import EngineName, Environment
 from controlplane.spec.model import Workflow
 from controlplane.spec.normalize import to_document
@@ -259,13 +261,17 @@ def _desired_change(
     }
     if live is None:
         return PlannedChange(action="create", **common)
-    diff = _spec_level(
-        artifact,
-        tuple(
-            {"path": c["path"], "before": c["actual"], "after": c["expected"]}
-            for c in client.diff(artifact, live)
+    # secret values never reach a plan (its text, JSON, file or digest): masked with a digest
+    diff = mask_diff(
+        _spec_level(
+            artifact,
+            tuple(
+                {"path": c["path"], "before": c["actual"], "after": c["expected"]}
+                for c in client.diff(artifact, live)
+            ),
+            change,
         ),
-        change,
+        ("before", "after"),
     )
     reason = ""
     if diff:
@@ -294,7 +300,7 @@ def _spec_level(
         return diff  # the applied version is unknown: the digests are all there is to show
     fields = tuple(
         {"path": c["path"], "before": c["expected"], "after": c["actual"]}
-        for c in diff_documents(change.previous, change.current)
+        for c in diff_documents(mask_secrets(change.previous), mask_secrets(change.current))
     )
     if not fields:
         return diff  # the spec is the same: what changed is in the payload (its bindings)
@@ -310,11 +316,14 @@ def spec_file(state_dir: Path, workflow: str, version: str) -> Path:
 
 
 def save_applied_spec(state_dir: Path, workflow: Workflow) -> None:
-    """Keep the normalized spec being applied (atomically; the caller holds the lock)."""
+    """Keep the normalized spec being applied (atomically; the caller holds the lock), its
+    secret-looking values masked (`controlplane.redaction`): the next plan compares masked
+    documents, so an unchanged secret is unchanged and a changed one shows as changed."""
     path = spec_file(state_dir, workflow.key, workflow.metadata.version)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(canonical_json(to_document(workflow)) + "\n", encoding="utf-8")
+    stored = mask_secrets(to_document(workflow))
+    temporary.write_text(canonical_json(stored) + "\n", encoding="utf-8")
     temporary.replace(path)
 
 
@@ -325,7 +334,9 @@ def previous_changes(
 
     A workflow the state does not know is a `create`; one whose applied spec cannot be found
     (applied by an older cpl) is unknown (no breaking-change detection) rather than guessed;
-    a workflow of the state that no longer exists is a `delete`.
+    a workflow of the state that no longer exists is a `delete`. Both sides are compared
+    with their secrets masked (the stored copies are); `current` keeps the real document,
+    which the policy input carries.
     """
     result: dict[str, Change] = {}
     applied: dict[str, str] = {}
@@ -338,11 +349,15 @@ def previous_changes(
             result[workflow.key] = compare_documents(None, to_document(workflow))
             continue
         previous = _applied_spec(state_dir, workflow.key, version)
-        result[workflow.key] = (
-            compare_documents(previous, to_document(workflow)) if previous is not None else UNKNOWN
-        )
+        if previous is None:
+            result[workflow.key] = UNKNOWN
+            continue
+        current = to_document(workflow)
+        change = compare_documents(mask_secrets(previous), mask_secrets(current))
+        result[workflow.key] = dataclasses.replace(change, current=current)
     for key, version in applied.items():
-        result[key] = compare_documents(_applied_spec(state_dir, key, version) or {}, None)
+        previous = mask_secrets(_applied_spec(state_dir, key, version) or {})
+        result[key] = compare_documents(previous, None)
     return result
 
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from controlplane.engines.live import Change
 from controlplane.errors import ExitCode
 from controlplane.policy.decision import Violation
+from controlplane.redaction import mask_diff, redact_text
 from controlplane.report.check import violation_json
 from controlplane.spec.environment import EngineName
 
@@ -33,7 +34,8 @@ class DriftItem:
 
     `compliant` is the policy verdict on the *live* state (None until evaluated): no
     mandatory, unwaived violation when the library runs on the live document. `violations`
-    are the violations that deny there. `live` is the live document (not reported).
+    are the violations that deny there. `live` is the live document (not reported). The
+    values of `diff` and `ignored` have their secrets masked (`controlplane.redaction`).
     """
 
     workflow: str | None
@@ -49,6 +51,12 @@ class DriftItem:
     violations: tuple[Violation, ...] = ()
     note: str = ""
     live: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # every report format and the audit events show these diffs: secret values masked
+        sides = ("expected", "actual")
+        object.__setattr__(self, "diff", mask_diff(self.diff, sides))
+        object.__setattr__(self, "ignored", mask_diff(self.ignored, sides))
 
     @property
     def drifted(self) -> bool:
@@ -85,6 +93,10 @@ class ReadFailure:
     message: str
     resource: str | None = None
     transient: bool = False
+
+    def __post_init__(self) -> None:
+        # engine errors may name an endpoint with credentials, or echo a value
+        object.__setattr__(self, "message", redact_text(self.message))
 
     def to_json(self) -> dict[str, Any]:
         return {

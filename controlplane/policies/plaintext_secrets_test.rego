@@ -83,3 +83,75 @@ test_prefilter_case_folding if {
 	_paths(plaintext_secrets.deny) == {"/spec/steps/1/branches/0/steps/0/parameters/pa\u017fsword"} with input as _inp({"pa\u017fsword": "hunter2"})
 	_paths(plaintext_secrets.deny) == {"/spec/steps/1/branches/0/steps/0/parameters/note"} with input as _inp({"note": "AKIAABCDEFGHIJKLMNOP"})
 }
+
+# Every JSON type under a secret-like key: numbers (when the key ends with the secret
+# word), list items (under the list's key), values of nested objects.
+test_numbers_lists_and_nested_values if {
+	params := {
+		"password": 31337420,
+		"apiKeys": ["k-first", "k-second"],
+		"db": [{"credentials": {"secret": 42}}],
+		"tokenCount": 3,
+		"retries": 5,
+		"enabled": true,
+		"tokens": [],
+	}
+	d := plaintext_secrets.deny with input as _inp(params)
+	_paths(d) == {
+		"/spec/steps/1/branches/0/steps/0/parameters/password",
+		"/spec/steps/1/branches/0/steps/0/parameters/apiKeys/0",
+		"/spec/steps/1/branches/0/steps/0/parameters/apiKeys/1",
+		"/spec/steps/1/branches/0/steps/0/parameters/db/0/credentials/secret",
+	}
+	some v in d
+	v.msg == "step 'charge' at /parameters/password holds a plaintext value under secret-like key 'password' (a number); reference a secret store or pass it at run time"
+	not contains(concat(" ", [x.msg | some x in d]), "31337420")
+}
+
+test_bearer_values if {
+	d := plaintext_secrets.deny with input as _inp({"headers": {"Authorization": "Bearer abcdefghijklmnop0123456789"}})
+	d == {{
+		"msg": "step 'charge' at /parameters/headers/Authorization holds a plaintext value in a known credential format (Bearer token)",
+		"path": "/spec/steps/1/branches/0/steps/0/parameters/headers/Authorization",
+	}}
+	count(plaintext_secrets.deny) == 0 with input as _inp({"note": "use bearer authentication"})
+}
+
+test_json_web_tokens if {
+	jwt := "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
+	_paths(plaintext_secrets.deny) == {"/spec/steps/1/branches/0/steps/0/parameters/session"} with input as _inp({"session": jwt})
+}
+
+test_credentials_in_urls if {
+	params := {
+		"dsn": "postgres://admin:pg-pass@db/x",
+		"hook": "https://hooks.example.com/x?token=abc123",
+		"signed": "https://bucket.example.com/o?X-Id=1&sig=abcdef",
+		"plain": "https://example.com/a?b=c",
+		"user": "ftp://anonymous@example.com/pub",
+		"templated": "postgres://admin:${DB_PASSWORD}@db/x",
+	}
+	d := plaintext_secrets.deny with input as _inp(params)
+	_paths(d) == {
+		"/spec/steps/1/branches/0/steps/0/parameters/dsn",
+		"/spec/steps/1/branches/0/steps/0/parameters/hook",
+		"/spec/steps/1/branches/0/steps/0/parameters/signed",
+	}
+	some v in d
+	v.msg == "step 'charge' at /parameters/dsn holds a plaintext value in a known credential format (password in a URL)"
+}
+
+test_token_formats if {
+	params := {
+		"a": "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+		"b": "xoxb-1234567890-abcdefghij",
+		"c": "-----BEGIN OPENSSH PRIVATE KEY-----",
+		"d": "ASIAABCDEFGHIJKLMNOP",
+	}
+	count(plaintext_secrets.deny) == 4 with input as _inp(params)
+}
+
+# The schema of a secret input is not a secret: only leaves under secret-like keys count.
+test_schema_of_secret_fields_is_fine if {
+	count(plaintext_secrets.deny) == 0 with input as _inp({"amount": "$.total"})
+}

@@ -29,6 +29,7 @@ from controlplane.policy.library import (
     policy_paths,
     rule_infos,
 )
+from controlplane.redaction import redact_text, redact_url
 from controlplane.spec.environment import Environment
 
 POLICY_PREFIX = "cpl"
@@ -63,7 +64,9 @@ class RemoteOpa:
             errors = [self._rename(e) for e in (exc.errors or [])]
             raise location_error(errors, "policy modules do not compile") from None
         except requests.RequestException as exc:
-            raise EngineError(f"OPA server {self.url} is unreachable: {exc}") from None
+            raise EngineError(
+                f"OPA server {redact_url(self.url)} is unreachable: {redact_text(str(exc))}"
+            ) from None
         self._by_package = rule_infos(library, chains)
         self._by_id = {info.id: info for info in self._by_package.values()}
 
@@ -84,9 +87,13 @@ class RemoteOpa:
             try:
                 results = self._query({"inputs": chunk}, "batch")
             except requests.RequestException as exc:
-                raise EngineError(f"OPA server {self.url} failed to evaluate: {exc}") from None
+                raise EngineError(
+                    f"OPA server {redact_url(self.url)} failed to evaluate: {redact_text(str(exc))}"
+                ) from None
             if not isinstance(results, list) or len(results) != len(chunk):
-                raise EngineError(f"OPA server {self.url} returned no result for the batch")
+                raise EngineError(
+                    f"OPA server {redact_url(self.url)} returned no result for the batch"
+                )
             outcomes.extend(findings_of(r, self._by_package) for r in results)
         return outcomes
 
@@ -96,7 +103,9 @@ class RemoteOpa:
     def _query(self, input_data: dict[str, Any], rule: str) -> Any:
         response = self._client.query_rule(input_data, "cpl/gate", rule)
         if not isinstance(response, dict) or "result" not in response:
-            raise EngineError(f"OPA server {self.url}: data.cpl.gate.{rule} is undefined")
+            raise EngineError(
+                f"OPA server {redact_url(self.url)}: data.cpl.gate.{rule} is undefined"
+            )
         return response["result"]
 
     def _rename(self, error: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +119,7 @@ class RemoteOpa:
 def _client(url: str, timeout: float) -> OpaClient:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise EngineError(f"policy.server {url!r} is not an http(s) URL")
+        raise EngineError(f"policy.server {redact_url(url)!r} is not an http(s) URL")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     client = OpaClient(host=parts.hostname, port=port, ssl=parts.scheme == "https", timeout=timeout)
     # OpaClient builds scheme://host:port/v1; keep a path prefix (a proxy mount) if any.

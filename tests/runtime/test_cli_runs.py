@@ -28,7 +28,7 @@ from controlplane.engines.stepfunctions.emulator import start_moto_server
 from controlplane.engines.temporal.devserver import free_port
 from tests.conftest import ROOT
 
-from .conftest import SCRIPTS, Harness
+from .conftest import SCRIPTS, Harness, Raise
 
 pytestmark = pytest.mark.integration
 
@@ -274,6 +274,50 @@ def test_unreachable_server_names_the_address(
     assert time.monotonic() - started < 15
 
 
+# --- run errors: engine error text is redacted by the workflow's classification ----------------
+
+# What a careless caller passes to a phi workflow; engines echo it in their error text.
+PATIENT = {
+    "firstName": "Ada",
+    "lastName": "Patient",
+    "dateOfBirth": "1980-02-03",
+    "ssn": "123-45-6789",
+    "card": "4111111111111111",
+    "password": "hunter2-pw",
+}
+LEAKS = ("123-45-6789", "4111111111111111", "hunter2-pw", "Ada", "1980-02-03")
+
+
+def _register_rejects(argument: dict[str, Any]) -> Raise:
+    """The registry refuses, quoting the request (as real services do in their messages)."""
+    return Raise("RegistrationRejected", f"cannot register {json.dumps(argument)}")
+
+
+def test_temporal_run_error_of_a_phi_workflow_does_not_echo_the_input(
+    repo: Path, worker: subprocess.Popen[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    SCRIPTS["health-patient-intake-"] = {"PatientsRegister": _register_rejects}
+    run_input = {
+        "intakeId": "7d444840-9dc0-11d1-b245-5ffdce74fad2",
+        "patient": PATIENT,
+        "consents": ["treatment"],
+        "clinicId": "c-1",
+    }
+    args = ["run", "health/patient-intake", "--env", "test", "--repo", str(repo)]
+    args += ["--input", json.dumps(run_input), "--wait", "--timeout", "30s"]
+    code, out, err = cpl(capsys, *args, "--format", "json")
+    assert code == 1, err
+    report = json.loads(out)
+    assert report["status"] == "failed"
+    assert report["error"]["error"] == "RegistrationRejected"  # the error type stays
+    assert report["error"]["cause"].startswith("[redacted: ")
+    assert report["trace"][0] == "register-patient"  # so does where it failed
+    code, text, err = cpl(capsys, *args, "--format", "text")
+    assert code == 1
+    for value in LEAKS:
+        assert value not in out + text + err
+
+
 def test_worker_stops_cleanly_on_ctrl_c(worker: subprocess.Popen[str]) -> None:
     assert worker.poll() is None
     worker.send_signal(signal.SIGINT)
@@ -387,3 +431,56 @@ def test_signal_and_worker_need_an_engine_that_has_them(
     code, _, err = cpl(capsys, "worker", *args)
     assert code == 1
     assert "is a stepfunctions target; cpl worker serves temporal targets" in err
+
+
+def test_stepfunctions_run_errors_redacted_by_classification(
+    repo: Path, moto: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Hand-written state machines (a Fail state whose cause is taken from the input) stand
+    in for deployed ones: the cause of a phi or confidential workflow is redacted, an
+    internal one's keeps its text but not its secrets."""
+    client = boto3.client(
+        "stepfunctions",
+        region_name="us-east-1",
+        endpoint_url=moto,
+        aws_access_key_id="cpl-local",
+        aws_secret_access_key="cpl-local",
+    )
+    # an internal workflow of its own (the module's repo is shared with other tests)
+    internal_repo = tmp_path / "internal"
+    shutil.copytree(repo / "environments", internal_repo / "environments")
+    spec = (ROOT / "workflows/retail/inventory-sync.yaml").read_text()
+    (internal_repo / "workflows/retail").mkdir(parents=True)
+    (internal_repo / "workflows/retail/leak-check.yaml").write_text(
+        spec.replace("name: inventory-sync", "name: leak-check", 1)
+    )
+    definition = {
+        "StartAt": "reject",
+        "States": {"reject": {"Type": "Fail", "Error": "Rejected", "CausePath": "$.detail"}},
+    }
+    for name in ("health-appointment-reminders", "finance-vendor-payout", "retail-leak-check"):
+        client.create_state_machine(
+            name=name,
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/cpl-sfn",
+        )
+    detail = f"bad request {json.dumps(PATIENT)} auth=Bearer abcdefghijklmnop0123456789"
+    run_input = json.dumps({"detail": detail})
+
+    def failed(workflow: str, root: Path = repo) -> dict[str, Any]:
+        args = ["run", workflow, "--env", "sfn", "--repo", str(root), "--input", run_input]
+        code, out, err = cpl(capsys, *args, "--wait", "--timeout", "20s", "--format", "json")
+        assert code == 1, err
+        report: dict[str, Any] = json.loads(out)
+        assert report["status"] == "failed" and report["error"]["error"] == "Rejected"
+        return report
+
+    for workflow in ("health/appointment-reminders", "finance/vendor-payout"):
+        report = failed(workflow)
+        assert report["error"]["cause"].startswith("[redacted: ")
+        for value in LEAKS:
+            assert value not in json.dumps(report)
+
+    cause = failed("retail/leak-check", internal_repo)["error"]["cause"]
+    assert cause.startswith("bad request") and "123-45-6789" in cause  # internal data stays
+    assert "abcdefghijklmnop0123456789" not in cause and "***sha256:" in cause
