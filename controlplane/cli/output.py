@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
+from controlplane.errors import CplError
 from controlplane.files import write_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -96,7 +97,31 @@ def emit(report: str, output_file: Path | None) -> None:
     if output_file is None:
         click.echo(report)
         return
-    write_atomic(output_file, report + ("" if report.endswith("\n") else "\n"))
+    write_output(output_file, report + ("" if report.endswith("\n") else "\n"))
+
+
+def write_output(path: Path, text: str, *, append: bool = False) -> None:
+    """Write (or append) an output file the user named; a CplError says why it cannot be."""
+    try:
+        if append:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+        else:
+            write_atomic(path, text)
+    except OSError as error:
+        raise CplError(f"cannot write {path}: {output_problem(path, error)}") from None
+
+
+def output_problem(path: Path, error: OSError) -> str:
+    """Why `path` cannot be written, in the user's terms (which part of it is in the way)."""
+    for ancestor in reversed(path.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            return f"{ancestor} is a file, not a folder"
+    if path.is_dir():
+        return "it is a folder, not a file"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)
 
 
 def to_json(value: Any) -> str:
