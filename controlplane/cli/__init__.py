@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 
 from controlplane import __version__
-from controlplane.cli.output import console_for
+from controlplane.cli.output import console_for, echo
 from controlplane.errors import CplError, ExitCode
 
 # Every command, by name: "module:attribute". A command's module (and its heavy imports:
@@ -80,7 +80,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         result = cli.main(args=argv, prog_name="cpl", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+        echo("Aborted.", err=True)
         return int(ExitCode.ERROR)
     except click.ClickException as exc:
         exc.show()
@@ -91,11 +91,11 @@ def run(argv: list[str] | None = None) -> int:
         _show_error(exc)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        echo("Interrupted.", err=True)
         return 130
     except Exception as exc:  # the last line of defence: never a bare traceback
         log = _write_crash_log()
-        click.echo(
+        echo(
             f"cpl: internal error: {type(exc).__name__}: {exc} (traceback written to {log})",
             err=True,
         )

@@ -16,6 +16,7 @@ import click
 
 from controlplane.cli.output import (
     console_for,
+    echo,
     emit,
     format_option,
     repo_option,
@@ -317,7 +318,7 @@ def _apply_planned(
                     "reviewed plan file with --plan)"
                 )
             if not click.confirm("Apply these changes?", default=False):
-                click.echo("Nothing applied.", err=True)
+                echo("Nothing applied.", err=True)
                 return int(ExitCode.ERROR)
     environment = planning.environment
     chosen = backend_name or environment.spec.deploy.backend

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.segment import Segment
 
 from controlplane.errors import CplError
 from controlplane.files import write_atomic
@@ -20,11 +22,55 @@ F = TypeVar("F", bound=Callable[..., Any])
 _no_color = False
 
 
+# Characters a document may carry that a terminal would obey instead of showing: C0 controls
+# but tab and newline (ESC starts colour, title and clear-screen sequences; CR overwrites a
+# line), DEL, C1 controls (0x9b is a one-byte CSI), and the bidirectional overrides that make
+# text read differently from what it is.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every terminal control character shown as an escape (`\\x1b`, `\\u202e`).
+
+    Newlines and tabs are kept. Every human output of the CLI passes through here: the
+    rich consoles of `console_for`, `echo` and text reports of `emit`.
+    """
+    return _CONTROLS.sub(_visible, text)
+
+
+class SafeConsole(Console):
+    """A rich Console that escapes control characters in the text it prints.
+
+    Escaping happens when segments become terminal output (`_render_buffer`, the one place
+    every print, table and log of rich goes through), so rich's own styling and cursor
+    control still work while text from documents cannot drive the terminal. rich is pinned
+    in pyproject.toml, which keeps this hook stable.
+    """
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        safe = (
+            segment if segment.control else Segment(escape_controls(segment.text), segment.style)
+            for segment in buffer
+        )
+        return super()._render_buffer(safe)
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Print a line for a person (control characters escaped, see `escape_controls`)."""
+    click.echo(escape_controls(text), err=err)
+
+
 def console_for(err: bool = False) -> Console:
-    """A rich console: colour only on a TTY and never with --no-color or NO_COLOR."""
+    """A rich console: colour only on a TTY and never with --no-color or NO_COLOR; control
+    characters in what it prints are escaped (`SafeConsole`)."""
     stream = sys.stderr if err else sys.stdout
     plain = _no_color or "NO_COLOR" in os.environ or not stream.isatty()
-    return Console(
+    return SafeConsole(
         file=stream,
         no_color=plain,
         highlight=False,
@@ -93,9 +139,10 @@ def format_option(*choices: str, short_output: bool = True) -> Callable[[F], F]:
 
 
 def emit(report: str, output_file: Path | None) -> None:
-    """Write a machine-readable report to a file (atomically) or to standard output."""
+    """Write a report to a file (atomically, exactly as given) or to standard output (with
+    control characters escaped: JSON escapes them anyway, other formats are read there)."""
     if output_file is None:
-        click.echo(report)
+        echo(report)
         return
     write_output(output_file, report + ("" if report.endswith("\n") else "\n"))
 
