@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from controlplane import __version__
-from controlplane.cli.output import console_for, echo
+from controlplane.cli.output import console_for, echo, take_finished
 from controlplane.errors import CplError, ExitCode
 
 # Every command, by name: "module:attribute". A command's module (and its heavy imports:
@@ -80,9 +80,14 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (never raises for user-facing errors)."""
+    take_finished()  # nothing is finished yet
     try:
         result = cli.main(args=argv, prog_name="cpl", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort:  # click's form of Ctrl-C (KeyboardInterrupt)
+        finished = take_finished()
+        if finished is not None:
+            echo(f"interrupted after the work was done: {finished.summary}", err=True)
+            return finished.exit_code
         echo("Aborted.", err=True)
         return int(ExitCode.ERROR)
     except click.ClickException as exc:
@@ -94,6 +99,10 @@ def run(argv: list[str] | None = None) -> int:
         _show_error(exc)
         return int(exc.exit_code)
     except KeyboardInterrupt:
+        finished = take_finished()
+        if finished is not None:
+            echo(f"interrupted after the work was done: {finished.summary}", err=True)
+            return finished.exit_code
         echo("Interrupted.", err=True)
         return 130
     except Exception as exc:  # the last line of defence: never a bare traceback
@@ -101,6 +110,7 @@ def run(argv: list[str] | None = None) -> int:
         where = f"traceback written to {log}" if log else "no private folder for a crash log"
         echo(f"cpl: internal error: {type(exc).__name__}: {exc} ({where})", err=True)
         return int(ExitCode.ERROR)
+    take_finished()
     return int(result or 0)
 
 

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +21,32 @@ from controlplane.files import write_atomic
 F = TypeVar("F", bound=Callable[..., Any])
 
 _no_color = False
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The outcome of work a command completed, kept in case Ctrl-C arrives afterwards (while
+    it prints, closes connections or releases the lock): the user is told that outcome and
+    gets its exit code, not "Aborted."."""
+
+    summary: str
+    exit_code: int
+
+
+_finished: Finished | None = None
+
+
+def mark_finished(summary: str, exit_code: int) -> None:
+    """Remember that the command's work is done, with `summary` and the exit code it earns."""
+    global _finished
+    _finished = Finished(summary, exit_code)
+
+
+def take_finished() -> Finished | None:
+    """The outcome marked by the command that just ran (and forget it, for the next run)."""
+    global _finished
+    finished, _finished = _finished, None
+    return finished
 
 
 # Characters a document may carry that a terminal would obey instead of showing: C0 controls
