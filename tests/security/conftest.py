@@ -1,5 +1,5 @@
 """A small control repo with one workflow and an Argo GitOps target: every command runs on
-files alone, no engine needed."""
+files alone, no engine needed (and `control_repo`, the deploy tests' repo on real engines)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.deploy.conftest import control_repo  # noqa: F401 (a repo on the real engines)
 
 WORKFLOW = "workflows/retail/price-feed-export.yaml"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.cli import run
+from tests.deploy.conftest import ControlRepo
 
 
 def _apply(repo: Path) -> None:
@@ -112,3 +113,20 @@ def test_the_compliance_report_shows_a_cut_log_as_broken(
     audit = json.loads(capsys.readouterr().out)["evidence"]["audit"]
     assert audit["ok"] is False
     assert "cut" in audit["logs"][0]["reason"]
+
+
+def test_a_log_of_applies_on_every_engine_verifies_and_its_cut_is_noticed(
+    control_repo: ControlRepo,
+) -> None:
+    """The real engines: Step Functions (moto), Temporal with its shared namespace, Argo, and
+    regulated workflows, whose events carry identifiers only."""
+    repo = control_repo
+    applied = repo.cpl("apply", "--env", "local", "--yes")
+    assert applied.code == 0, applied.out + applied.err
+    verified = repo.cpl("audit", "verify", "--env", "local")
+    assert verified.code == 0, verified.out + verified.err
+    log = repo.root / ".cpl" / "audit" / "local.jsonl"
+    lines = log.read_text(encoding="utf-8").splitlines(keepends=True)
+    log.write_text("".join(lines[:-3]), encoding="utf-8")
+    cut = repo.cpl("audit", "verify", "--env", "local")
+    assert cut.code == 1 and "cut" in cut.out + cut.err
