@@ -94,9 +94,11 @@ def cpl(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[int
     return code, out, err
 
 
-def status(capsys: pytest.CaptureFixture[str], repo: Path) -> dict[str, dict[str, Any]]:
+def status(
+    capsys: pytest.CaptureFixture[str], repo: Path, expected_code: int = 0
+) -> dict[str, dict[str, Any]]:
     code, out, _ = cpl(capsys, repo, "status", "--format", "json")
-    assert code == 0
+    assert code == expected_code
     return {s["engine"]: s for s in json.loads(out)["services"]}
 
 
@@ -144,8 +146,10 @@ def test_up_status_idempotent_up_and_down(
 ) -> None:
     sfn_port, temporal_port = free_port(), free_port()
     repo = write_repo(tmp_path, sfn_port=sfn_port, temporal_port=temporal_port)
-    code, _, err = cpl(capsys, repo, "status")
-    assert code == 0, err
+    code, _, err = cpl(capsys, repo, "status")  # nothing started: both engines are down
+    assert code == 1
+    assert "local engines down: " in err
+    assert "temporal (not running)" in err and "stepfunctions (not running)" in err
 
     try:
         # a real `cpl` process that exits once the engines are up: they must outlive it
@@ -194,7 +198,7 @@ def test_up_status_idempotent_up_and_down(
     assert f"stepfunctions: stopped (pid {pids['stepfunctions']})" in out
     assert not any(pid_alive(pid) for pid in pids.values())
     assert not list((repo / ".cpl" / "local").glob("*.pid"))
-    assert {s["state"] for s in status(capsys, repo).values()} == {"stopped"}
+    assert {s["state"] for s in status(capsys, repo, expected_code=1).values()} == {"stopped"}
 
     code, out, err = cpl(capsys, repo, "down")  # idempotent
     assert code == 0, err

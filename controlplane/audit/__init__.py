@@ -40,7 +40,7 @@ from controlplane.audit.events import (
 from controlplane.audit.filesink import AuditLogCorrupt, FileSink
 from controlplane.audit.httpsink import FlushResult, HttpSink, check_url, spool_dir_for
 from controlplane.audit.verify import VerifyResult, verify
-from controlplane.spec.environment import Environment, Sink
+from controlplane.spec.environment import Environment, Sink, confine_to_repo
 
 __all__ = [
     "APPLY_FAILED",
@@ -100,9 +100,11 @@ def open_sinks(
     if not sinks:
         return [FileSink(default_log_path(repo, environment))]
     opened: list[AuditSink] = []
-    for sink in sinks:
+    for index, sink in enumerate(sinks):
         if sink.file is not None:
-            opened.append(FileSink(_in_repo(repo, sink.file)))
+            pointer = f"/spec/audit/sinks/{index}/file"
+            path = confine_to_repo(repo, sink.file, sink.allow_outside_repo, environment, pointer)
+            opened.append(FileSink(path))
         elif sink.http is not None:
             url = check_url(sink.http)
             spool = spool_dir_for(repo, environment, url).resolve()
@@ -198,8 +200,3 @@ class Auditor:
             classification=classification,
         )
         return record(event, self.sinks, repo=self.repo)
-
-
-def _in_repo(repo: Path, path: str) -> Path:
-    candidate = Path(path)
-    return candidate if candidate.is_absolute() else repo / candidate

@@ -6,8 +6,10 @@ for line 1) and its `id` has not been seen before. The first line that is not go
 with the reason: an edited line fails its own `cplhash`; a removed, inserted or moved line
 breaks the `cplprevhash` link of the line where the chain stops matching.
 
-A hash chain cannot tell that whole lines were cut from the *end* of a log: compare `head`
-(the last line's hash) with a copy kept elsewhere, such as the HTTP collector, for that.
+A hash chain cannot tell that whole lines were cut from the *end* of a log: `cpl audit
+verify --env` also holds the log against the deploy state (`controlplane.audit.reconcile`);
+for events after the last apply, compare `head` (the last line's hash) with a copy kept
+elsewhere, such as the HTTP collector.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import importlib
 import os
+import stat
 import sys
 import tempfile
 import traceback
@@ -21,7 +22,7 @@ from typing import NoReturn
 import click
 
 from controlplane import __version__
-from controlplane.cli.output import console_for
+from controlplane.cli.output import console_for, echo, take_finished
 from controlplane.errors import CplError, ExitCode
 from controlplane.redaction import redact_text
 
@@ -100,10 +101,15 @@ def _exit(code: int) -> NoReturn:
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (never raises for user-facing errors)."""
+    take_finished()  # nothing is finished yet
     try:
         result = cli.main(args=argv, prog_name="cpl", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+    except click.exceptions.Abort:  # click's form of Ctrl-C (KeyboardInterrupt)
+        finished = take_finished()
+        if finished is not None:
+            echo(f"interrupted after the work was done: {finished.summary}", err=True)
+            return finished.exit_code
+        echo("Aborted.", err=True)
         return int(ExitCode.ERROR)
     except click.ClickException as exc:
         exc.show()
@@ -114,16 +120,21 @@ def run(argv: list[str] | None = None) -> int:
         _show_error(exc)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        finished = take_finished()
+        if finished is not None:
+            echo(f"interrupted after the work was done: {finished.summary}", err=True)
+            return finished.exit_code
+        echo("Interrupted.", err=True)
         return 130
     except Exception as exc:  # the last line of defence: never a bare traceback
         log = _write_crash_log()
-        click.echo(
-            f"cpl: internal error: {type(exc).__name__}: {redact_text(str(exc))} "
-            f"(traceback written to {log})",
+        where = f"traceback written to {log}" if log else "no private folder for a crash log"
+        echo(
+            f"cpl: internal error: {type(exc).__name__}: {redact_text(str(exc))} ({where})",
             err=True,
         )
         return int(ExitCode.ERROR)
+    take_finished()
     return int(result or 0)
 
 
@@ -136,10 +147,56 @@ def _show_error(exc: CplError) -> None:
     console.print(f"error: {message}", style="bold red", markup=False, highlight=False)
 
 
-def _write_crash_log() -> Path:
-    directory = Path(tempfile.gettempdir()) / "cpl"
-    directory.mkdir(parents=True, exist_ok=True)
+def _write_crash_log() -> Path | None:
+    """Write the current traceback to a new file in a private folder (see `crash_directory`).
+
+    A traceback shows paths, documents and sometimes values, so it goes where only the user
+    can read it: the file is created owner-only and never through an existing name or link.
+    """
+    directory = crash_directory()
+    if directory is None:
+        return None
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
-    log = directory / f"crash-{stamp}.log"
-    log.write_text(traceback.format_exc(), encoding="utf-8")
+    log = directory / f"crash-{stamp}-{os.getpid()}.log"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        descriptor = os.open(log, flags, 0o600)
+    except OSError:
+        return None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(traceback.format_exc())
     return log
+
+
+def crash_directory() -> Path | None:
+    """The user's private folder for crash logs, created if needed, or None.
+
+    In order: `$XDG_STATE_HOME/cpl`, `~/.local/state/cpl`, then `<temp>/cpl-<uid>` (the temp
+    folder is shared, hence the user id). The first that is a real folder (not a symbolic
+    link) owned by the user is taken and made owner-only (0700); one planted by another user
+    is passed over.
+    """
+    candidates: list[Path] = []
+    state_home = os.environ.get("XDG_STATE_HOME", "")
+    if os.path.isabs(state_home):
+        candidates.append(Path(state_home) / "cpl")
+    with contextlib.suppress(RuntimeError):  # no home folder: skip it
+        candidates.append(Path.home() / ".local" / "state" / "cpl")
+    candidates.append(Path(tempfile.gettempdir()) / f"cpl-{os.getuid()}")
+    return next((path for path in candidates if _private_folder(path)), None)
+
+
+def _private_folder(path: Path) -> bool:
+    """Whether `path` is (now) a folder of this user's that only they can use."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        status = os.lstat(path)
+        if not stat.S_ISDIR(status.st_mode) or status.st_uid != os.getuid():
+            return False
+        if stat.S_IMODE(status.st_mode) != 0o700:
+            os.chmod(path, 0o700, follow_symlinks=False)
+    except OSError:
+        return False
+    return True

@@ -10,9 +10,12 @@ import click
 
 from controlplane.audit import flush, log_paths
 from controlplane.audit.export import ExportFormat, export, parse_since
+from controlplane.audit.reconcile import against_state
 from controlplane.audit.verify import VerifyResult, verify
 from controlplane.cli.output import console_for, emit, repo_option
+from controlplane.deploy.state import load_state
 from controlplane.errors import ConfigError, ExitCode
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment
 
 _ENVIRONMENT_SUFFIXES = (".yaml", ".yml", ".json")
@@ -37,20 +40,24 @@ def audit_group() -> None:
 def verify_command(
     env_name: str | None, log_file: Path | None, output_format: str, repo: Path
 ) -> int:
-    """Check every line of the audit log's hash chain.
+    """Check every line of the audit log's hash chain, and the log against the deploy state.
 
     Without --env or --file, checks the logs of every environment in environments/. Exits 1
-    naming the first bad line (edited, removed, inserted, reordered or truncated).
+    naming the first bad line (edited, removed, inserted, reordered or truncated), or, for an
+    environment's logs, when the log lacks what its deploy state records (a log deleted or
+    cut at the end: see `controlplane.audit.reconcile`). --file checks the chain only.
     """
     if log_file is not None and env_name is not None:
         raise click.UsageError("give --env or --file, not both")
     if log_file is not None:
         if not log_file.is_file():
             raise ConfigError(f"no audit log at {log_file}")
-        paths = [log_file]
+        results = [verify(log_file)]
     else:
-        paths = _logs(repo, env_name)
-    results = [verify(path) for path in paths]
+        results = [
+            _against_state(verify(path), repo, environments)
+            for path, environments in _logs(repo, env_name).items()
+        ]
     if output_format == "json":
         ok = all(result.ok for result in results)
         click.echo(json.dumps({"ok": ok, "logs": [r.to_json() for r in results]}, indent=2))
@@ -145,22 +152,34 @@ def flush_command(env_name: str, repo: Path) -> int:
     return int(ExitCode.OK if all(result.ok for result in results) else ExitCode.ERROR)
 
 
-def _logs(repo: Path, env_name: str | None) -> list[Path]:
+def _logs(repo: Path, env_name: str | None) -> dict[Path, list[Environment]]:
+    """Each log file to verify, with the environments that write to it."""
     if env_name is not None:
-        return log_paths(repo, load_environment(repo, env_name))
-    directory = repo / "environments"
-    names = sorted(
-        {p.stem for p in directory.glob("*") if p.suffix in _ENVIRONMENT_SUFFIXES}
-        if directory.is_dir()
-        else set()
-    )
-    if not names:
-        raise ConfigError(f"no environments in {directory}: give --env or --file")
-    paths: dict[Path, None] = {}
+        names = [env_name]
+    else:
+        directory = repo / "environments"
+        names = sorted(
+            {p.stem for p in directory.glob("*") if p.suffix in _ENVIRONMENT_SUFFIXES}
+            if directory.is_dir()
+            else set()
+        )
+        if not names:
+            raise ConfigError(f"no environments in {directory}: give --env or --file")
+    logs: dict[Path, list[Environment]] = {}
     for name in names:
-        for path in log_paths(repo, load_environment(repo, name)):
-            paths.setdefault(path, None)
-    return list(paths)
+        environment = load_environment(repo, name)
+        for path in log_paths(repo, environment):
+            logs.setdefault(path, []).append(environment)
+    return logs
+
+
+def _against_state(
+    result: VerifyResult, repo: Path, environments: list[Environment]
+) -> VerifyResult:
+    """`result`, failed when its chain is good but the log lacks what a deploy state records."""
+    for environment in environments:
+        result = against_state(result, load_state(environment.state_dir(repo), environment.name))
+    return result
 
 
 def _print_verdicts(results: list[VerifyResult]) -> None:

@@ -16,8 +16,10 @@ import click
 
 from controlplane.cli.output import (
     console_for,
+    echo,
     emit,
     format_option,
+    mark_finished,
     repo_option,
     to_json,
     today_option,
@@ -167,7 +169,9 @@ def plan_command(
     close_clients(planning.clients)
     commit = git_commit(repo)
     document = plan_json(planning.plan, planning.decision, commit=commit)
-    if out is not None:
+    if out is not None and planning.decision.errors:
+        echo(f"no plan file written to {out}: documents are invalid", err=True)
+    elif out is not None:
         emit(to_json(document), out)
     if output_format == "json":
         report = to_json(document)
@@ -317,7 +321,7 @@ def _apply_planned(
                     "reviewed plan file with --plan)"
                 )
             if not click.confirm("Apply these changes?", default=False):
-                click.echo("Nothing applied.", err=True)
+                echo("Nothing applied.", err=True)
                 return int(ExitCode.ERROR)
     environment = planning.environment
     chosen = backend_name or environment.spec.deploy.backend
@@ -339,6 +343,9 @@ def _apply_planned(
                 workflows=workflows,
                 git_commit=git_commit(repo),
             )
+        # From here on the outcome is known: Ctrl-C while reporting, closing or unlocking
+        # reports it (cli.run) instead of "Aborted.".
+        mark_finished(apply_text(result)[-1], int(result.exit_code))
     finally:
         backend.close()
     _report(result, output_format, output_file)

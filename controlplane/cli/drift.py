@@ -15,14 +15,20 @@ from pathlib import Path
 import click
 
 from controlplane.cli.deploy import sync as sync_drifted
-from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
+from controlplane.cli.output import (
+    console_for,
+    emit,
+    format_option,
+    repo_option,
+    to_json,
+    write_output,
+)
 from controlplane.drift import DEFAULT_CONCURRENCY, DriftReport, detect_drift, load_ignore
 from controlplane.drift.audit import record_drift
 from controlplane.drift.compliance import LiveCompliance
 from controlplane.drift.metrics import drift_metrics
 from controlplane.drift.render import drift_markdown, drift_sarif, drift_text
 from controlplane.errors import ConfigError
-from controlplane.files import write_atomic
 from controlplane.pipeline import load_specs, render_all
 from controlplane.policy.engine import open_engine
 from controlplane.spec.load import LoadResult, load_environment
@@ -99,10 +105,9 @@ def drift_command(
         raise click.UsageError("--sync applies the working tree's specs: it takes no --ref")
     report = drift(repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency)
     if metrics_file is not None:
-        write_atomic(metrics_file, drift_metrics(report))
+        write_output(metrics_file, drift_metrics(report))
     if summary_file is not None:
-        with summary_file.open("a", encoding="utf-8") as handle:
-            handle.write(drift_markdown(report) + "\n")
+        write_output(summary_file, drift_markdown(report) + "\n", append=True)
     rendered = _render(report, output_format)
     if output_file is not None or output_format == "text":
         _print_text(report)

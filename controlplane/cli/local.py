@@ -95,10 +95,24 @@ def down_command(
 @repo_option
 @format_option("json")
 def status_command(env_name: str, repo: Path, output_format: str, output_file: Path | None) -> int:
-    """Per engine: running or stopped, pid, address and whether it answers."""
+    """Per engine: running or stopped, pid, address and whether it answers.
+
+    Exits 1 when an engine is not running or does not answer, naming it on standard error.
+    """
     environment = load_environment(repo, env_name)
     statuses = local_status(repo, environment)
     _report(env_name, statuses, repo, output_format, output_file)
+    down = [
+        f"{s.service.name} ({'running but not answering' if s.running else 'not running'})"
+        for s in statuses
+        if not s.healthy
+    ]
+    if down:
+        console_for(err=True).print(
+            f"error: local engines down: {', '.join(down)} (start them with `cpl local up`)",
+            markup=False,
+        )
+        return int(ExitCode.ERROR)
     return int(ExitCode.OK)
 
 

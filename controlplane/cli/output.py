@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.segment import Segment
 
+from controlplane.errors import CplError
 from controlplane.files import write_atomic
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -19,11 +23,81 @@ F = TypeVar("F", bound=Callable[..., Any])
 _no_color = False
 
 
+@dataclass(frozen=True)
+class Finished:
+    """The outcome of work a command completed, kept in case Ctrl-C arrives afterwards (while
+    it prints, closes connections or releases the lock): the user is told that outcome and
+    gets its exit code, not "Aborted."."""
+
+    summary: str
+    exit_code: int
+
+
+_finished: Finished | None = None
+
+
+def mark_finished(summary: str, exit_code: int) -> None:
+    """Remember that the command's work is done, with `summary` and the exit code it earns."""
+    global _finished
+    _finished = Finished(summary, exit_code)
+
+
+def take_finished() -> Finished | None:
+    """The outcome marked by the command that just ran (and forget it, for the next run)."""
+    global _finished
+    finished, _finished = _finished, None
+    return finished
+
+
+# Characters a document may carry that a terminal would obey instead of showing: C0 controls
+# but tab and newline (ESC starts colour, title and clear-screen sequences; CR overwrites a
+# line), DEL, C1 controls (0x9b is a one-byte CSI), and the bidirectional overrides that make
+# text read differently from what it is.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """`text` with every terminal control character shown as an escape (`\\x1b`, `\\u202e`).
+
+    Newlines and tabs are kept. Every human output of the CLI passes through here: the
+    rich consoles of `console_for`, `echo` and text reports of `emit`.
+    """
+    return _CONTROLS.sub(_visible, text)
+
+
+class SafeConsole(Console):
+    """A rich Console that escapes control characters in the text it prints.
+
+    Escaping happens when segments become terminal output (`_render_buffer`, the one place
+    every print, table and log of rich goes through), so rich's own styling and cursor
+    control still work while text from documents cannot drive the terminal. rich is pinned
+    in pyproject.toml, which keeps this hook stable.
+    """
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        safe = (
+            segment if segment.control else Segment(escape_controls(segment.text), segment.style)
+            for segment in buffer
+        )
+        return super()._render_buffer(safe)
+
+
+def echo(text: str, err: bool = False) -> None:
+    """Print a line for a person (control characters escaped, see `escape_controls`)."""
+    click.echo(escape_controls(text), err=err)
+
+
 def console_for(err: bool = False) -> Console:
-    """A rich console: colour only on a TTY and never with --no-color or NO_COLOR."""
+    """A rich console: colour only on a TTY and never with --no-color or NO_COLOR; control
+    characters in what it prints are escaped (`SafeConsole`)."""
     stream = sys.stderr if err else sys.stdout
     plain = _no_color or "NO_COLOR" in os.environ or not stream.isatty()
-    return Console(
+    return SafeConsole(
         file=stream,
         no_color=plain,
         highlight=False,
@@ -92,11 +166,36 @@ def format_option(*choices: str, short_output: bool = True) -> Callable[[F], F]:
 
 
 def emit(report: str, output_file: Path | None) -> None:
-    """Write a machine-readable report to a file (atomically) or to standard output."""
+    """Write a report to a file (atomically, exactly as given) or to standard output (with
+    control characters escaped: JSON escapes them anyway, other formats are read there)."""
     if output_file is None:
-        click.echo(report)
+        echo(report)
         return
-    write_atomic(output_file, report + ("" if report.endswith("\n") else "\n"))
+    write_output(output_file, report + ("" if report.endswith("\n") else "\n"))
+
+
+def write_output(path: Path, text: str, *, append: bool = False) -> None:
+    """Write (or append) an output file the user named; a CplError says why it cannot be."""
+    try:
+        if append:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+        else:
+            write_atomic(path, text)
+    except OSError as error:
+        raise CplError(f"cannot write {path}: {output_problem(path, error)}") from None
+
+
+def output_problem(path: Path, error: OSError) -> str:
+    """Why `path` cannot be written, in the user's terms (which part of it is in the way)."""
+    for ancestor in reversed(path.parents):
+        if ancestor.exists() and not ancestor.is_dir():
+            return f"{ancestor} is a file, not a folder"
+    if path.is_dir():
+        return "it is a folder, not a file"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)
 
 
 def to_json(value: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
+from controlplane.cli.output import console_for, echo, emit, format_option, repo_option, to_json
 from controlplane.cli.selection import find_workflow, select_target, target_named
 from controlplane.engines import ENGINES, engine_named
 from controlplane.engines.runs import RUNNING, Runner
@@ -64,8 +64,8 @@ def worker_command(env_name: str, target_name: str, dead_letter: Path | None, re
             f"target '{target.name}' of environment '{environment.name}' is a {target.engine} "
             f"target; cpl worker serves {_either(hosts)} targets"
         )
-    worker()(target, dead_letter=dead_letter, announce=lambda line: click.echo(line, err=True))
-    click.echo("worker stopped", err=True)
+    worker()(target, dead_letter=dead_letter, announce=lambda line: echo(line, err=True))
+    echo("worker stopped", err=True)
     return int(ExitCode.OK)
 
 
@@ -141,7 +141,7 @@ def run_command(
     if outcome["status"] == "succeeded" or (not wait and outcome["status"] == "running"):
         return int(ExitCode.OK)
     if outcome["status"] == "running":
-        click.echo(f"error: run {run_id} still running after {timeout}", err=True)
+        echo(f"error: run {run_id} still running after {timeout}", err=True)
     return int(ExitCode.ERROR)
 
 

@@ -630,10 +630,21 @@ def report_event_data(assessment: Assessment) -> dict[str, Any]:
 def read_audit(repo: Path, environment: Environment | str) -> AuditEvidence:
     """Chain status of every audit log file of the environment, its last drift run and the
     compliance history (module doc)."""
+    from controlplane.audit.reconcile import against_state
+    from controlplane.deploy.state import load_state
+
+    # A log is also held against the deploy state (a cut or deleted log): see reconcile.
+    state = (
+        load_state(environment.state_dir(repo), environment.name)
+        if isinstance(environment, Environment)
+        else None
+    )
     logs = []
     events: list[dict[str, Any]] = []
     for path in log_paths(repo, environment):
         verdict = verify(path)
+        if state is not None:
+            verdict = against_state(verdict, state)
         logs.append(
             AuditLog(
                 _display(repo, path),

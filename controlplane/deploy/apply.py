@@ -354,6 +354,9 @@ class _Run:
             "digest": change.digest,
             "planDigest": self.plan.digest,
             "backend": self.backend.name,
+            # the state's serial once this change is recorded: `cpl audit verify` compares
+            # the log's last serial with the state's to notice a log that lost its tail
+            "serial": self.store.state.serial,
         }
         if outcome.status == "failed":
             data["error"] = outcome.message

@@ -17,7 +17,7 @@ from typing import Any
 
 import controlplane
 from controlplane.errors import ConfigError, Diagnostic
-from controlplane.spec.environment import Environment
+from controlplane.spec.environment import Environment, confine_to_repo
 from controlplane.spec.types import parse_duration, parse_size
 
 RULES_PACKAGE = "cpl.rules"
@@ -259,8 +259,14 @@ def _display(path: Path, base: Path | None) -> str:
 
 
 def policy_paths(environment: Environment, repo: Path) -> list[Path]:
-    """The environment's `policy.paths`, relative to the control repo."""
-    return [repo / p for p in environment.spec.policy.paths]
+    """The environment's `policy.paths`, relative to the control repo (and confined to it)."""
+    settings = environment.spec.policy
+    return [
+        confine_to_repo(
+            repo, path, settings.allow_outside_repo, environment.name, f"/spec/policy/paths/{i}"
+        )
+        for i, path in enumerate(settings.paths)
+    ]
 
 
 def policy_config(environment: Environment) -> dict[str, Any]:

@@ -36,6 +36,7 @@ def plan_json(
         "changes": [c.to_json() for c in plan.changes],
         "policy": check_json(decision),
         "summary": plan.summary,
+        "planned": not decision.errors,  # false: documents are invalid, no plan was made
         "createdAt": (created or dt.datetime.now(dt.UTC)).isoformat().replace("+00:00", "Z"),
         "commit": commit,
         "fingerprint": plan.fingerprint.to_json() if plan.fingerprint else None,
@@ -53,8 +54,17 @@ def plan_text(plan: Plan, decision: Decision, *, verbose: bool = False) -> list[
         lines.extend(_change_lines(change))
     lines.append("")
     lines.extend(f"policy: {line}" for line in check_text(decision))
-    lines.append(summary_line(plan))
+    lines.append(not_planned(decision) if decision.errors else summary_line(plan))
     return lines
+
+
+def not_planned(decision: Decision) -> str:
+    """What a plan of invalid documents says instead of its summary: an empty plan there
+    means "not computed", never "no changes" (planning them would delete their resources)."""
+    return (
+        f"no plan: {len(decision.errors)} invalid document(s) or unplaceable workflow(s) "
+        "(above); nothing was compared with the state or the engines"
+    )
 
 
 def summary_line(plan: Plan) -> str:
@@ -100,8 +110,14 @@ def plan_markdown(plan: Plan, decision: Decision, limit: int = MAX_CHARS) -> str
         f"### cpl plan: `{plan.environment}`"
         + (f" (changes since `{plan.base}`)" if plan.base else ""),
         "",
-        f"**Policy:** {verdict} · **Changes:** {s['create']} create, {s['update']} update, "
-        f"{s['delete']} delete, {s['noop']} unchanged · digest `{plan.digest[:19]}`",
+        f"**Policy:** {verdict} · "
+        + (
+            "**Changes:** not planned"
+            if decision.errors
+            else f"**Changes:** {s['create']} create, {s['update']} update, "
+            f"{s['delete']} delete, {s['noop']} unchanged"
+        )
+        + f" · digest `{plan.digest[:19]}`",
         "",
     ]
     rows = [
@@ -129,7 +145,11 @@ def plan_markdown(plan: Plan, decision: Decision, limit: int = MAX_CHARS) -> str
             body += ["</details>", ""]
             details.append("\n".join(body))
     policy = ["", "#### Policy", "", "```", *check_text(decision), "```"]
-    text = "\n".join(head + (rows if plan.pending else ["No changes."]) + [""])
+    if decision.errors:
+        body = [f"**No plan:** {not_planned(decision).removeprefix('no plan: ')}."]
+    else:
+        body = rows if plan.pending else ["No changes."]
+    text = "\n".join(head + body + [""])
     tail = "\n".join(policy) + "\n"
     budget = limit - len(text) - len(tail) - 200
     shown: list[str] = []

@@ -3,13 +3,23 @@ policies, deployment and audit behave in it."""
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator, Sequence
-from pathlib import Path
-from typing import Any, Literal, overload
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, overload
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
+from controlplane.errors import ConfigError, Diagnostic
+from controlplane.spec.locate import Positions
 from controlplane.spec.model import Model, Workflow
 from controlplane.spec.types import NAME_PATTERN
 
@@ -69,6 +79,36 @@ def _engine_schema(schema: dict[str, Any]) -> None:
     schema["enum"] = list(registered_engines())
 
 
+OUTSIDE_REPO = "CPL-S040"
+"""The code of a path in an environment that leads out of the control repo."""
+
+
+def _escapes_repo(value: str) -> bool:
+    """Whether a path, read relative to the repo, leaves it on paper (absolute or `..`)."""
+    if PurePosixPath(value).is_absolute() or value.startswith("~"):
+        return True
+    normal = posixpath.normpath(value.replace("\\", "/"))
+    return normal == ".." or normal.startswith("../")
+
+
+def _confined(value: str | None, info: ValidationInfo) -> str | None:
+    """A field validator: the path stays in the repo unless `allowOutsideRepo` is true.
+
+    `allowOutsideRepo` is declared before the path fields of its mapping, so it is already
+    validated (in `info.data`) when a path is checked.
+    """
+    if value is None or info.data.get("allow_outside_repo", False):
+        return value
+    if _escapes_repo(value):
+        raise PydanticCustomError(
+            OUTSIDE_REPO,
+            "path '{path}' leads outside the control repo (set allowOutsideRepo: true on "
+            "this mapping to allow it)",
+            {"path": value},
+        )
+    return value
+
+
 class Selector(Model):
     """Which workflows a target takes; every given criterion must match, empty = all."""
 
@@ -109,7 +149,11 @@ class Target(Model):
     task_queue: str | None = None
     # argo
     delivery: Literal["gitops", "kubernetes"] | None = None
+    # Declared before `path`: the path's validator reads it (see `_confined`).
+    allow_outside_repo: bool = False
     path: str | None = None
+
+    _path_confined = field_validator("path")(_confined)
 
     @model_validator(mode="after")
     def _engine_fields(self) -> Target:
@@ -171,19 +215,26 @@ class Bindings(Model):
 class PolicySettings(Model):
     enforcement: Enforcement = "mandatory"
     rules: dict[str, Enforcement] = Field(default_factory=dict)
-    paths: list[str] = Field(default_factory=list)
+    allow_outside_repo: bool = False
+    paths: list[Annotated[str, AfterValidator(_confined)]] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
     server: str | None = None
 
 
 class DeploySettings(Model):
     backend: Literal["direct", "pulumi"] = "direct"
+    allow_outside_repo: bool = False
     state: str | None = None
+
+    _state_confined = field_validator("state")(_confined)
 
 
 class Sink(Model):
+    allow_outside_repo: bool = False
     file: str | None = None
     http: str | None = None
+
+    _file_confined = field_validator("file")(_confined)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Sink:
@@ -235,4 +286,49 @@ class Environment(Model):
         return [t for t in self.spec.targets if t.select.matches(workflow)]
 
     def state_dir(self, repo: Path) -> Path:
-        return repo / (self.spec.deploy.state or f".cpl/state/{self.name}")
+        """The folder of the deploy state (`deploy.state`, confined to the repo)."""
+        deploy = self.spec.deploy
+        if deploy.state is None:
+            return repo / ".cpl" / "state" / self.name
+        return confine_to_repo(
+            repo, deploy.state, deploy.allow_outside_repo, self.name, "/spec/deploy/state"
+        )
+
+
+def confine_to_repo(
+    repo: Path, value: str, allow_outside: bool, environment: str, pointer: str
+) -> Path:
+    """`value`, a path the environment `environment` names at `pointer`, relative to the repo.
+
+    Loading already refused absolute paths and `..`; this also follows symbolic links, which
+    only the file system knows: a path whose real location is outside the repo is a
+    ConfigError naming the environment's file, line and field, unless `allow_outside`.
+    """
+    path = repo / value
+    if allow_outside:
+        return path
+    root = repo.resolve()
+    real = path.resolve()
+    if real == root or real.is_relative_to(root):
+        return path
+    file, line, column = _locate(repo, environment, pointer)
+    message = (
+        f"path '{value}' leads outside the control repo (to {real}, through a symbolic "
+        "link); set allowOutsideRepo: true on this mapping to allow it"
+    )
+    raise ConfigError(
+        f"environment '{environment}' names a path outside the repo",
+        diagnostics=[Diagnostic(file, line, column, OUTSIDE_REPO, message, pointer)],
+    )
+
+
+def _locate(repo: Path, environment: str, pointer: str) -> tuple[str, int, int]:
+    """The environment's file (relative to the repo) and the line and column of `pointer`."""
+    for suffix in (".yaml", ".yml", ".json"):
+        file = f"environments/{environment}{suffix}"
+        try:
+            text = (repo / file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        return (file, *Positions(text).find(pointer))
+    return (f"environments/{environment}.yaml", 1, 1)

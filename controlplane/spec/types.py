@@ -32,12 +32,37 @@ _PATH_RE = re.compile(PATH_PATTERN)
 _PATH_PART = re.compile(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]")
 
 
+MAX_DURATION_SECONDS = 9_223_372_036
+"""The longest duration cpl accepts: 2^63-1 nanoseconds (about 292 years), the most a Go
+`time.Duration` holds. Temporal (its server and workflow timers) and Argo (deadlines and
+suspend durations) keep durations that way and overflow beyond it; Step Functions takes whole
+seconds up to 99,999,999 in its own fields. Nothing longer can be deployed anywhere, so a
+longer duration is a validation error rather than a value an engine misreads."""
+
+# More digits than any number of a duration within the bound has (with `ms`), so huge
+# numbers are refused before they are converted.
+_MAX_DURATION_DIGITS = len(str(MAX_DURATION_SECONDS * 1000))
+
+
 @lru_cache(maxsize=8192)
 def parse_duration(text: str) -> float:
-    """Seconds in a duration such as `90s` or `1h30m`; ValueError when it does not parse."""
+    """Seconds in a duration such as `90s` or `1h30m`; ValueError when it does not parse or
+    is longer than `MAX_DURATION_SECONDS`."""
     if not isinstance(text, str) or not _DURATION_RE.match(text):
         raise ValueError(f"{text!r} is not a duration (use <n><unit>, units ms s m h d, e.g. 90s)")
-    return sum(int(n) * _DURATION_UNITS[unit] for n, unit in _DURATION_PART.findall(text))
+    parts = _DURATION_PART.findall(text)
+    seconds = (
+        None
+        if any(len(n.lstrip("0")) > _MAX_DURATION_DIGITS for n, _ in parts)
+        else sum(int(n) * _DURATION_UNITS[unit] for n, unit in parts)
+    )
+    if seconds is None or seconds > MAX_DURATION_SECONDS:
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(
+            f"{shown!r} is longer than any engine accepts (at most {MAX_DURATION_SECONDS}s, "
+            "about 292 years)"
+        )
+    return seconds
 
 
 @lru_cache(maxsize=4096)

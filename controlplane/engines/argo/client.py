@@ -42,7 +42,7 @@ from controlplane.engines.retry import DEFAULT_POLICY, RetryPolicy, TransientErr
 from controlplane.engines.translator import Artifact
 from controlplane.errors import EngineError
 from controlplane.files import fsync_directory, write_atomic
-from controlplane.spec.environment import EngineName, Environment, Target
+from controlplane.spec.environment import EngineName, Environment, Target, confine_to_repo
 
 Result = TypeVar("Result")
 
@@ -141,7 +141,18 @@ class GitOpsArgoEngine(_ArgoBase):
         self, target: Target, environment: Environment, repo: Path, ignore: tuple[str, ...] = ()
     ) -> None:
         super().__init__(target, environment, ignore)
-        self.root = repo / (target.path or "deploy/argo")
+        if target.path is None:
+            self.root = repo / "deploy" / "argo"
+        else:
+            names = [t.name for t in environment.spec.targets]
+            index = names.index(target.name) if target.name in names else 0
+            self.root = confine_to_repo(
+                repo,
+                target.path,
+                target.allow_outside_repo,
+                environment.name,
+                f"/spec/targets/{index}/path",
+            )
 
     def read(self, artifact: Artifact) -> LiveResource | None:
         name = _file_of(artifact)

@@ -87,6 +87,14 @@ _BINDING_KEYS = ("image", "command", "args", "workingDir", "resources", "imagePu
 # --- expressions (Argo's expr language inside `{{= ... }}` tags) ---------------------------
 
 
+# How a string is written inside an expr literal within a `{{=...}}` tag. Argo finds a tag's
+# end at the first `}}` (fasttemplate), before expr parses anything, so a literal holding `}}`
+# would end the tag and let the rest of the data become template text, `{{=...}}` included.
+# Braces are therefore written as expr's `\x7b`/`\x7d` escapes: the tag holds no brace from
+# data, and expr turns them back into the characters.
+_STRING_ESCAPES = str.maketrans({"\\": "\\\\", "'": "\\'", "{": "\\x7b", "}": "\\x7d"})
+
+
 def _literal(value: Any) -> str:
     """A JSON value as an expr literal."""
     if value is None:
@@ -96,7 +104,7 @@ def _literal(value: Any) -> str:
     if isinstance(value, int | float):
         return json.dumps(value)
     if isinstance(value, str):
-        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return "'" + value.translate(_STRING_ESCAPES) + "'"
     if isinstance(value, list):
         return "[" + ", ".join(_literal(v) for v in value) + "]"
     if isinstance(value, dict):
@@ -105,6 +113,13 @@ def _literal(value: Any) -> str:
 
 
 def _tag(expression: str) -> str:
+    """An expression tag. Argo ends a tag at its first `}}`: nested objects (`{'a': {'b': 1}}`)
+    or an object at the very end would end it early, so adjacent braces are spaced apart (string
+    literals hold no braces, see `_STRING_ESCAPES`, so this only touches expr syntax)."""
+    while "}}" in expression or "{{" in expression:
+        expression = expression.replace("}}", "} }").replace("{{", "{ {")
+    if expression.endswith("}"):
+        expression += " "
     return "{{=" + expression + "}}"
 
 
