@@ -16,15 +16,8 @@ from pathlib import Path
 
 from controlplane.errors import Diagnostic
 from controlplane.spec.check import iter_scopes
-from controlplane.spec.load import (
-    DIRECTORIES,
-    LoadResult,
-    Source,
-    duplicate_workflows,
-    load_sources,
-    read_paths,
-    read_tree,
-)
+from controlplane.spec.files import Source, read_paths, read_tree
+from controlplane.spec.load import DIRECTORIES, LoadResult, duplicate_workflows, load_sources
 
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 400
