@@ -47,6 +47,10 @@ KINDS: dict[str, type[BaseModel]] = {
 }
 DIRECTORIES = {"workflows": "Workflow", "environments": "Environment", "waivers": "Waiver"}
 
+NAME_COLLISION = "CPL-S029"
+"""Two workflows whose engine names would be equal (`<tenant>-<name>`, or any name an engine
+derives on a target): they would overwrite and delete each other's live objects."""
+
 M = TypeVar("M", bound=BaseModel)
 _MULTI_DOCUMENT = re.compile(r"^---", re.MULTILINE)
 _POSITION = re.compile(r"line (\d+), column (\d+)")
@@ -161,6 +165,7 @@ def load_sources(
     if check_unique:
         keys = [(loaded.model.key, loaded.file) for loaded in result.workflows]
         result.diagnostics.extend(duplicate_workflows(keys, result.diagnostic))
+        result.diagnostics.extend(colliding_engine_names(keys, result))
     result.diagnostics.sort()
     return result
 
@@ -378,6 +383,38 @@ def duplicate_workflows(
             found.append(diagnostic(file, "CPL-S026", message, "/metadata/name"))
         else:
             first[key] = file
+    return found
+
+
+def colliding_engine_names(
+    keys: Iterable[tuple[str, str]], located: LoadResult
+) -> list[Diagnostic]:
+    """CPL-S029 on each of two workflows whose `<tenant>-<name>` is equal (`a/b-c` and
+    `a-b/c`): every engine names a workflow's objects that way, whatever the environment.
+
+    `keys` are (workflow key, file) pairs; `located` holds the files' texts for positions.
+    """
+    first: dict[str, tuple[str, str]] = {}
+    found: list[Diagnostic] = []
+    for key, file in keys:
+        name = key.replace("/", "-", 1)
+        if name not in first:
+            first[name] = (key, file)
+            continue
+        other, other_file = first[name]
+        if other == key:
+            continue  # the same workflow in two files: CPL-S026
+        for this, this_file, that, that_file in (
+            (key, file, other, other_file),
+            (other, other_file, key, file),
+        ):
+            line, _ = located.locate(that_file, "/metadata/name")
+            message = (
+                f"workflow '{this}' and workflow '{that}' ({that_file}:{line}) have the same "
+                f"engine name '{name}' (<tenant>-<name>): they would overwrite each other's "
+                "state machine, schedule or Argo object; rename one"
+            )
+            found.append(located.diagnostic(this_file, NAME_COLLISION, message, "/metadata/name"))
     return found
 
 

@@ -17,7 +17,13 @@ from pathlib import Path
 from controlplane.errors import Diagnostic
 from controlplane.spec.check import iter_scopes
 from controlplane.spec.files import Source, read_paths, read_tree
-from controlplane.spec.load import DIRECTORIES, LoadResult, duplicate_workflows, load_sources
+from controlplane.spec.load import (
+    DIRECTORIES,
+    LoadResult,
+    colliding_engine_names,
+    duplicate_workflows,
+    load_sources,
+)
 
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 400
@@ -68,6 +74,7 @@ def validate_repo(repo: Path, paths: Iterable[Path] | None = None, jobs: int = 0
     order = {source.file: index for index, source in enumerate(sources)}
     keys = sorted(validation.workflow_keys, key=lambda item: order[item[1]])
     validation.diagnostics.extend(duplicate_workflows(keys, located.diagnostic))
+    validation.diagnostics.extend(colliding_engine_names(keys, located))
     validation.diagnostics.sort()
     return validation
 

@@ -101,12 +101,12 @@ def test_links_inside_the_repository_are_followed(
     ]
 
 
-def test_a_fifo_is_refused_without_waiting(
-    repo: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_fifo_is_refused_without_waiting(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     os.mkfifo(repo / "workflows/acme/pipe.yaml")
     code, diagnostics = _validate(repo, capsys)
-    assert code == 1 and "not a regular file" in _unreadable(diagnostics)["workflows/acme/pipe.yaml"]
+    assert (
+        code == 1 and "not a regular file" in _unreadable(diagnostics)["workflows/acme/pipe.yaml"]
+    )
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
