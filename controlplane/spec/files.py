@@ -33,12 +33,14 @@ _GIT_LINK = 0o120000  # the mode git gives a symbolic link
 class Source:
     """A document's text and the path users know it by (relative to the repo).
 
-    `problem` says why the file could not be read (its `text` is then empty).
+    `problem` says why the file could not be read (its `text` is then empty), and `code` is
+    the diagnostic code it is reported with.
     """
 
     file: str
     text: str
     problem: str | None = None
+    code: str = "CPL-S006"
 
 
 def read_tree(repo: Path, directories: list[str]) -> list[Source]:
@@ -132,7 +134,8 @@ def read_document(repo: Path, path: Path, confine: Path) -> Source:
 def decode(name: str, data: bytes) -> Source:
     """A Source from a file's bytes: UTF-8 text at most MAX_FILE_BYTES long."""
     if len(data) > MAX_FILE_BYTES:
-        return Source(name, "", f"larger than the limit of {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        limit = f"{MAX_FILE_BYTES // 2**20} MiB"
+        return Source(name, "", f"larger than the limit of {limit}", code="CPL-S007")
     try:
         return Source(name, data.decode("utf-8"))
     except UnicodeDecodeError as exc:

@@ -18,6 +18,7 @@ import yaml_rs
 from pydantic import BaseModel, ValidationError
 
 from controlplane.errors import ConfigError, Diagnostic
+from controlplane.spec.bounds import beyond_bounds
 from controlplane.spec.check import check_workflow, check_workflow_data
 from controlplane.spec.environment import ActivityBinding, Environment, Target, registered_engines
 from controlplane.spec.files import (
@@ -47,6 +48,8 @@ KINDS: dict[str, type[BaseModel]] = {
 }
 DIRECTORIES = {"workflows": "Workflow", "environments": "Environment", "waivers": "Waiver"}
 
+INPUT_BOUND = "CPL-S007"
+"""A document beyond cpl's input bounds (file size, nesting depth, alias expansion)."""
 NAME_COLLISION = "CPL-S029"
 """Two workflows whose engine names would be equal (`<tenant>-<name>`, or any name an engine
 derives on a target): they would overwrite and delete each other's live objects."""
@@ -152,7 +155,7 @@ def load_sources(
     for source in sources:
         result.texts[source.file] = source.text
         if source.problem is not None:
-            result.diagnostics.append(Diagnostic(source.file, 1, 1, "CPL-S006", source.problem))
+            result.diagnostics.append(Diagnostic(source.file, 1, 1, source.code, source.problem))
             continue
         kind = expected_kind or _kind_for_path(source.file)
         model = _load_one(source, kind, result, today)
@@ -176,6 +179,9 @@ def parse_yaml(file: str, text: str) -> tuple[Any, Diagnostic | None]:
     yaml-rs (YAML 1.2, duplicate keys are errors) parses ten times faster than PyYAML's C
     loader; PyYAML is asked only to locate a syntax error precisely.
     """
+    excess = beyond_bounds(text)
+    if excess is not None:
+        return None, Diagnostic(file, excess.line, excess.column, INPUT_BOUND, excess.message)
     try:
         data = yaml_rs.loads(text)
     except yaml_rs.YAMLDecodeError as exc:
