@@ -136,6 +136,10 @@ def test_links_at_a_git_ref_are_followed_inside_the_tree_only(repo: Path) -> Non
     shared.mkdir()
     (shared / "flow.yaml").write_text(WORKFLOW.format(name="flow"), encoding="utf-8")
     (repo / "workflows/acme/flow.yaml").symlink_to("../../shared/flow.yaml")
+    (repo / "shared/team").mkdir()
+    (repo / "shared/team/linked.yaml").write_text(WORKFLOW.format(name="linked"), "utf-8")
+    (repo / "workflows/team").symlink_to("../shared/team")
+    (repo / "workflows/acme/loop").symlink_to("..")
     (repo / "workflows/acme/gone.yaml").symlink_to("nowhere.yaml")
     (repo / "workflows/acme/out.yaml").symlink_to("../../../../etc/hostname")
     git_repo = git.Repo.init(repo)
@@ -145,7 +149,9 @@ def test_links_at_a_git_ref_are_followed_inside_the_tree_only(repo: Path) -> Non
     assert sorted(w.file for w in loaded.workflows) == [
         "workflows/acme/flow.yaml",
         "workflows/acme/ok.yaml",
+        "workflows/team/linked.yaml",
     ]
     problems = {d.file: d.message for d in loaded.diagnostics if d.code == "CPL-S006"}
     assert "broken symbolic link" in problems["workflows/acme/gone.yaml"]
     assert "out of the repository" in problems["workflows/acme/out.yaml"]
+    assert "loop" in problems["workflows/acme/loop"]
