@@ -107,7 +107,7 @@ def document_sources(repo: Path, root: Path, confine: Path) -> list[Source]:
                 found.append(read_document(repo, path, confine))
 
     visit(root, frozenset({os.path.realpath(root)}))
-    return found
+    return sorted(found, key=lambda source: source.file)  # path order, as users list files
 
 
 def read_document(repo: Path, path: Path, confine: Path) -> Source:
