@@ -14,14 +14,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from controlplane.engines import ENGINES, render
+from controlplane.engines.names import name_collisions
 from controlplane.engines.translator import Artifact
-from controlplane.errors import ConfigError, CplError
+from controlplane.errors import ConfigError, CplError, Diagnostic
 from controlplane.policy.change import Change
 from controlplane.policy.decision import Decision, evaluate
 from controlplane.policy.engine import open_engine
 from controlplane.policy.inputs import PolicyInput, Rendered, build_inputs
 from controlplane.spec.environment import Environment, Target
-from controlplane.spec.load import LoadResult, load_environment, load_repo, load_workflows
+from controlplane.spec.load import (
+    NAME_COLLISION,
+    LoadResult,
+    load_environment,
+    load_repo,
+    load_workflows,
+)
 from controlplane.spec.model import Workflow
 
 ArtifactKey = tuple[str, str]
@@ -133,7 +140,11 @@ def desired_state(
             today,
             engine=engine,
             locate=loaded.locate,
-            diagnostics=[*loaded.diagnostics, *problems],
+            diagnostics=[
+                *loaded.diagnostics,
+                *problems,
+                *name_collision_diagnostics(loaded, rendered),
+            ],
         )
     finally:
         engine.close()
@@ -161,6 +172,32 @@ def load_specs(repo: Path, ref: str | None = None) -> LoadResult:
         loaded.diagnostics.extend(extra.diagnostics)
         loaded.texts.update(extra.texts)
     return loaded
+
+
+def name_collision_diagnostics(
+    loaded: LoadResult, artifacts: Mapping[ArtifactKey, Artifact]
+) -> list[Diagnostic]:
+    """An error on each of two workflows whose artifacts of one target derive an equal engine
+    name (they would overwrite and delete each other's live objects), unless loading already
+    reported the pair (CPL-S029 on both files)."""
+    files = {item.model.key: item.file for item in reversed(loaded.workflows)}
+    reported = {d.file for d in loaded.diagnostics if d.code == NAME_COLLISION}
+    found: list[Diagnostic] = []
+    for collision in name_collisions(artifacts.values()):
+        first, second = files[collision.first], files[collision.second]
+        if first in reported and second in reported:
+            continue
+        for (key, file), (other, other_file) in (
+            ((collision.first, first), (collision.second, second)),
+            ((collision.second, second), (collision.first, first)),
+        ):
+            line, _ = loaded.locate(other_file, "/metadata/name")
+            message = (
+                f"workflow '{key}' and workflow '{other}' ({other_file}:{line}) derive the same "
+                f"names on target '{collision.target}': {collision.describe()}; rename one"
+            )
+            found.append(loaded.diagnostic(file, NAME_COLLISION, message, "/metadata/name"))
+    return found
 
 
 def _render_environment(

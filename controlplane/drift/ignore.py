@@ -38,7 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from controlplane.engines.live import Change
 from controlplane.engines.normalize import glob_matches, pointer_segments
 from controlplane.errors import ConfigError
+from controlplane.spec.bounds import beyond_bounds
 from controlplane.spec.environment import EngineName, registered_engines
+from controlplane.spec.files import read_document
 from controlplane.spec.locate import did_you_mean
 
 IGNORE_FILE = Path("drift") / "ignore.yaml"
@@ -146,10 +148,17 @@ class IgnoreRules:
 def load_ignore(repo: Path) -> IgnoreRules:
     """The rules of `<repo>/drift/ignore.yaml` (none when the file does not exist)."""
     path = repo / IGNORE_FILE
-    if not path.is_file():
+    if not (path.is_file() or path.is_symlink()):
         return IgnoreRules()
+    # read and bounded like every document: a broken link is an error, not "no rules"
+    source = read_document(repo, path, repo.resolve())
+    if source.problem is not None:
+        raise ConfigError(f"{source.file}: {source.problem}")
+    excess = beyond_bounds(source.text)
+    if excess is not None:
+        raise ConfigError(f"{source.file}:{excess.line}:{excess.column}: {excess.message}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(source.text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{IGNORE_FILE.as_posix()}: not valid YAML: {error}") from None
     try:

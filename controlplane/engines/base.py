@@ -68,6 +68,16 @@ def share_nothing(artifacts: list[Artifact], environment: Environment) -> list[A
     return artifacts
 
 
+Names = Callable[[Artifact], Mapping[str, str]]
+"""The names a workflow's artifact takes in its engine, by what they name ("state machine",
+"log group", ...). Within one target no two workflows may derive an equal name for the same
+thing: the pipeline reports such a collision before anything is deployed."""
+
+
+def resource_name(artifact: Artifact) -> Mapping[str, str]:
+    return {"resource": artifact.resource}
+
+
 @dataclass(frozen=True)
 class Engine:
     """One engine: `name` is the `engine:` value of an environment's targets.
@@ -85,6 +95,7 @@ class Engine:
     connect: ClientFactory
     compat: CompatSample
     share: Share = share_nothing
+    names: Names = resource_name
     spec_digest_paths: frozenset[str] = frozenset()
     """Diff paths that stand for the whole spec by its digest (an engine that keeps the spec
     by digest, not field by field): a plan shows the spec's own changed fields instead."""

@@ -18,8 +18,18 @@ import yaml_rs
 from pydantic import BaseModel, ValidationError
 
 from controlplane.errors import ConfigError, Diagnostic
+from controlplane.spec.bounds import beyond_bounds
 from controlplane.spec.check import check_workflow, check_workflow_data
 from controlplane.spec.environment import ActivityBinding, Environment, Target, registered_engines
+from controlplane.spec.files import (
+    SUFFIXES,
+    git_documents,
+    read_document,
+    read_paths,
+    read_tree,
+    relative_name,
+)
+from controlplane.spec.files import Source as Source  # re-exported: callers build Sources
 from controlplane.spec.locate import (
     Positions,
     did_you_mean,
@@ -37,20 +47,17 @@ KINDS: dict[str, type[BaseModel]] = {
     "Waiver": Waiver,
 }
 DIRECTORIES = {"workflows": "Workflow", "environments": "Environment", "waivers": "Waiver"}
-SUFFIXES = (".yaml", ".yml", ".json")
+
+INPUT_BOUND = "CPL-S007"
+"""A document beyond cpl's input bounds (file size, nesting depth, alias expansion)."""
+NAME_COLLISION = "CPL-S029"
+"""Two workflows whose engine names would be equal (`<tenant>-<name>`, or any name an engine
+derives on a target): they would overwrite and delete each other's live objects."""
 
 M = TypeVar("M", bound=BaseModel)
 _MULTI_DOCUMENT = re.compile(r"^---", re.MULTILINE)
 _POSITION = re.compile(r"line (\d+), column (\d+)")
 _QUOTED = re.compile(r"'([^']*)'")
-
-
-@dataclass(frozen=True)
-class Source:
-    """A document's text and the path users know it by (relative to the repo)."""
-
-    file: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -114,20 +121,24 @@ def load_environment(repo: Path, name: str) -> Environment:
     """The environment `name` from `environments/`; a ConfigError names what is wrong."""
     directory = repo / "environments"
     candidates = [directory / f"{name}{suffix}" for suffix in SUFFIXES]
-    found = next((path for path in candidates if path.is_file()), None)
+    found = next((path for path in candidates if path.is_file() or path.is_symlink()), None)
     if found is None:
         known = sorted(p.stem for p in directory.glob("*") if p.suffix in SUFFIXES)
         hint = did_you_mean(name, known)
         raise ConfigError(
             f"no environment '{name}' in {directory}{hint} (known: {', '.join(known) or 'none'})"
         )
-    result = load_sources([_source(repo, found)], expected_kind="Environment")
+    source = read_document(repo, found, repo.resolve())
+    if source.problem is not None:
+        raise ConfigError(f"{source.file}: {source.problem}")
+    result = load_sources([source], expected_kind="Environment")
     if not result.ok or not result.environments:
         raise ConfigError(f"environment '{name}' is invalid", diagnostics=result.diagnostics)
     environment = result.environments[0].model
     if environment.name != name:
         raise ConfigError(
-            f"{_relative(repo, found)}: metadata.name is '{environment.name}', expected '{name}'"
+            f"{relative_name(repo, found)}: metadata.name is '{environment.name}', "
+            f"expected '{name}'"
         )
     return environment
 
@@ -143,6 +154,9 @@ def load_sources(
     today = today or dt.date.today()
     for source in sources:
         result.texts[source.file] = source.text
+        if source.problem is not None:
+            result.diagnostics.append(Diagnostic(source.file, 1, 1, source.code, source.problem))
+            continue
         kind = expected_kind or _kind_for_path(source.file)
         model = _load_one(source, kind, result, today)
         if isinstance(model, Workflow):
@@ -154,6 +168,7 @@ def load_sources(
     if check_unique:
         keys = [(loaded.model.key, loaded.file) for loaded in result.workflows]
         result.diagnostics.extend(duplicate_workflows(keys, result.diagnostic))
+        result.diagnostics.extend(colliding_engine_names(keys, result))
     result.diagnostics.sort()
     return result
 
@@ -164,6 +179,9 @@ def parse_yaml(file: str, text: str) -> tuple[Any, Diagnostic | None]:
     yaml-rs (YAML 1.2, duplicate keys are errors) parses ten times faster than PyYAML's C
     loader; PyYAML is asked only to locate a syntax error precisely.
     """
+    excess = beyond_bounds(text)
+    if excess is not None:
+        return None, Diagnostic(file, excess.line, excess.column, INPUT_BOUND, excess.message)
     try:
         data = yaml_rs.loads(text)
     except yaml_rs.YAMLDecodeError as exc:
@@ -374,47 +392,41 @@ def duplicate_workflows(
     return found
 
 
+def colliding_engine_names(
+    keys: Iterable[tuple[str, str]], located: LoadResult
+) -> list[Diagnostic]:
+    """CPL-S029 on each of two workflows whose `<tenant>-<name>` is equal (`a/b-c` and
+    `a-b/c`): every engine names a workflow's objects that way, whatever the environment.
+
+    `keys` are (workflow key, file) pairs; `located` holds the files' texts for positions.
+    """
+    first: dict[str, tuple[str, str]] = {}
+    found: list[Diagnostic] = []
+    for key, file in keys:
+        name = key.replace("/", "-", 1)
+        if name not in first:
+            first[name] = (key, file)
+            continue
+        other, other_file = first[name]
+        if other == key:
+            continue  # the same workflow in two files: CPL-S026
+        for this, this_file, that, that_file in (
+            (key, file, other, other_file),
+            (other, other_file, key, file),
+        ):
+            line, _ = located.locate(that_file, "/metadata/name")
+            message = (
+                f"workflow '{this}' and workflow '{that}' ({that_file}:{line}) have the same "
+                f"engine name '{name}' (<tenant>-<name>): they would overwrite each other's "
+                "state machine, schedule or Argo object; rename one"
+            )
+            found.append(located.diagnostic(this_file, NAME_COLLISION, message, "/metadata/name"))
+    return found
+
+
 def _kind_for_path(file: str) -> str | None:
     top = Path(file).parts[0] if Path(file).parts else ""
     return DIRECTORIES.get(top)
-
-
-def read_tree(repo: Path, directories: list[str]) -> list[Source]:
-    sources: list[Source] = []
-    for directory in directories:
-        root = repo / directory
-        if root.is_dir():
-            sources.extend(_source(repo, path) for path in _document_files(root))
-    return sources
-
-
-def read_paths(repo: Path, paths: Iterable[Path]) -> Iterator[Source]:
-    for path in paths:
-        if path.is_dir():
-            yield from (_source(repo, p) for p in _document_files(path))
-        elif path.is_file():
-            yield _source(repo, path)
-        else:
-            raise ConfigError(f"{path}: no such file or directory")
-
-
-def _document_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES and p.is_file())
-
-
-def _source(repo: Path, path: Path) -> Source:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{_relative(repo, path)}: not UTF-8 text ({exc.reason})") from None
-    return Source(_relative(repo, path), text)
-
-
-def _relative(repo: Path, path: Path) -> str:
-    try:
-        return path.resolve().relative_to(repo.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
 
 
 def _read_git(repo: Path, ref: str, directory: str) -> list[Source]:
@@ -430,10 +442,4 @@ def _read_git(repo: Path, ref: str, directory: str) -> list[Source]:
         raise ConfigError(f"unknown git ref '{ref}'") from None
     top = Path(git_repo.working_tree_dir or repo).resolve()
     prefix = (repo.resolve().relative_to(top) / directory).as_posix().lstrip("./")
-    sources: list[Source] = []
-    for item in commit.tree.traverse():
-        path = str(item.path)  # type: ignore[union-attr]
-        if item.type == "blob" and path.startswith(prefix + "/") and path.endswith(SUFFIXES):  # type: ignore[union-attr]
-            text = item.data_stream.read().decode("utf-8")  # type: ignore[union-attr]
-            sources.append(Source(Path(path).relative_to(Path(prefix).parent).as_posix(), text))
-    return sorted(sources, key=lambda s: s.file)
+    return git_documents(commit.tree, prefix)

@@ -16,14 +16,13 @@ from pathlib import Path
 
 from controlplane.errors import Diagnostic
 from controlplane.spec.check import iter_scopes
+from controlplane.spec.files import Source, read_paths, read_tree
 from controlplane.spec.load import (
     DIRECTORIES,
     LoadResult,
-    Source,
+    colliding_engine_names,
     duplicate_workflows,
     load_sources,
-    read_paths,
-    read_tree,
 )
 
 # Below this many files a process pool costs more than it saves.
@@ -75,6 +74,7 @@ def validate_repo(repo: Path, paths: Iterable[Path] | None = None, jobs: int = 0
     order = {source.file: index for index, source in enumerate(sources)}
     keys = sorted(validation.workflow_keys, key=lambda item: order[item[1]])
     validation.diagnostics.extend(duplicate_workflows(keys, located.diagnostic))
+    validation.diagnostics.extend(colliding_engine_names(keys, located))
     validation.diagnostics.sort()
     return validation
 

@@ -37,3 +37,22 @@ def test_rules_for_a_registered_engine_apply_to_its_changes(
         [change], engine="toy", workflow="acme/greeting", target="toy-local", environment="dev"
     )
     assert (kept, ignored) == ([], [change])
+
+
+def test_an_unreadable_ignore_file_is_an_error_not_an_empty_rule_set(tmp_path: Path) -> None:
+    (tmp_path / "drift").mkdir()
+    (tmp_path / "drift" / "ignore.yaml").symlink_to("moved.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_ignore(tmp_path)
+    assert "drift/ignore.yaml: a broken symbolic link" in caught.value.message
+
+
+def test_an_alias_bomb_in_the_ignore_file_stops_at_the_bound(tmp_path: Path) -> None:
+    lines = ["a: &a ['" + "x" * 100_000 + "']"]
+    lines += [f"b{index}: *a" for index in range(100)]
+    (tmp_path / "drift").mkdir()
+    (tmp_path / "drift" / "ignore.yaml").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_ignore(tmp_path)
+    assert "drift/ignore.yaml:" in caught.value.message
+    assert "aliases expand the document" in caught.value.message

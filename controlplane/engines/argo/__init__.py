@@ -9,6 +9,7 @@ from typing import Any
 from controlplane.engines.argo.translate import (
     PAYLOAD_LIMIT_BYTES,
     ArgoTranslator,
+    engine_names,
 )
 from controlplane.engines.base import LAZY_IMPORTS, CompatSample, Engine, Limits
 from controlplane.engines.live import EngineClient
@@ -35,6 +36,7 @@ def _compat_activity(activity: str) -> dict[str, Any]:
 
 ENGINE = Engine(
     name="argo",
+    names=engine_names,
     title="Argo Workflows",
     translator=ArgoTranslator(),
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),

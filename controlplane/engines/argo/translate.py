@@ -1207,3 +1207,12 @@ def _dead_letter_template(workflow: Workflow, queue: str) -> dict[str, Any]:
             "env": [{"name": k, "value": v} for k, v in env.items()],
         },
     }
+
+
+def engine_names(artifact: Artifact) -> dict[str, str]:
+    """The names a workflow's manifests take in Kubernetes and in the GitOps folder."""
+    (manifest,) = artifact.document["manifests"]
+    namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    # the file name as _write_files derives it, without formatting the file
+    file = f"{namespace}/{artifact.resource}.yaml"
+    return {"Argo object": f"{namespace}/{name}", "manifest file": file}

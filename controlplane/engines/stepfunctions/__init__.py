@@ -13,6 +13,7 @@ from controlplane.engines.runs import Runner
 from controlplane.engines.stepfunctions.translate import (
     PAYLOAD_LIMIT_BYTES,
     StepFunctionsTranslator,
+    engine_names,
 )
 from controlplane.spec.environment import Environment, Target
 
@@ -56,6 +57,7 @@ ENGINE = Engine(
     ),
     # boto3 clients are thread-safe, and building one set costs about a second
     thread_safe_client=True,
+    names=engine_names,
     runner=_runner,
     emulator=_emulator,
 )

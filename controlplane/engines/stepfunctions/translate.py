@@ -1185,3 +1185,12 @@ def _glob_patterns(regex: str) -> list[tuple[str, bool]] | None:
             text, glob = text + "*", True
         patterns.append((text.replace("**", "*"), glob))
     return patterns
+
+
+def engine_names(artifact: Artifact) -> dict[str, str]:
+    """The names a state machine artifact takes in AWS: machine, log group, schedule."""
+    document = artifact.document
+    names = {"state machine": str(document["name"]), "log group": str(document["logGroup"]["name"])}
+    if "schedule" in document:
+        names["EventBridge schedule"] = str(document["schedule"]["Name"])
+    return names

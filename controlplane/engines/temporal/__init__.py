@@ -14,6 +14,7 @@ from controlplane.engines.temporal.namespaces import share_namespaces
 from controlplane.engines.temporal.translate import (
     PAYLOAD_LIMIT_BYTES,
     TemporalTranslator,
+    engine_names,
 )
 from controlplane.spec.environment import Environment, Target
 
@@ -55,6 +56,7 @@ def _compat_activity(activity: str) -> dict[str, Any]:
 
 ENGINE = Engine(
     name="temporal",
+    names=engine_names,
     title="Temporal",
     translator=TemporalTranslator(),
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),

@@ -480,3 +480,16 @@ def spec_payload(artifact: Artifact) -> SpecPayload:
         raise ValueError(f"{artifact.workflow} on {artifact.target} is not a Temporal artifact")
     payload: SpecPayload = artifact.document["spec"]
     return payload
+
+
+def engine_names(artifact: Artifact) -> dict[str, str]:
+    """The ids a workflow's artifact takes in its Temporal namespace: the workflow resource
+    (the prefix of its run ids) and its schedule id."""
+    if artifact.shared:
+        return {}
+    namespace = artifact.document["namespace"]["name"]
+    names = {"Temporal workflow id prefix": f"{namespace}/{artifact.resource}"}
+    schedule = artifact.document.get("schedule")
+    if schedule is not None:
+        names["Temporal schedule id"] = f"{namespace}/{schedule['id']}"
+    return names

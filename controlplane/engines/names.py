@@ -1,0 +1,50 @@
+"""Engine names that two workflows of one target would share.
+
+Every engine derives the names of a workflow's objects from its tenant and name (a state
+machine `<tenant>-<name>`, its log group, its schedule, an Argo object and its GitOps file,
+Temporal ids). Two workflows deriving an equal name would overwrite each other's object on
+apply and delete it when either is removed, so within a target each name must belong to one
+workflow only. The names are each engine's (`Engine.names`); this module only compares them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from controlplane.engines import ENGINES
+from controlplane.engines.translator import Artifact
+
+
+@dataclass(frozen=True)
+class NameCollision:
+    """Two workflows of `target` that derive the same engine `names` ((what, name) pairs)."""
+
+    target: str
+    first: str
+    second: str
+    names: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return ", ".join(f"{what} '{name}'" for what, name in self.names)
+
+
+def name_collisions(artifacts: Iterable[Artifact]) -> list[NameCollision]:
+    """Every pair of workflows whose artifacts on one target claim an equal engine name.
+
+    Shared resources (a Temporal namespace) are left out: sharing them is their purpose.
+    """
+    owner: dict[tuple[str, str, str], str] = {}
+    found: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+    for artifact in sorted(artifacts, key=lambda a: (a.target, a.workflow)):
+        if artifact.shared:
+            continue
+        for what, name in ENGINES[artifact.engine].names(artifact).items():
+            first = owner.setdefault((artifact.target, what, name), artifact.workflow)
+            if first != artifact.workflow:
+                pair = (artifact.target, first, artifact.workflow)
+                found.setdefault(pair, []).append((what, name))
+    return [
+        NameCollision(target, first, second, tuple(names))
+        for (target, first, second), names in found.items()
+    ]
