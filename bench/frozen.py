@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -50,16 +51,25 @@ def measure(root: Path, command: str, limit: float) -> tuple[float | None, float
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if first is None and "not answering" in line:
-            first = time.monotonic() - began
+    stderr = process.stderr
+    assert stderr is not None
+
+    def watch() -> None:
+        nonlocal first
+        for line in stderr:
+            if first is None and "not answering" in line:
+                first = time.monotonic() - began
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     try:
-        code: int | None = process.wait(timeout=max(0.0, limit - (time.monotonic() - began)))
+        code: int | None = process.wait(timeout=limit)
     except subprocess.TimeoutExpired:
         process.kill()
         code = None
-    return first, time.monotonic() - began, code
+    total = time.monotonic() - began
+    watcher.join(timeout=5)
+    return first, total, code
 
 
 def main(argv: list[str] | None = None) -> int:
