@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.policy
 	$(BIN)/python -m bench.plan
 	$(BIN)/python -m bench.drift
+	$(BIN)/python -m bench.frozen
 
 clean:
 	rm -rf $(VENV) .cpl .pytest_cache .mypy_cache .ruff_cache

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from controlplane.cli.output import (
+    Seconds,
     console_for,
     echo,
     emit,
@@ -53,6 +54,9 @@ from controlplane.report.plan import (
 )
 from controlplane.spec.environment import Environment
 from controlplane.spec.load import LoadResult, load_environment, load_workflows
+
+MAX_LOCK_WAIT = 86400.0
+"""The longest --lock-timeout: a day (an apply holding the lock longer has died)."""
 
 
 @dataclass
@@ -217,7 +221,7 @@ def plan_command(
 )
 @click.option(
     "--lock-timeout",
-    type=float,
+    type=Seconds(min=0, max=MAX_LOCK_WAIT),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Seconds to wait for another apply holding the environment's lock.",

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
+from controlplane.cli.output import Seconds, console_for, emit, format_option, repo_option, to_json
 from controlplane.errors import ExitCode
 from controlplane.local import (
     DEFAULT_GRACE,
@@ -21,6 +21,9 @@ from controlplane.local import (
 from controlplane.spec.load import load_environment
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+MAX_WAIT = 3600.0
+"""The longest --timeout or --grace of `cpl local`: an hour."""
 
 
 def _env_option(func: F) -> F:
@@ -47,7 +50,7 @@ def local_group() -> None:
 @_env_option
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=Seconds(min=1, max=MAX_WAIT),
     default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Seconds to wait for the engines to become healthy.",
@@ -73,7 +76,7 @@ def up_command(
 @_env_option
 @click.option(
     "--grace",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0, max=MAX_WAIT),
     default=DEFAULT_GRACE,
     show_default=True,
     help="Seconds between SIGTERM and SIGKILL.",

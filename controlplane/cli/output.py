@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sys
@@ -17,6 +18,7 @@ from rich.segment import Segment
 
 from controlplane.errors import CplError
 from controlplane.files import write_atomic
+from controlplane.spec.types import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -120,6 +122,43 @@ today_option = click.option(
     hidden=True,
     help="Pretend today is this date (waiver expiry; for tests).",
 )
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds in [min, max]: click's FloatRange that also refuses nan and inf.
+
+    `float("nan")` compares false with every bound, so a plain FloatRange lets it through
+    (and a wait of nan seconds never ends); infinity is refused for the same reason.
+    """
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+class Duration(click.ParamType[float, Any]):
+    """A duration such as `90s` or `10m` (the spec's units), as seconds in [min, max]."""
+
+    name = "duration"
+
+    def __init__(self, min: float, max: float) -> None:
+        self.min = min
+        self.max = max
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        try:
+            seconds = parse_duration(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+        if not self.min <= seconds <= self.max:
+            self.fail(f"{value!r} is not between {self.min:g}s and {self.max:g}s.", param, ctx)
+        return seconds
 
 
 def repo_option(func: F) -> F:

@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 
-from controlplane.cli.output import console_for, echo, emit, format_option, repo_option, to_json
+from controlplane.cli.output import (
+    Duration,
+    console_for,
+    echo,
+    emit,
+    format_option,
+    repo_option,
+    to_json,
+)
 from controlplane.cli.selection import find_workflow, select_target, target_named
 from controlplane.engines import ENGINES, engine_named
 from controlplane.engines.runs import RUNNING, Runner
@@ -24,9 +32,9 @@ from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Target
 from controlplane.spec.load import load_environment
 from controlplane.spec.model import Workflow
-from controlplane.spec.types import parse_duration
 
 DEFAULT_WAIT = "10m"
+MAX_WAIT = 7 * 86400.0
 OPERATION_SIGNALS = ("pause", "resume", "skip")
 
 
@@ -86,6 +94,7 @@ def worker_command(env_name: str, target_name: str, dead_letter: Path | None, re
 @click.option("--wait", is_flag=True, help="Wait for the run to end and report it.")
 @click.option(
     "--timeout",
+    type=Duration(min=0.001, max=MAX_WAIT),
     default=DEFAULT_WAIT,
     show_default=True,
     metavar="D",
@@ -99,7 +108,7 @@ def run_command(
     target_name: str | None,
     input_text: str | None,
     wait: bool,
-    timeout: str,
+    timeout: float,
     repo: Path,
     output_format: str,
     output_file: Path | None,
@@ -111,17 +120,13 @@ def run_command(
     docs/security.md). Exits 1 if the run failed, was cancelled or is still running when the
     wait ends.
     """
-    try:
-        wait_seconds = parse_duration(timeout)
-    except ValueError as error:
-        raise click.BadParameter(str(error), param_hint="--timeout") from None
     run_input = _input(input_text)
     environment = load_environment(repo, env_name)
     workflow = find_workflow(repo, workflow_ref)
     target = select_target(environment, workflow, target_name)
     runner = _runner(target, workflow)
     run_id = runner.start(workflow, target, environment, run_input)
-    outcome = runner.outcome(target, run_id, wait_seconds) if wait else RUNNING
+    outcome = runner.outcome(target, run_id, timeout) if wait else RUNNING
     report: dict[str, Any] = {
         "workflow": workflow.key,
         "target": target.name,
@@ -141,7 +146,7 @@ def run_command(
     if outcome["status"] == "succeeded" or (not wait and outcome["status"] == "running"):
         return int(ExitCode.OK)
     if outcome["status"] == "running":
-        echo(f"error: run {run_id} still running after {timeout}", err=True)
+        echo(f"error: run {run_id} still running after {timeout:g}s", err=True)
     return int(ExitCode.ERROR)
 
 

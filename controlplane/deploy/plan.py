@@ -22,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from controlplane.deploy.state import ResourceKey, ResourceState, State
 from controlplane.engines import ENGINES, EngineClient, LiveResource, ResourceError, diff_documents
@@ -40,6 +41,9 @@ from controlplane.spec.normalize import to_document
 
 Action = Literal["create", "update", "delete", "noop"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "noop")
+DEFAULT_CONCURRENCY = 8
+"""Reads in flight at once while planning (engines that allow it; see `_read_concurrently`)."""
+Outcome = TypeVar("Outcome")
 REPO_DIRECTORIES = ("workflows", "environments", "waivers")
 SPECS_DIRECTORY = "specs"
 """Under the state directory: the normalized spec of every version applied, for the change
@@ -183,28 +187,32 @@ def plan(
     changes: Mapping[str, Change] | None = None,
     scope: set[str] | None = None,
     base: str | None = None,
+    concurrency: int = DEFAULT_CONCURRENCY,
 ) -> Plan:
     """The plan that converges `env` onto `desired` from `state` and the live engines.
 
     `clients` are the engine modules by target name; `changes` the change document per
     workflow key (breaking changes, bump); `scope` limits deletes to these workflow keys
-    (`--base`: only what changed since the ref). An engine that cannot be read is an
-    EngineError naming every target and resource that failed.
+    (`--base`: only what changed since the ref). Targets are read concurrently (at most
+    `concurrency` reads in flight; see `_read_concurrently`), so one engine that does not
+    answer costs its target's deadline, not a wait per resource. An engine that cannot be
+    read is an EngineError naming every target and resource that failed, in plan order.
     """
     changes = changes or {}
-    planned: list[PlannedChange] = []
-    failures: list[ResourceError] = []
-    wanted: set[ResourceKey] = set()
-    for artifact in sorted(desired, key=lambda a: (a.target, a.workflow)):
+    ordered = sorted(desired, key=lambda a: (a.target, a.workflow))
+    wanted = {ResourceKey(a.workflow, a.target) for a in ordered}
+
+    def read(artifact: Artifact) -> PlannedChange | ResourceError:
         key = ResourceKey(artifact.workflow, artifact.target)
-        wanted.add(key)
         change = changes.get(artifact.workflow, UNKNOWN)
         try:
-            planned.append(
-                _desired_change(artifact, clients[artifact.target], state.get(key), change)
-            )
+            return _desired_change(artifact, clients[artifact.target], state.get(key), change)
         except ResourceError as error:
-            failures.append(error)
+            return error
+
+    outcomes = _read_concurrently(ordered, read, concurrency)
+    planned = [o for o in outcomes if isinstance(o, PlannedChange)]
+    failures = [o for o in outcomes if isinstance(o, ResourceError)]
     if failures:
         raise EngineError(
             "cannot read the live state of "
@@ -241,6 +249,46 @@ def plan(
     # per target, shared resources (a namespace) before the workflows that run in them
     planned.sort(key=lambda c: (order[c.action], c.target, not is_shared(c.workflow), c.workflow))
     return Plan(env.name, tuple(planned), base)
+
+
+def _read_concurrently(
+    artifacts: list[Artifact],
+    read: Callable[[Artifact], Outcome],
+    concurrency: int,
+) -> list[Outcome]:
+    """`read` of every artifact, in the order given, on at most `concurrency` threads.
+
+    A client that may serve several threads at once (the engine's `thread_safe_client`) gets
+    one job per artifact; any other client (Temporal's drives its own event loop) gets one
+    job per target that reads its artifacts one after another, in order — which also keeps
+    a shared resource read before the workflows of its target.
+    """
+    jobs: list[list[int]] = []
+    per_target: dict[str, list[int]] = {}
+    for index, artifact in enumerate(artifacts):
+        engine = ENGINES.get(artifact.engine)
+        if engine is not None and engine.thread_safe_client:
+            jobs.append([index])
+        else:
+            if artifact.target not in per_target:
+                per_target[artifact.target] = []
+                jobs.append(per_target[artifact.target])
+            per_target[artifact.target].append(index)
+    outcomes: list[Outcome | None] = [None] * len(artifacts)
+
+    def run(job: list[int]) -> None:
+        for index in job:
+            outcomes[index] = read(artifacts[index])
+
+    if len(jobs) <= 1:
+        for job in jobs:
+            run(job)
+    else:
+        workers = max(1, min(concurrency, len(jobs)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="plan") as pool:
+            for future in [pool.submit(run, job) for job in jobs]:
+                future.result()
+    return [outcome for outcome in outcomes if outcome is not None]
 
 
 def _desired_change(

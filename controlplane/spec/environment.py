@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 from controlplane.errors import ConfigError, Diagnostic
 from controlplane.spec.locate import Positions
 from controlplane.spec.model import Model, Workflow
-from controlplane.spec.types import NAME_PATTERN
+from controlplane.spec.types import NAME_PATTERN, Duration
 
 EngineName = str
 """The name of an engine of the registry (`controlplane.engines.ENGINES`), e.g. `temporal`.
@@ -134,11 +134,46 @@ _REQUIRED_TARGET_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The bounds of a target's timeouts: a zero timeout would fail every call, and one longer than
+# these would bring back the hang the timeouts exist to prevent.
+_TIMEOUT_BOUNDS: dict[str, tuple[float, float]] = {
+    "connect": (0.01, 300.0),
+    "call": (0.01, 600.0),
+    "deadline": (0.01, 3600.0),
+}
+
+
+class TargetTimeouts(Model):
+    """How long cpl waits for a target's engine (docs/security.md, "Timeouts and hangs").
+
+    `connect`: to open a connection; `call`: for one answer to one request; `deadline`: the
+    longest cpl keeps retrying a target that does not answer. Once a target has not answered
+    within its deadline, the command's other calls to it fail at once, naming the target.
+    """
+
+    connect: Duration = Duration("3s")
+    call: Duration = Duration("10s")
+    deadline: Duration = Duration("60s")
+
+    @model_validator(mode="after")
+    def _bounded(self) -> TargetTimeouts:
+        for name, (low, high) in _TIMEOUT_BOUNDS.items():
+            value: Duration = getattr(self, name)
+            if not low <= value.seconds <= high:
+                raise PydanticCustomError(
+                    "CPL-S022",
+                    "timeouts.{name} is {value}: it must be between {low}s and {high}s",
+                    {"name": name, "value": value.text, "low": f"{low:g}", "high": f"{high:g}"},
+                )
+        return self
+
+
 class Target(Model):
     name: str = Field(pattern=NAME_PATTERN)
     engine: EngineName = Field(json_schema_extra=_engine_schema)
     regulated: bool = False
     select: Selector = Field(default_factory=Selector)
+    timeouts: TargetTimeouts = Field(default_factory=TargetTimeouts)
     # stepfunctions
     region: str | None = None
     endpoint: str | None = None

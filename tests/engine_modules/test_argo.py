@@ -10,12 +10,15 @@ depends on it: it assigns uid / resourceVersion / creationTimestamp, adds a stat
 from __future__ import annotations
 
 import copy
+import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from urllib3.exceptions import ReadTimeoutError
 
 from controlplane.engines import ResourceError, engine_client
 from controlplane.engines.argo.client import (
@@ -27,7 +30,7 @@ from controlplane.engines.argo.client import (
 from controlplane.engines.retry import RetryPolicy
 from controlplane.engines.translator import Artifact
 from controlplane.files import write_atomic
-from controlplane.spec.environment import Environment
+from controlplane.spec.environment import Environment, TargetTimeouts
 from tests.engine_modules.conftest import changed
 
 FAST = RetryPolicy(attempts=3, base=0.0, cap=0.0)
@@ -131,9 +134,17 @@ class FakeCustomObjects:
         self.versions = 0
         self.fail_next: list[int] = []
         self.calls = 0
+        self.timeouts: list[Any] = []
+        self.frozen = False
 
-    def _enter(self) -> None:
+    def _enter(self, timeout: Any) -> None:
         self.calls += 1
+        self.timeouts.append(timeout)
+        if self.frozen:
+            # what the kubernetes client does against a server that accepted the connection
+            # and never answers: wait out its read timeout, then raise urllib3's error
+            time.sleep(timeout[1])
+            raise ReadTimeoutError(None, "/apis", f"Read timed out. (read timeout={timeout[1]})")
         if self.fail_next:
             raise FakeApiException(self.fail_next.pop(0), "injected")
 
@@ -149,17 +160,31 @@ class FakeCustomObjects:
         return stored
 
     def get_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, name: str
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        *,
+        _request_timeout: Any = None,
     ) -> Any:
-        self._enter()
+        self._enter(_request_timeout)
         if (namespace, plural, name) not in self.objects:
             raise FakeApiException(404, "Not Found")
         return copy.deepcopy(self.objects[(namespace, plural, name)])
 
     def create_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, body: Any
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        body: Any,
+        *,
+        _request_timeout: Any = None,
     ) -> Any:
-        self._enter()
+        self._enter(_request_timeout)
         key = (namespace, plural, body["metadata"]["name"])
         if key in self.objects:
             raise FakeApiException(409, "AlreadyExists")
@@ -167,9 +192,17 @@ class FakeCustomObjects:
         return copy.deepcopy(self.objects[key])
 
     def replace_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        body: Any,
+        *,
+        _request_timeout: Any = None,
     ) -> Any:
-        self._enter()
+        self._enter(_request_timeout)
         key = (namespace, plural, name)
         if key not in self.objects:
             raise FakeApiException(404, "Not Found")
@@ -180,17 +213,31 @@ class FakeCustomObjects:
         return copy.deepcopy(self.objects[key])
 
     def delete_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, name: str
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        *,
+        _request_timeout: Any = None,
     ) -> Any:
-        self._enter()
+        self._enter(_request_timeout)
         if self.objects.pop((namespace, plural, name), None) is None:
             raise FakeApiException(404, "Not Found")
         return {"status": "Success"}
 
     def list_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, *, label_selector: str = ""
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        *,
+        label_selector: str = "",
+        _request_timeout: Any = None,
     ) -> Any:
-        self._enter()
+        self._enter(_request_timeout)
         key, _, value = label_selector.partition("=")
         items = [
             copy.deepcopy(obj)
@@ -246,6 +293,41 @@ def test_kubernetes_transient_errors_are_retried_permanent_ones_reported(
     with pytest.raises(ResourceError) as raised:
         kube.delete(live.id)
     assert not raised.value.transient and "403" in raised.value.message
+
+
+def test_kubernetes_requests_carry_the_target_timeouts_and_a_silent_cluster_is_given_up(
+    fake: FakeCustomObjects,
+    environment: Environment,
+    artifact: Artifact,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every request carries (connect, call) as its `_request_timeout`; a cluster that never
+    answers costs one deadline, names the target, and later requests fail at once."""
+    timeouts = TargetTimeouts.model_validate({"connect": "1s", "call": "300ms", "deadline": "1s"})
+    target = environment.target("argo-local").model_copy(
+        update={"delivery": "kubernetes", "timeouts": timeouts}
+    )
+    kube = KubernetesArgoEngine(target, environment, fake, policy=RetryPolicy(base=0.1, cap=0.2))
+    assert kube.read(artifact) is None
+    assert set(fake.timeouts) == {(1.0, 0.3)}
+
+    fake.frozen = True
+    began = time.monotonic()
+    with (
+        caplog.at_level(logging.WARNING, logger="controlplane.engines"),
+        pytest.raises(ResourceError) as raised,
+    ):
+        kube.read(artifact)
+    assert time.monotonic() - began < 1.0 + 0.3 + 0.5  # the deadline and one last call
+    assert raised.value.transient and "argo-local" in raised.value.message
+    assert "argo-local (Kubernetes API) is not answering; retrying until" in caplog.text
+
+    calls = fake.calls
+    began = time.monotonic()
+    with pytest.raises(ResourceError) as raised:
+        kube.read(artifact)
+    assert time.monotonic() - began < 0.1 and fake.calls == calls
+    assert "argo-local (Kubernetes API) did not answer within 1s" in raised.value.message
 
 
 def test_kubernetes_list_managed_by_label(

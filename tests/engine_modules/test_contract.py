@@ -73,6 +73,35 @@ def test_retry_gives_up_after_the_attempts_and_never_retries_permanent_errors() 
     assert len(calls) == 1
 
 
+def test_retry_of_a_timed_out_call_stops_at_the_deadline() -> None:
+    """Each attempt times out after 10 s (a frozen engine): with a 25 s deadline there are
+    three attempts, not five, and no retry starts after the deadline."""
+    now = [0.0]
+    starts: list[float] = []
+    told: list[BaseException] = []
+
+    def frozen() -> None:
+        starts.append(now[0])
+        now[0] += 10.0
+        raise TimeoutError("no answer")
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    policy = RetryPolicy(attempts=5, base=1.0, cap=1.0)
+    with pytest.raises(TimeoutError):
+        retry(
+            frozen,
+            policy,
+            sleep=sleep,
+            deadline=25.0,
+            clock=lambda: now[0],
+            on_transient=told.append,
+        )
+    assert len(starts) == 3 and all(start < 25.0 for start in starts)
+    assert len(told) == 2  # told of each failure that is retried
+
+
 def test_normalize_strips_engine_fields_defaults_and_ignore_patterns() -> None:
     live = {
         "configuration": {

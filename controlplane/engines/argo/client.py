@@ -38,7 +38,15 @@ from controlplane.engines.live import (
     diff_documents,
 )
 from controlplane.engines.normalize import normalize
-from controlplane.engines.retry import DEFAULT_POLICY, RetryPolicy, TransientError, retry
+from controlplane.engines.retry import (
+    DEFAULT_POLICY,
+    NoAnswer,
+    RetryPolicy,
+    TransientError,
+    is_unanswered,
+    retry,
+)
+from controlplane.engines.timeouts import TargetClock, TargetSilent, Timeouts
 from controlplane.engines.translator import Artifact
 from controlplane.errors import EngineError
 from controlplane.files import fsync_directory, write_atomic
@@ -232,23 +240,59 @@ class CustomObjectsApi(Protocol):
     """The part of `kubernetes.client.CustomObjectsApi` cpl uses."""
 
     def get_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, name: str
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        *,
+        _request_timeout: tuple[float, float] | None = None,
     ) -> Any: ...
 
     def create_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, body: Any
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        body: Any,
+        *,
+        _request_timeout: tuple[float, float] | None = None,
     ) -> Any: ...
 
     def replace_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, name: str, body: Any
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        body: Any,
+        *,
+        _request_timeout: tuple[float, float] | None = None,
     ) -> Any: ...
 
     def delete_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, name: str
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        name: str,
+        *,
+        _request_timeout: tuple[float, float] | None = None,
     ) -> Any: ...
 
     def list_namespaced_custom_object(
-        self, group: str, version: str, namespace: str, plural: str, *, label_selector: str = ""
+        self,
+        group: str,
+        version: str,
+        namespace: str,
+        plural: str,
+        *,
+        label_selector: str = "",
+        _request_timeout: tuple[float, float] | None = None,
     ) -> Any: ...
 
 
@@ -273,6 +317,10 @@ class KubernetesArgoEngine(_ArgoBase):
         super().__init__(target, environment, ignore)
         self.api = api
         self.policy = policy
+        timeouts = Timeouts.of(target)
+        self.request_timeout = (timeouts.connect, timeouts.call)
+        """(connect, read) seconds of every request (the kubernetes client's own form)."""
+        self.clock = TargetClock(f"{target.name} (Kubernetes API)", timeouts)
 
     def read(self, artifact: Artifact) -> LiveResource | None:
         manifest = artifact.document["manifests"][0]
@@ -286,7 +334,12 @@ class KubernetesArgoEngine(_ArgoBase):
                 artifact.resource,
                 "create",
                 lambda: self.api.create_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURALS[kind], manifest
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURALS[kind],
+                    manifest,
+                    _request_timeout=self.request_timeout,
                 ),
             )
         except ResourceError as error:
@@ -314,7 +367,13 @@ class KubernetesArgoEngine(_ArgoBase):
             artifact.resource,
             "replace",
             lambda: self.api.replace_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURALS[kind], name, manifest
+                GROUP,
+                VERSION,
+                namespace,
+                PLURALS[kind],
+                name,
+                manifest,
+                _request_timeout=self.request_timeout,
             ),
         )
         return self._must_read(artifact)
@@ -326,7 +385,7 @@ class KubernetesArgoEngine(_ArgoBase):
                 name,
                 "delete",
                 lambda: self.api.delete_namespaced_custom_object(
-                    GROUP, VERSION, namespace, plural, name
+                    GROUP, VERSION, namespace, plural, name, _request_timeout=self.request_timeout
                 ),
             )
         except ResourceError as error:
@@ -342,7 +401,12 @@ class KubernetesArgoEngine(_ArgoBase):
                 self.target.name,
                 f"list {plural}",
                 lambda plural=plural: self.api.list_namespaced_custom_object(  # type: ignore[misc]
-                    GROUP, VERSION, namespace, plural, label_selector=f"{MANAGED_LABEL}=true"
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    plural,
+                    label_selector=f"{MANAGED_LABEL}=true",
+                    _request_timeout=self.request_timeout,
                 ),
             )
             for item in listed.get("items", []):
@@ -368,7 +432,7 @@ class KubernetesArgoEngine(_ArgoBase):
                 resource,
                 "get",
                 lambda: self.api.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, plural, name
+                    GROUP, VERSION, namespace, plural, name, _request_timeout=self.request_timeout
                 ),
             )
         except ResourceError as error:
@@ -384,6 +448,11 @@ class KubernetesArgoEngine(_ArgoBase):
         return live
 
     def _call(self, resource: str, action: str, operation: Callable[[], Result]) -> Result:
+        try:
+            deadline = self.clock.start()
+        except TargetSilent as silent:
+            raise self._error(resource, f"cannot {action}: {silent}", transient=True) from None
+
         def attempt() -> Result:
             try:
                 return operation()
@@ -391,10 +460,21 @@ class KubernetesArgoEngine(_ArgoBase):
                 status = _status(error)
                 if status is not None and (status == 429 or status >= 500):
                     raise TransientError(f"HTTP {status}: {error}") from error
+                if status is None and _no_answer(error):
+                    raise NoAnswer(f"no answer: {error}") from error
                 raise
 
+        def waiting(error: BaseException) -> None:
+            if is_unanswered(error):
+                self.clock.not_answering(deadline)
+
         try:
-            return retry(attempt, self.policy)
+            try:
+                return retry(attempt, self.policy, deadline=deadline, on_transient=waiting)
+            except Exception as error:
+                if is_unanswered(error):
+                    self.clock.fell_silent()  # the rest of this command fails at once
+                raise
         except TransientError as error:
             raise self._error(resource, f"cannot {action}: {error}", transient=True) from None
         except Exception as error:
@@ -404,6 +484,12 @@ class KubernetesArgoEngine(_ArgoBase):
             raise self._error(
                 resource, f"cannot {action}: HTTP {status}: {error}", transient=status is None
             ) from None
+
+
+def _no_answer(error: BaseException) -> bool:
+    """A connection that failed or timed out (urllib3's errors, duck-typed: the kubernetes
+    package and its urllib3 are optional)."""
+    return isinstance(error, OSError) or type(error).__module__.startswith("urllib3")
 
 
 def kubernetes_api() -> CustomObjectsApi:

@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 import boto3
 from botocore.config import Config
 
+from controlplane.engines.timeouts import Timeouts
 from controlplane.spec.environment import Target
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -29,11 +30,15 @@ def aws_client(target: Target, service: str, *, botocore_retries: bool = False) 
     A local emulator (an endpoint on the loopback address) accepts any credentials: when none
     are configured, placeholders stand in so local runs work out of the box. botocore's own
     retries are off unless asked for: the engine modules retry in `engines.retry`, the one
-    place that counts and jitters them.
+    place that counts and jitters them. Connect and read timeouts are the target's
+    `timeouts.connect` and `timeouts.call`.
     """
     retries = {"mode": "standard"} if botocore_retries else {"total_max_attempts": 1}
+    timeouts = Timeouts.of(target)
     options: dict[str, Any] = {
-        "config": Config(retries=retries, connect_timeout=5, read_timeout=30)
+        "config": Config(
+            retries=retries, connect_timeout=timeouts.connect, read_timeout=timeouts.call
+        )
     }
     with _session_lock:  # sessions are not thread-safe while creating clients
         session = _session(target.region)

@@ -30,8 +30,15 @@ from controlplane.engines.live import (
     diff_documents,
 )
 from controlplane.engines.normalize import normalize
-from controlplane.engines.retry import DEFAULT_POLICY, RetryPolicy, is_transient, retry
+from controlplane.engines.retry import (
+    DEFAULT_POLICY,
+    RetryPolicy,
+    is_transient,
+    is_unanswered,
+    retry,
+)
 from controlplane.engines.stepfunctions.aws import aws_client
+from controlplane.engines.timeouts import TargetClock, TargetSilent, Timeouts
 from controlplane.engines.translator import Artifact
 from controlplane.spec.environment import EngineName, Environment, Target
 
@@ -72,6 +79,8 @@ class StepFunctionsEngine:
         self.sfn = given.get("stepfunctions") or aws_client(target, "stepfunctions")
         self.logs = given.get("logs") or aws_client(target, "logs")
         self.scheduler = given.get("scheduler") or aws_client(target, "scheduler")
+        where = target.endpoint or f"AWS {target.region}"
+        self.clock = TargetClock(f"{target.name} ({where})", Timeouts.of(target))
 
     # -- the contract -----------------------------------------------------------------------
 
@@ -372,9 +381,31 @@ class StepFunctionsEngine:
     # -- calls ------------------------------------------------------------------------------
 
     def _call(self, resource: str, action: str, operation: Callable[[], Result]) -> Result:
-        """One API call with retries; any failure becomes a ResourceError naming `resource`."""
+        """One API call with retries until the target's deadline; any failure becomes a
+        ResourceError naming `resource`."""
         try:
-            return retry(operation, self.policy)
+            deadline = self.clock.start()
+        except TargetSilent as silent:
+            raise ResourceError(
+                f"stepfunctions target '{self.target.name}': cannot {action} of "
+                f"'{resource}': {silent}",
+                engine=self.engine,
+                target=self.target.name,
+                resource=resource,
+                transient=True,
+            ) from None
+
+        def waiting(error: BaseException) -> None:
+            if is_unanswered(error):
+                self.clock.not_answering(deadline)
+
+        try:
+            try:
+                return retry(operation, self.policy, deadline=deadline, on_transient=waiting)
+            except Exception as error:
+                if is_unanswered(error):
+                    self.clock.fell_silent()  # the rest of this command fails at once
+                raise
         except NoCredentialsError:
             raise self._permanent(
                 resource,

@@ -71,14 +71,17 @@ from controlplane.engines.live import (
 from controlplane.engines.normalize import normalize
 from controlplane.engines.retry import (
     DEFAULT_POLICY,
+    NoAnswer,
     RetryPolicy,
     TransientError,
     aretry,
     is_transient,
+    is_unanswered,
 )
 from controlplane.engines.temporal.namespaces import NAMESPACE_KIND
 from controlplane.engines.temporal.runner import connect
 from controlplane.engines.temporal.runtime.payload import make_run_payload
+from controlplane.engines.timeouts import TargetClock, TargetSilent, Timeouts
 from controlplane.engines.translator import Artifact, canonical_json, digest_of
 from controlplane.errors import EngineError
 from controlplane.spec.environment import EngineName, Environment, Target
@@ -120,6 +123,8 @@ class TemporalEngine:
         self._loop = asyncio.new_event_loop()
         self._client: Client | None = None
         self._namespace_cached = False
+        self.timeouts = Timeouts.of(target)
+        self.clock = TargetClock(f"{target.name} ({target.address})", self.timeouts)
 
     def close(self) -> None:
         self._loop.close()
@@ -310,13 +315,15 @@ class TemporalEngine:
 
         async def scheduled() -> list[str]:
             found = []
-            async for entry in await client.list_schedules():
+            async for entry in await client.list_schedules(rpc_timeout=self._rpc_timeout):
                 memo = await entry.memo()
                 if memo.get("cpl.managed") == "true" and memo.get("cpl.workflow"):
                     found.append(str(memo["cpl.workflow"]))
             return found
 
-        workflows.update(await self._call(self.target.name, "list schedules", scheduled))
+        workflows.update(
+            await self._call(self.target.name, "list schedules", scheduled, paged=True)
+        )
         found = [await self._read(workflow) for workflow in sorted(workflows)]
         return [live for live in found if live is not None]
 
@@ -404,7 +411,8 @@ class TemporalEngine:
         while True:
             try:
                 await client.operator_service.list_search_attributes(
-                    ListSearchAttributesRequest(namespace=self.namespace)
+                    ListSearchAttributesRequest(namespace=self.namespace),
+                    timeout=timedelta(seconds=self.timeouts.call),
                 )
                 return
             except RPCError as error:
@@ -543,21 +551,73 @@ class TemporalEngine:
 
             async def attempt() -> Client:
                 try:
-                    return await connect(self.target.address or "", self.namespace)
+                    return await connect(
+                        self.target.address or "", self.namespace, self.timeouts.connect
+                    )
                 except EngineError as error:  # unreachable server: worth retrying
-                    raise TransientError(error.message) from None
+                    raise NoAnswer(error.message) from None
 
             self._client = await self._call(resource, "connect", attempt)
         return self._client
 
+    @property
+    def _rpc_timeout(self) -> timedelta:
+        return timedelta(seconds=self.timeouts.call)
+
     async def _call(
-        self, resource: str, action: str, operation: Callable[[], Awaitable[Result]]
+        self,
+        resource: str,
+        action: str,
+        operation: Callable[[], Awaitable[Result]],
+        *,
+        paged: bool = False,
     ) -> Result:
-        """One API call with retries; any failure becomes a ResourceError naming `resource`."""
+        """One API call with retries until the target's deadline, each attempt cut off after
+        `timeouts.call`; any failure becomes a ResourceError naming `resource`.
+
+        A `paged` operation makes one RPC per page, each with its own `rpc_timeout`: the
+        whole listing of a large namespace may take longer than one call, so only its
+        retries are bounded by the deadline."""
         try:
-            return await aretry(operation, self.policy)
+            deadline = self.clock.start()
+        except TargetSilent as silent:
+            raise ResourceError(
+                f"temporal target '{self.target.name}': cannot {action} of '{resource}': {silent}",
+                engine=self.engine,
+                target=self.target.name,
+                resource=resource,
+                transient=True,
+            ) from None
+
+        async def attempt() -> Result:
+            # the SDK's own RPC retries and a server that accepted the connection but never
+            # replies would otherwise wait without end
+            if paged:
+                return await operation()
+            return await asyncio.wait_for(operation(), self.clock.attempt_timeout(deadline))
+
+        def waiting(error: BaseException) -> None:
+            if is_unanswered(error):
+                self.clock.not_answering(deadline)
+
+        try:
+            try:
+                return await aretry(attempt, self.policy, deadline=deadline, on_transient=waiting)
+            except Exception as error:
+                if is_unanswered(error):
+                    self.clock.fell_silent()  # the rest of this command fails at once
+                raise
         except ResourceError:
             raise
+        except TimeoutError:
+            raise ResourceError(
+                f"temporal target '{self.target.name}' ({self.target.address}): cannot "
+                f"{action} of '{resource}': no answer within {self.timeouts.call:g}s",
+                engine=self.engine,
+                target=self.target.name,
+                resource=resource,
+                transient=True,
+            ) from None
         except (RPCError, TransientError) as error:
             status = error.status.name if isinstance(error, RPCError) else "UNAVAILABLE"
             raise ResourceError(
@@ -615,12 +675,13 @@ class TemporalEngine:
 
         async def schedules() -> list[tuple[str, str | None]]:
             listed: list[tuple[str, str | None]] = []
-            async for entry in await client.list_schedules():
+            async for entry in await client.list_schedules(rpc_timeout=self._rpc_timeout):
                 marked = (await entry.memo()).get("cpl.workflow")
                 listed.append((entry.id, str(marked) if marked else None))
             return listed
 
-        for schedule_id, marked in await self._call(self.target.name, "list schedules", schedules):
+        listed = await self._call(self.target.name, "list schedules", schedules, paged=True)
+        for schedule_id, marked in listed:
             if schedule_id in found:
                 continue
             found[schedule_id] = LiveResource(

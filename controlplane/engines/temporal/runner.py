@@ -26,6 +26,7 @@ from controlplane.engines.temporal.runtime.payload import (
     make_run_payload,
 )
 from controlplane.engines.temporal.translate import TemporalTranslator, spec_payload
+from controlplane.engines.timeouts import Timeouts
 from controlplane.errors import EngineError
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
@@ -68,10 +69,17 @@ async def start_run(
     )
 
 
-async def connect(address: str, namespace: str) -> Client:
-    """A client for `namespace` at `address`; EngineError naming the address when unreachable."""
+async def connect(address: str, namespace: str, timeout: float | None = None) -> Client:
+    """A client for `namespace` at `address`; EngineError naming the address when unreachable
+    or, with a `timeout` (seconds), when it does not answer in time (a frozen server accepts
+    the connection and never replies)."""
     try:
-        return await Client.connect(address, namespace=namespace)
+        return await asyncio.wait_for(Client.connect(address, namespace=namespace), timeout)
+    except TimeoutError:
+        raise EngineError(
+            f"the Temporal server at {address} (namespace {namespace}) did not answer within "
+            f"{timeout:g}s"
+        ) from None
     except Exception as error:  # the SDK raises RuntimeError for any connect failure
         raise EngineError(
             f"cannot reach the Temporal server at {address} (namespace {namespace}): {error}"
@@ -141,7 +149,7 @@ class TemporalRunner:
         payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
 
         async def go() -> str:
-            client = await connect(address, namespace)
+            client = await connect(address, namespace, Timeouts.of(target).connect)
             try:
                 handle = await start_run(client, payload, run_input, task_queue=task_queue)
             except RPCError as error:
@@ -157,7 +165,7 @@ class TemporalRunner:
         address, namespace, _ = _settings(target)
 
         async def go() -> RunOutcome:
-            client = await connect(address, namespace)
+            client = await connect(address, namespace, Timeouts.of(target).connect)
             handle = client.get_workflow_handle(run_id, result_type=RunResult)
             return await run_outcome(handle, timeout)
 
@@ -167,7 +175,7 @@ class TemporalRunner:
         address, namespace, _ = _settings(target)
 
         async def go() -> None:
-            client = await connect(address, namespace)
+            client = await connect(address, namespace, Timeouts.of(target).connect)
             try:
                 await client.get_workflow_handle(run_id).signal(name, *args)
             except RPCError as error:
@@ -196,7 +204,7 @@ async def _serve(target: Target, dead_letter: Path | None, announce: Callable[[s
     from controlplane.engines.temporal.runtime.worker import build_worker
 
     address, namespace, task_queue = _settings(target)
-    client = await connect(address, namespace)
+    client = await connect(address, namespace, Timeouts.of(target).connect)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signals.SIGINT, signals.SIGTERM):
