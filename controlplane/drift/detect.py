@@ -191,7 +191,6 @@ class _Reader:
         self._clients: list[EngineClient] = []
         self._shared: dict[str, EngineClient] = {}
         self._client_lock = threading.Lock()
-        self._diff_lock = threading.Lock()
         self._state: dict[str, _TargetState] = {t.name: _TargetState() for t in env.spec.targets}
 
     # -- the two operations ------------------------------------------------------------------
@@ -205,11 +204,7 @@ class _Reader:
             # for documents that differ; `diff` stays the authority on what differs.
             if client.desired_document(artifact, live) == live.document:
                 return _Read(live, [])
-            # One diff at a time: DeepDiff parses paths with `ast`, and CPython 3.11's AST
-            # constructor is not thread-safe ("AST constructor recursion depth mismatch").
-            # Diffing is CPU-bound under the GIL anyway; the reads stay concurrent.
-            with self._diff_lock:
-                return _Read(live, client.diff(artifact, live))
+            return _Read(live, client.diff(artifact, live))
 
         return self._guarded(target, artifact.resource, operation)
 

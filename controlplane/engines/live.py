@@ -20,6 +20,7 @@ many resources without letting one failure stop the others.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,9 @@ _MISSING_KINDS = ("dictionary_item_added", "iterable_item_added")
 _ABSENT_KINDS = ("dictionary_item_removed", "iterable_item_removed")
 
 
+_DIFFING = threading.Lock()
+
+
 def diff_documents(expected: dict[str, Any], actual: dict[str, Any]) -> list[Change]:
     """Field-level changes between two normalized documents, sorted by path.
 
@@ -163,14 +167,18 @@ def diff_documents(expected: dict[str, Any], actual: dict[str, Any]) -> list[Cha
     # that checks engine names, `cpl validate` included, and DeepDiff alone takes ~80 ms
     from deepdiff import DeepDiff
 
-    delta = DeepDiff(expected, actual, view="tree", verbose_level=2)
-    changes: dict[str, Change] = {}
-    for kind, items in delta.items():
-        for item in items:
-            path = json_pointer(item.path(output_format="list"))
-            before = None if kind in _MISSING_KINDS else item.t1
-            after = None if kind in _ABSENT_KINDS else item.t2
-            changes[path] = {"path": path, "expected": _plain(before), "actual": _plain(after)}
+    # One diff at a time, whichever thread asks (drift and plan read concurrently): DeepDiff
+    # parses paths with `ast`, and CPython 3.11's AST constructor is not thread-safe ("AST
+    # constructor recursion depth mismatch"). Diffing is CPU-bound under the GIL anyway.
+    with _DIFFING:
+        delta = DeepDiff(expected, actual, view="tree", verbose_level=2)
+        changes: dict[str, Change] = {}
+        for kind, items in delta.items():
+            for item in items:
+                path = json_pointer(item.path(output_format="list"))
+                before = None if kind in _MISSING_KINDS else item.t1
+                after = None if kind in _ABSENT_KINDS else item.t2
+                changes[path] = {"path": path, "expected": _plain(before), "actual": _plain(after)}
     return [changes[path] for path in sorted(changes)]
 
 
