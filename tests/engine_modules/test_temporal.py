@@ -9,7 +9,8 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Schedule, ScheduleActionStartWorkflow, ScheduleSpec, ScheduleUpdate
 
 from controlplane.engines import ResourceError, each
@@ -298,3 +299,26 @@ def test_drift_of_an_edited_schedule_is_visible(
     assert cron["path"] == "/schedule/cron" and cron["actual"].startswith("unrecognised")
     assert timezone == {"path": "/schedule/timezone", "expected": "Europe/London", "actual": "UTC"}
     engine.delete(live.id)
+
+
+def test_calls_through_the_namespace_cache_wait_for_a_namespace_registered_elsewhere(
+    engine: TemporalEngine, namespace: str
+) -> None:
+    """A namespace registered by someone else (an apply that was then killed) right after a
+    lookup: the database has it at once, the frontend's namespace cache answers "namespace
+    not found" for about a second. Calls through the cache wait for it instead of failing,
+    and a schedule lookup never reads that answer as "no schedule"."""
+
+    async def scenario() -> tuple[dict[str, str], object]:
+        assert await engine._describe_namespace("r") is None  # leaves a not-found entry
+        client = await engine._connect("r")
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(
+                namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+            )
+        )
+        engine._namespace_cached = True  # as if another frontend had answered the probe
+        return await engine._search_attributes("r"), await engine._schedule("r")
+
+    attributes, schedule = engine._run(scenario())
+    assert isinstance(attributes, dict) and schedule is None

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.errordetails.v1 import NamespaceNotFoundFailure
 from temporalio.api.namespace.v1 import NamespaceConfig, UpdateNamespaceInfo
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -260,6 +261,7 @@ class TemporalEngine:
             lambda: client.operator_service.list_search_attributes(
                 ListSearchAttributesRequest(namespace=self.namespace)
             ),
+            cached=True,
         )
         return {
             name: _type_name(kind)
@@ -271,7 +273,9 @@ class TemporalEngine:
         client = await self._connect(resource)
         handle = client.get_schedule_handle(resource)
         try:
-            described = await self._call(resource, "describe the schedule", handle.describe)
+            described = await self._call(
+                resource, "describe the schedule", handle.describe, cached=True
+            )
         except ResourceError as error:
             if "NOT_FOUND" in error.message:
                 return None
@@ -322,7 +326,7 @@ class TemporalEngine:
             return found
 
         workflows.update(
-            await self._call(self.target.name, "list schedules", scheduled, paged=True)
+            await self._call(self.target.name, "list schedules", scheduled, paged=True, cached=True)
         )
         found = [await self._read(workflow) for workflow in sorted(workflows)]
         return [live for live in found if live is not None]
@@ -449,6 +453,7 @@ class TemporalEngine:
                             namespace=self.namespace, search_attributes=missing
                         )
                     ),
+                    cached=True,
                 )
             except ResourceError as error:
                 # added meanwhile by a concurrent apply: fine when the types are cpl's
@@ -486,13 +491,16 @@ class TemporalEngine:
 
                 await client.get_schedule_handle(wanted["id"]).update(replace)
 
-        await self._call(resource, f"put schedule {wanted['id']}", create_or_update)
+        await self._call(resource, f"put schedule {wanted['id']}", create_or_update, cached=True)
 
     async def _delete_schedule(self, resource: str) -> None:
         client = await self._connect(resource)
         try:
             await self._call(
-                resource, "delete the schedule", client.get_schedule_handle(resource).delete
+                resource,
+                "delete the schedule",
+                client.get_schedule_handle(resource).delete,
+                cached=True,
             )
         except ResourceError as error:
             if "NOT_FOUND" not in error.message:
@@ -537,9 +545,10 @@ class TemporalEngine:
                 resource_id, f"not in namespace {self.namespace} of target {self.target.name}"
             )
         resource = workflow.replace("/", "-", 1)
+        if await self._describe_namespace(resource) is None:
+            return  # no namespace: neither a schedule nor a published entry
         await self._delete_schedule(resource)
-        if await self._describe_namespace(resource) is not None:
-            await self._set_record(resource, workflow, "")
+        await self._set_record(resource, workflow, "")
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -571,13 +580,23 @@ class TemporalEngine:
         operation: Callable[[], Awaitable[Result]],
         *,
         paged: bool = False,
+        cached: bool = False,
     ) -> Result:
         """One API call with retries until the target's deadline, each attempt cut off after
         `timeouts.call`; any failure becomes a ResourceError naming `resource`.
 
         A `paged` operation makes one RPC per page, each with its own `rpc_timeout`: the
         whole listing of a large namespace may take longer than one call, so only its
-        retries are bounded by the deadline."""
+        retries are bounded by the deadline.
+
+        `cached`: the frontend resolves the namespace of this call through its namespace cache
+        (operator service, schedules), unlike Describe/Register/UpdateNamespace, which read the
+        database. Made once the database has the namespace, it may still answer "namespace not
+        found" for a while (a lookup before RegisterNamespace left a not-found entry; another
+        frontend has not refreshed yet): retried until NAMESPACE_VISIBLE_SECONDS.
+        """
+        if cached:
+            operation = _while_namespace_not_found(operation)
         try:
             deadline = self.clock.start()
         except TargetSilent as silent:
@@ -680,7 +699,9 @@ class TemporalEngine:
                 listed.append((entry.id, str(marked) if marked else None))
             return listed
 
-        listed = await self._call(self.target.name, "list schedules", schedules, paged=True)
+        listed = await self._call(
+            self.target.name, "list schedules", schedules, paged=True, cached=True
+        )
         for schedule_id, marked in listed:
             if schedule_id in found:
                 continue
@@ -693,6 +714,31 @@ class TemporalEngine:
                 tags={WORKFLOW_TAG: marked} if marked else {},
             )
         return list(found.values())
+
+
+def _while_namespace_not_found(
+    operation: Callable[[], Awaitable[Result]],
+) -> Callable[[], Awaitable[Result]]:
+    async def attempt() -> Result:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + NAMESPACE_VISIBLE_SECONDS
+        while True:
+            try:
+                return await operation()
+            except RPCError as error:
+                if not namespace_not_found(error) or loop.time() > deadline:
+                    raise
+            await asyncio.sleep(0.25)
+
+    return attempt
+
+
+def namespace_not_found(error: RPCError) -> bool:
+    """NOT_FOUND for the namespace itself, not for the schedule or workflow asked about (both
+    say NOT_FOUND; only the former carries a NamespaceNotFoundFailure detail)."""
+    return error.status == RPCStatusCode.NOT_FOUND and any(
+        detail.Is(NamespaceNotFoundFailure.DESCRIPTOR) for detail in error.grpc_status.details
+    )
 
 
 def create_client(
