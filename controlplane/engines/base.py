@@ -16,6 +16,7 @@ kubernetes) is imported only when a command needs it, never when the registry is
 
 from __future__ import annotations
 
+import importlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -119,3 +120,20 @@ the first use may come from several worker threads at once (drift reads, apply p
 Two threads importing overlapping module graphs can see each other's partially initialised
 modules (`cannot import name 'RPCError' from 'temporalio.service'`): one at a time is safe.
 """
+
+
+def load(path: str) -> Any:
+    """The attribute `module:name`, imported on first use under `LAZY_IMPORTS`."""
+    module, _, name = path.partition(":")
+    with LAZY_IMPORTS:
+        return getattr(importlib.import_module(module), name)
+
+
+def lazy(path: str) -> Callable[..., Any]:
+    """A factory for a bundle field (client, runner, emulator): it loads `module:name` on its
+    first call and calls it, so an engine's SDK loads only when a command needs it."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return load(path)(*args, **kwargs)
+
+    return call

@@ -3,7 +3,6 @@ GitOps files or the Kubernetes API)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from controlplane.engines.argo.translate import (
@@ -11,17 +10,8 @@ from controlplane.engines.argo.translate import (
     ArgoTranslator,
     engine_names,
 )
-from controlplane.engines.base import LAZY_IMPORTS, CompatSample, Engine, Limits
-from controlplane.engines.live import EngineClient
-from controlplane.spec.environment import Environment, Target
+from controlplane.engines.base import CompatSample, Engine, Limits, lazy
 from controlplane.spec.model import Workflow
-
-
-def _connect(target: Target, environment: Environment, *, repo: Path | None = None) -> EngineClient:
-    with LAZY_IMPORTS:
-        from controlplane.engines.argo.client import create_client
-
-    return create_client(target, environment, repo=repo)
 
 
 def _run_hint(workflow: Workflow) -> str:
@@ -40,7 +30,7 @@ ENGINE = Engine(
     title="Argo Workflows",
     translator=ArgoTranslator(),
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),
-    connect=_connect,
+    connect=lazy("controlplane.engines.argo.client:create_client"),
     compat=CompatSample(
         target={"delivery": "gitops", "path": "compat", "namespace": "compat"},
         activity=_compat_activity,
