@@ -70,11 +70,6 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key))
 
 
-def secret_formats(text: str) -> list[str]:
-    """The names of the known credential formats found in `text` (sorted; empty: none)."""
-    return sorted(name for name, pattern in _FORMATS.items() if pattern.search(text))
-
-
 def looks_like_secret(text: str) -> bool:
     """Whether `text` contains a value in a known credential format."""
     return any(pattern.search(text) for pattern in _FORMATS.values())

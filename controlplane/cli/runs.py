@@ -35,7 +35,6 @@ from controlplane.spec.model import Workflow
 
 DEFAULT_WAIT = "10m"
 MAX_WAIT = 7 * 86400.0
-OPERATION_SIGNALS = ("pause", "resume", "skip")
 
 
 def _env_option(func: Any) -> Any:

@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 from controlplane.deploy.backend import Backend
@@ -367,7 +366,3 @@ class _Run:
         if self.progress is not None:
             with self._lock:
                 self.progress(outcome)
-
-
-def state_directory(store: StateStore) -> Path:
-    return store.directory

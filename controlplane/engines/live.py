@@ -23,12 +23,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Generic, Protocol, TypedDict, TypeVar
 
 from controlplane.engines.translator import Artifact
 from controlplane.errors import EngineError
-from controlplane.spec.environment import EngineName, Environment, Target
+from controlplane.spec.environment import EngineName, Target
 
 MANAGED_TAG = "cpl:managed"
 DIGEST_TAG = "cpl:digest"
@@ -138,12 +137,6 @@ class EngineClient(Protocol):
         all concurrent reads together, bench/RESULTS.md).
         """
         ...
-
-
-class EngineFactory(Protocol):
-    def __call__(
-        self, target: Target, environment: Environment, *, repo: Path | None = None
-    ) -> EngineClient: ...
 
 
 def json_pointer(parts: Iterable[str | int]) -> str:

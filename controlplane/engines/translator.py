@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from controlplane.errors import ConfigError
-from controlplane.spec.environment import ActivityBinding, EngineName, Environment, Target
+from controlplane.spec.environment import EngineName, Environment, Target
 from controlplane.spec.model import (
     ApprovalStep,
     ChoiceStep,
@@ -189,9 +189,6 @@ class RenderContext:
         if engine_binding is None:
             self._missing("activity", name, step)
         return dict(engine_binding or {})
-
-    def activity_binding(self, name: str) -> ActivityBinding | None:
-        return self.environment.spec.bindings.activities.get(name)
 
     def queue(self, name: str, step: str = "onError") -> str:
         binding = self.environment.spec.bindings.queues.get(name, {})

@@ -28,7 +28,6 @@ TEST_SUFFIX = "_test.rego"
 
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][A-Za-z0-9_.]*)", re.MULTILINE)
 _IMPORT = re.compile(r"^\s*import\s+data\.([A-Za-z_][A-Za-z0-9_.]*)", re.MULTILINE)
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _OPA_ERROR = re.compile(
     r"(?P<file>[^\s:]+\.rego):(?P<line>\d+): (?P<code>[a-z_]+): (?P<message>.*)"
 )
@@ -414,7 +413,3 @@ def location_error(errors: list[dict[str, Any]], summary: str) -> ConfigError:
     first = diagnostics[0] if diagnostics else None
     where = f"{first.file}:{first.line}: {first.message}" if first else "no details"
     return ConfigError(f"{summary}: {where}", diagnostics=diagnostics)
-
-
-def is_identifier(text: str) -> bool:
-    return bool(_IDENTIFIER.match(text))

@@ -44,14 +44,6 @@ def build_worker(
     )
 
 
-async def run_worker(
-    client: Client, task_queue: str = DEFAULT_TASK_QUEUE, dead_letter_path: Path | str | None = None
-) -> None:
-    """Run the interpreter worker until cancelled (Ctrl-C in `cpl worker`)."""
-    worker = build_worker(client, task_queue, dead_letter_path)
-    await worker.run()
-
-
 RUNTIME_PACKAGE = __name__.rsplit(".", 1)[0]
 
 
