@@ -282,6 +282,18 @@ class AuditSettings(Model):
     sinks: list[Sink] = Field(default_factory=list)
 
 
+class AwsSettings(Model):
+    """The AWS account cpl itself calls for engines that are not AWS (docs/runtime.md).
+
+    Dead-letter queues and offload stores bound for a Temporal target live in SQS and S3;
+    `cpl worker`, `cpl run` and `cpl dlq` reach them in `region`, through `endpoint` when set
+    (an emulator on 127.0.0.1). Credentials come from the usual AWS chain, never from here.
+    """
+
+    region: str = "us-east-1"
+    endpoint: str | None = None
+
+
 class EnvironmentMetadata(Model):
     name: str = Field(pattern=NAME_PATTERN)
 
@@ -293,6 +305,7 @@ class EnvironmentBody(Model):
     policy: PolicySettings = Field(default_factory=PolicySettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
+    aws: AwsSettings | None = None
 
 
 class Environment(Model):
