@@ -98,7 +98,12 @@ async def run_outcome(handle: WorkflowHandle[Any, Any], timeout: float | None) -
     except TimeoutError:
         return {"status": "running", "output": None, "error": None, "trace": await _trace(handle)}
     except WorkflowFailureError as failure:
-        return _failed(failure.cause)
+        outcome = _failed(failure.cause)
+        if not outcome["trace"] and outcome["status"] == "failed":
+            # Timed out or terminated: the engine, not the interpreter, ended the run, so no
+            # error carries the trace; a query replays the closed run's history on a worker.
+            outcome["trace"] = await _trace(handle, CLOSED_QUERY_TIMEOUT)
+        return outcome
     return {
         "status": "succeeded",
         "output": result.get("output"),
@@ -125,10 +130,14 @@ def _failed(cause: BaseException | None) -> RunOutcome:
     return {"status": "failed", "output": None, "error": error, "trace": trace}
 
 
-async def _trace(handle: WorkflowHandle[Any, Any]) -> list[str]:
+CLOSED_QUERY_TIMEOUT = 5.0
+"""Seconds to wait for a worker to answer the status query of a closed run."""
+
+
+async def _trace(handle: WorkflowHandle[Any, Any], timeout: float | None = None) -> list[str]:
     try:
-        status = await handle.query("status")
-    except (RPCError, WorkflowQueryFailedError):
+        status = await asyncio.wait_for(handle.query("status"), timeout)
+    except (RPCError, WorkflowQueryFailedError, TimeoutError):
         return []
     return [str(step) for step in status.get("trace", [])]
 
