@@ -46,39 +46,52 @@ async def measure(argument: dict[str, Any]) -> dict[str, int]:
 def environment(
     endpoint: str, address: str, namespace: str, url: str = f"s3://{BUCKET}/{PREFIX}"
 ) -> Environment:
-    return Environment.model_validate(
-        {
-            "apiVersion": "cpl.dev/v1",
-            "kind": "Environment",
-            "metadata": {"name": "offload"},
-            "spec": {
-                "tier": "development",
-                "targets": [
-                    {
-                        "name": "temporal-offload",
-                        "engine": "temporal",
-                        "address": address,
-                        "namespace": namespace,
-                        "taskQueue": INTERPRETER_QUEUE,
-                    }
-                ],
-                "bindings": {
-                    "activities": {
-                        name: {"temporal": {"activity": name, "taskQueue": ACTIVITY_QUEUE}}
-                        for name in ("offload.grow", "offload.measure")
-                    },
-                    "stores": {
-                        "artifacts": {"url": url},
-                        "elsewhere": {"url": f"s3://{BUCKET}-other/x"},
-                    },
+    return Environment.model_validate(environment_document(endpoint, address, namespace, url))
+
+
+def environment_document(
+    endpoint: str,
+    address: str,
+    namespace: str,
+    url: str = f"s3://{BUCKET}/{PREFIX}",
+    task_queue: str = INTERPRETER_QUEUE,
+) -> dict[str, Any]:
+    """An environment whose one Temporal target offloads to `url` (S3 on `endpoint`)."""
+    return {
+        "apiVersion": "cpl.dev/v1",
+        "kind": "Environment",
+        "metadata": {"name": "offload"},
+        "spec": {
+            "tier": "development",
+            "targets": [
+                {
+                    "name": "temporal-offload",
+                    "engine": "temporal",
+                    "address": address,
+                    "namespace": namespace,
+                    "taskQueue": task_queue,
+                }
+            ],
+            "bindings": {
+                "activities": {
+                    name: {"temporal": {"activity": name, "taskQueue": ACTIVITY_QUEUE}}
+                    for name in ("offload.grow", "offload.measure")
                 },
-                "aws": {"region": "us-east-1", "endpoint": endpoint},
+                "stores": {
+                    "artifacts": {"url": url},
+                    "elsewhere": {"url": f"s3://{BUCKET}-other/x"},
+                },
             },
-        }
-    )
+            "aws": {"region": "us-east-1", "endpoint": endpoint},
+        },
+    }
 
 
 def workflow(name: str, offload: dict[str, str] | None) -> Workflow:
+    return Workflow.model_validate(workflow_document(name, offload))
+
+
+def workflow_document(name: str, offload: dict[str, str] | None) -> dict[str, Any]:
     """grow (a 2.5 MiB result at $.grown) → measure (sees the input's blob and the result)."""
     spec: dict[str, Any] = {
         "timeout": "2m",
@@ -104,19 +117,12 @@ def workflow(name: str, offload: dict[str, str] | None) -> Workflow:
     }
     if offload is not None:
         spec["payload"] = {"offload": offload}
-    return Workflow.model_validate(
-        {
-            "apiVersion": "cpl.dev/v1",
-            "kind": "Workflow",
-            "metadata": {
-                "name": name,
-                "tenant": "retail",
-                "version": "1.0.0",
-                "owner": "team-cpl",
-            },
-            "spec": spec,
-        }
-    )
+    return {
+        "apiVersion": "cpl.dev/v1",
+        "kind": "Workflow",
+        "metadata": {"name": name, "tenant": "retail", "version": "1.0.0", "owner": "team-cpl"},
+        "spec": spec,
+    }
 
 
 OFFLOADED = workflow("offloaded", {"store": "artifacts", "threshold": "256KiB"})
