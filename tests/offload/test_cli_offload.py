@@ -83,10 +83,9 @@ def test_cpl_run_with_an_input_above_the_limit_reports_the_whole_result(
     if added:
         cli.add_command(run_command)
     try:
-        code = run(
-            ["run", "retail/bulk-export", "--env", "offload", "--repo", str(repo)]
-            + ["--input", f"@{input_file}", "--wait", "--timeout", "60s", "--format", "json"]
-        )
+        where = ["--env", "offload", "--repo", str(repo)]
+        wait = ["--wait", "--timeout", "60s", "--format", "json"]
+        code = run(["run", "retail/bulk-export", *where, "--input", f"@{input_file}", *wait])
     finally:
         if added:
             cli.commands.pop(str(run_command.name))
