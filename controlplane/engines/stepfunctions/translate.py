@@ -252,9 +252,10 @@ class StepFunctionsTranslator(Translator[State]):
         "payload.offload": Feature(
             "unsupported",
             "Step Functions checks its 256 KiB limit on every state's input and result before "
-            "a later state could move the data to S3, so a claim check cannot be expressed in "
-            "ASL: a function must write data above the threshold to the bound store itself and "
-            "return a reference (docs/runtime.md, Payload offload)",
+            "a later state could move the data to S3 (an S3 state in ASL could only move data "
+            "already below the limit), so cpl renders no claim check: a function must write "
+            "data above the threshold to the bound store itself and return a reference "
+            "(docs/runtime.md, Payload offload)",
         ),
         "onError.deadLetter": Feature(
             "approximated",
