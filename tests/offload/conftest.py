@@ -28,6 +28,7 @@ BUCKET = "cpl-offload-tests"
 PREFIX = "runs"
 INTERPRETER_QUEUE = "cpl-offload-interpreter"
 ACTIVITY_QUEUE = "offload-activities"
+PLAIN_QUEUE = "plain-activities"
 MIB = 1024 * 1024
 
 
@@ -35,6 +36,12 @@ MIB = 1024 * 1024
 async def grow(argument: dict[str, Any]) -> dict[str, Any]:
     """Returns `mib` MiB of text: a result above Temporal's payload limit."""
     return {"blob": "r" * int(float(argument["mib"]) * MIB)}
+
+
+@activity.defn(name="plain.grow")
+async def plain_grow(argument: dict[str, Any]) -> dict[str, Any]:
+    """`offload.grow` on a worker without the codec."""
+    return {"blob": "p" * int(float(argument["mib"]) * MIB)}
 
 
 @activity.defn(name="offload.measure")
@@ -74,8 +81,15 @@ def environment_document(
             ],
             "bindings": {
                 "activities": {
-                    name: {"temporal": {"activity": name, "taskQueue": ACTIVITY_QUEUE}}
-                    for name in ("offload.grow", "offload.measure")
+                    "offload.grow": {
+                        "temporal": {"activity": "offload.grow", "taskQueue": ACTIVITY_QUEUE}
+                    },
+                    "offload.measure": {
+                        "temporal": {"activity": "offload.measure", "taskQueue": ACTIVITY_QUEUE}
+                    },
+                    "plain.grow": {
+                        "temporal": {"activity": "plain.grow", "taskQueue": PLAIN_QUEUE}
+                    },
                 },
                 "stores": {
                     "artifacts": {"url": url},
@@ -126,6 +140,29 @@ def workflow_document(name: str, offload: dict[str, str] | None) -> dict[str, An
 
 
 OFFLOADED = workflow("offloaded", {"store": "artifacts", "threshold": "256KiB"})
+PLAIN = Workflow.model_validate(
+    {
+        "apiVersion": "cpl.dev/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "plain", "tenant": "retail", "version": "1.0.0", "owner": "team-cpl"},
+        "spec": {
+            "timeout": "1m",
+            "start": "grow",
+            "payload": {"offload": {"store": "artifacts", "threshold": "256KiB"}},
+            "steps": [
+                {
+                    "name": "grow",
+                    "type": "task",
+                    "activity": "plain.grow",
+                    "timeout": "10s",
+                    "retry": {"maxAttempts": 1},
+                    "resultPath": "$.grown",
+                    "end": True,
+                }
+            ],
+        },
+    }
+)
 INLINE = workflow("inline", None)
 
 
@@ -186,6 +223,10 @@ def offload(temporal_server: DevServer, moto_endpoint: str) -> Iterator[Offload]
         workers = [
             build_worker(cpl_client, INTERPRETER_QUEUE),
             Worker(user_client, task_queue=ACTIVITY_QUEUE, activities=[grow, measure]),
+            # an activity worker of your own that did not install the codec
+            Worker(
+                await temporal_server.connect(), task_queue=PLAIN_QUEUE, activities=[plain_grow]
+            ),
         ]
 
         async def run_until_stopped(worker: Worker) -> None:

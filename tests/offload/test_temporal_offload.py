@@ -25,7 +25,17 @@ from controlplane.engines.temporal.codec import (
 from controlplane.engines.temporal.runner import TemporalRunner
 from controlplane.errors import ConfigError, EngineError
 
-from .conftest import BUCKET, INLINE, MIB, OFFLOADED, PREFIX, Offload, environment, workflow
+from .conftest import (
+    BUCKET,
+    INLINE,
+    MIB,
+    OFFLOADED,
+    PLAIN,
+    PREFIX,
+    Offload,
+    environment,
+    workflow,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -64,6 +74,23 @@ def test_offloaded_input_and_activity_result_above_the_limit_succeed(offload: Of
     again = runner.start(OFFLOADED, offload.target, offload.environment, RUN_INPUT)
     assert runner.outcome(offload.target, again, timeout=60)["status"] == "succeeded"
     assert offload.claim_checks() == stored
+
+
+def test_an_activity_worker_without_the_codec_fails_on_large_data(offload: Offload) -> None:
+    """Why Temporal's record is approximated: the activity worker must install the codec."""
+    runner = TemporalRunner(offload.environment)
+    result = runner.start(PLAIN, offload.target, offload.environment, {"mib": 2.5})
+    failed = runner.outcome(offload.target, result, timeout=60)
+    assert failed["status"] == "failed"
+    assert failed["error"] is not None
+    assert failed["error"]["error"] == "PayloadsTooLarge"
+    assert "exceeded the error limit" in failed["error"]["cause"]
+    # an input above the threshold reaches it as a reference it cannot read
+    pad = {"mib": 0.01, "pad": "p" * (300 * 1024)}
+    unread = runner.start(PLAIN, offload.target, offload.environment, pad)
+    failed = runner.outcome(offload.target, unread, timeout=60)
+    assert failed["status"] == "failed"
+    assert failed["error"] == {"error": "Error", "cause": "Failed decoding arguments"}
 
 
 def _codec(offload: Offload, threshold: int | None = 10, cap: int = MIB) -> ClaimCheckCodec:
