@@ -155,7 +155,11 @@ def test_one_codec_per_target_takes_the_smallest_threshold_and_one_store() -> No
         target_converter(env, target, (OFFLOADED, other))
 
 
-def test_a_store_that_is_not_s3_is_a_config_error() -> None:
+def test_a_store_that_is_not_s3_is_a_config_error_where_it_is_used() -> None:
     env = environment("http://127.0.0.1:1", "127.0.0.1:7233", "default", "gs://bucket/x")
     with pytest.raises(ConfigError, match=r"spec.bindings.stores.artifacts.url"):
         target_converter(env, env.target("temporal-offload"), (OFFLOADED,))
+    # a store no offloading workflow of the target uses may be bound for another engine
+    reader = target_converter(env, env.target("temporal-offload"), (INLINE,)).payload_codec
+    assert isinstance(reader, ClaimCheckCodec)
+    assert reader.readable == {Store(f"{BUCKET}-other", "x")}

@@ -292,7 +292,7 @@ def target_converter(
     references from every store the environment binds. Without offloading workflows it only
     reads, and without any store binding it is Temporal's default converter.
     """
-    readable = _stores(environment)
+    readable = _s3_stores(environment)
     offloading = [
         (workflow, workflow.spec.payload.offload)
         for workflow in workflows
@@ -316,12 +316,14 @@ def target_converter(
             "must name one store (or go to separate targets)"
         )
     if names:
-        if names[0] not in readable:
+        binding = environment.spec.bindings.stores.get(names[0])
+        if binding is None:
             raise ConfigError(
                 f"environment '{environment.name}' does not bind store '{names[0]}' (add "
                 f"spec.bindings.stores.{names[0]}.url)"
             )
-        store = readable[names[0]]
+        where = f"spec.bindings.stores.{names[0]}.url of environment '{environment.name}'"
+        store = Store.parse(binding.url, where)
         threshold = min(offload.threshold.bytes for _, offload in offloading)
     codec = ClaimCheckCodec(
         store, threshold, readable=readable.values(), aws=environment.spec.aws, s3=s3
@@ -329,8 +331,12 @@ def target_converter(
     return converter(codec)
 
 
-def _stores(environment: Environment) -> dict[str, Store]:
-    return {
-        name: Store.parse(binding.url, f"spec.bindings.stores.{name}.url of {environment.name}")
-        for name, binding in environment.spec.bindings.stores.items()
-    }
+def _s3_stores(environment: Environment) -> dict[str, Store]:
+    """The environment's S3 stores (a store bound for another engine may be no S3 location)."""
+    stores: dict[str, Store] = {}
+    for name, binding in environment.spec.bindings.stores.items():
+        try:
+            stores[name] = Store.parse(binding.url)
+        except ConfigError:
+            continue
+    return stores
