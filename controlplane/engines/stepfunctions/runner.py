@@ -123,6 +123,9 @@ class StepFunctionsRunner:
 
     signals = False
 
+    def __init__(self, environment: Environment | None = None) -> None:
+        self.environment = environment
+
     def start(
         self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
     ) -> str:

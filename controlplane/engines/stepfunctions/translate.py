@@ -259,7 +259,12 @@ class StepFunctionsTranslator(Translator[State]):
             "unsupported", f"Step Functions payloads are limited to {PAYLOAD_LIMIT_BYTES} bytes"
         ),
         "payload.offload": Feature(
-            "unsupported", "Step Functions does not offload payloads; tasks must pass references"
+            "unsupported",
+            "Step Functions checks its 256 KiB limit on every state's input and result before "
+            "a later state could move the data to S3 (an S3 state in ASL could only move data "
+            "already below the limit), so cpl renders no claim check: a function must write "
+            "data above the threshold to the bound store itself and return a reference "
+            "(docs/runtime.md, Payload offload)",
         ),
         "onError.deadLetter": Feature(
             "approximated",
