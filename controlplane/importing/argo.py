@@ -127,6 +127,14 @@ class _Importer:
                 raise ConfigError(f"{self.source}: the entrypoint template cannot be imported")
             body["start"] = step["name"]
             body["steps"] = [{**step, "end": True}]
+        if self.activities:
+            self.report.approximated(
+                "container.contract",
+                f"{prefix}.templates",
+                "cpl runs each container with its container contract: the input in the "
+                "CPL_INPUT environment variable, the result read from /tmp/cpl/result.json "
+                "(not parameters and stdout)",
+            )
         if isinstance(spec.get("activeDeadlineSeconds"), int):
             body["timeout"] = f"{spec['activeDeadlineSeconds']}s"
             self.report.exact("timeout", f"{prefix}.activeDeadlineSeconds")
@@ -441,7 +449,12 @@ class _Importer:
         if symbol not in ("==", "!=") and not isinstance(value, int | float):
             self.report.unsupported("when", where, "an ordering of text: the step always runs")
             return None
-        self.report.exact("when", where)
+        self.report.approximated(
+            "when",
+            where,
+            f"reads $.{source}, where the spec keeps the task's result (cpl's container "
+            "contract: /tmp/cpl/result.json, not stdout)",
+        )
         return {"path": f"$.{source}", _SYMBOLS[symbol]: value}
 
     # -- steps (state-machine form) ---------------------------------------------------------
@@ -473,6 +486,7 @@ class _Importer:
                     "name": name,
                     "type": "parallel",
                     "branches": [{"start": s["name"], "steps": [{**s, "end": True}]} for _, s in kept],
+                    "resultPath": f"$.{name}",
                 }
                 item = {}
                 self.report.exact("steps.parallel", here, f"a parallel step '{name}'")
