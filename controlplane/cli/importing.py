@@ -78,7 +78,9 @@ def import_command(
     naming = Naming(tenant=tenant, name=name, owner=owner)
     if file is not None:
         document = parse_source(file)
-        outcome = prepare(repo, environment, document, str(file), naming, default_name=file.name.split(".")[0])
+        outcome = prepare(
+            repo, environment, document, str(file), naming, default_name=file.name.split(".")[0]
+        )
     else:
         assert live is not None
         target = stepfunctions_target(environment, target_name)
@@ -178,9 +180,8 @@ def _apply_adopted(repo: Path, env_name: str, adopted: list[Candidate]) -> None:
                     # never recreate or rewrite what was to be adopted as it is
                     for candidate in adopted:
                         if candidate.outcome and candidate.outcome.key == change.workflow:
-                            candidate.reason = (
-                                f"the plan would {change.action} it"
-                                + (f" (at {', '.join(touched)})" if touched else "")
+                            candidate.reason = f"the plan would {change.action} it" + (
+                                f" (at {', '.join(touched)})" if touched else ""
                             )
                     continue
                 changes.append(change)

@@ -194,8 +194,13 @@ class _Importer:
                 f"{policy}: the spec cannot replace a running run; overlapping firings are "
                 "skipped (Forbid)",
             )
-        for key in ("startingDeadlineSeconds", "suspend", "successfulJobsHistoryLimit",
-                    "failedJobsHistoryLimit", "stopStrategy"):  # fmt: skip
+        for key in (
+            "startingDeadlineSeconds",
+            "suspend",
+            "successfulJobsHistoryLimit",
+            "failedJobsHistoryLimit",
+            "stopStrategy",
+        ):
             if key in spec:
                 self.report.unsupported(
                     f"schedule.{key}", f"spec.{key}", "the spec has no equivalent: left out"
@@ -273,8 +278,9 @@ class _Importer:
             condition = self.condition(str(task["when"]), f"{here}.when")
             if condition is not None:
                 step["when"] = condition
-        for key in sorted(set(task) - {"name", "template", "dependencies", "depends", "when",
-                                       "arguments"}):  # fmt: skip
+        for key in sorted(
+            set(task) - {"name", "template", "dependencies", "depends", "when", "arguments"}
+        ):
             self.report.unsupported(key, f"{here}.{key}", "the spec has no equivalent: left out")
         if (task.get("arguments") or {}).get("parameters"):
             self.report.approximated(
@@ -339,7 +345,9 @@ class _Importer:
                 return None
             self.report.exact("suspend", f"{where}.suspend", "a wait step")
             return {"name": name, "type": "wait", "duration": f"{duration}s"}
-        kind = next((k for k in ("script", "resource", "dag", "steps", "http") if k in template), "?")
+        kind = next(
+            (k for k in ("script", "resource", "dag", "steps", "http") if k in template), "?"
+        )
         self.report.unsupported(
             f"template.{kind}",
             where,
@@ -355,7 +363,9 @@ class _Importer:
         activity = self._activity(str(template["name"]), binding)
         step: Document = {"name": name, "type": "task", "activity": activity}
         self.report.exact("container", f"{where}.container", f"activity '{activity}'")
-        templated = [a for a in binding.get("args", []) + binding.get("command", []) if "{{" in str(a)]
+        templated = [
+            a for a in binding.get("args", []) + binding.get("command", []) if "{{" in str(a)
+        ]
         if templated:
             self.report.approximated(
                 "container.args",
@@ -485,7 +495,9 @@ class _Importer:
                 step = {
                     "name": name,
                     "type": "parallel",
-                    "branches": [{"start": s["name"], "steps": [{**s, "end": True}]} for _, s in kept],
+                    "branches": [
+                        {"start": s["name"], "steps": [{**s, "end": True}]} for _, s in kept
+                    ],
                     "resultPath": f"$.{name}",
                 }
                 item = {}
@@ -536,9 +548,7 @@ class _Importer:
         return str(extra[0]["name"])
 
 
-def _without_skipped(
-    names: list[str], skipped: dict[str, list[str]], namer: Namer
-) -> list[str]:
+def _without_skipped(names: list[str], skipped: dict[str, list[str]], namer: Namer) -> list[str]:
     result: list[str] = []
     pending = list(names)
     while pending:
@@ -581,9 +591,26 @@ def _literal(text: str) -> Any:
 
 
 _BODY_ORDER = ("schedule", "timeout", "retention", "start", "steps")
-_ORDER = ("name", "type", "activity", "items", "maxConcurrency", "duration", "dependsOn", "when",
-          "timeout", "retry", "rules", "default", "branches", "start", "steps", "resultPath",
-          "next", "end")  # fmt: skip
+_ORDER = (
+    "name",
+    "type",
+    "activity",
+    "items",
+    "maxConcurrency",
+    "duration",
+    "dependsOn",
+    "when",
+    "timeout",
+    "retry",
+    "rules",
+    "default",
+    "branches",
+    "start",
+    "steps",
+    "resultPath",
+    "next",
+    "end",
+)
 
 
 def _ordered(step: Document) -> Document:

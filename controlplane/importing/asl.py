@@ -39,7 +39,11 @@ _NUMERIC = {
     "NumericLessThan": "lt",
     "NumericLessThanEquals": "le",
 }
-_EQUALS = {"StringEquals": str, "NumericEquals": (int, float), "BooleanEquals": bool}
+_EQUALS: dict[str, type | tuple[type, ...]] = {
+    "StringEquals": str,
+    "NumericEquals": (int, float),
+    "BooleanEquals": bool,
+}
 _KIND_OF = {
     "IsNumeric": ("NumericEquals", *_NUMERIC),
     "IsString": ("StringEquals", "StringMatches"),
@@ -49,10 +53,24 @@ NEVER: Document = {"path": "$", "exists": False}
 """A condition that never holds: what an unimportable choice rule becomes."""
 
 _TASK_FIELDS = {
-    "Type", "Comment", "Resource", "Parameters", "InputPath", "OutputPath", "ResultPath",
-    "ResultSelector", "TimeoutSeconds", "TimeoutSecondsPath", "HeartbeatSeconds",
-    "HeartbeatSecondsPath", "Retry", "Catch", "Next", "End", "Credentials",
-}  # fmt: skip
+    "Type",
+    "Comment",
+    "Resource",
+    "Parameters",
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "ResultSelector",
+    "TimeoutSeconds",
+    "TimeoutSecondsPath",
+    "HeartbeatSeconds",
+    "HeartbeatSecondsPath",
+    "Retry",
+    "Catch",
+    "Next",
+    "End",
+    "Credentials",
+}
 _IGNORED = {"Type", "Comment", "Next", "End"}
 
 
@@ -195,12 +213,13 @@ class _Importer:
                     "a wait is a fixed duration or a path to a timestamp: skipped",
                 )
 
-    def _fold(
-        self, state: Document, scope: _Scope, references: dict[str, int]
-    ) -> Document | None:
+    def _fold(self, state: Document, scope: _Scope, references: dict[str, int]) -> Document | None:
         """The parameters a Pass hands the one task after it, when folding them keeps runs
         the same: the task reads nothing else and replaces the document with its result."""
-        if any(k in state for k in ("InputPath", "OutputPath")) or state.get("ResultPath", "$") != "$":
+        if (
+            any(k in state for k in ("InputPath", "OutputPath"))
+            or state.get("ResultPath", "$") != "$"
+        ):
             return None
         built = state.get("Parameters", state.get("Result"))
         following = scope.states.get(state["Next"])
@@ -502,9 +521,10 @@ class _Importer:
         if not isinstance(selector, dict) or not isinstance(states, dict):
             return None
         first = states.get(processor.get("StartAt"))
-        if not _foldable_task(first) or _references(states, processor["StartAt"]).get(
-            processor["StartAt"], 0
-        ) != 1:
+        if (
+            not _foldable_task(first)
+            or _references(states, processor["StartAt"]).get(processor["StartAt"], 0) != 1
+        ):
             return None
         rewritten = _item_paths(selector)
         if rewritten is None:
@@ -739,7 +759,6 @@ class _Importer:
         return converted
 
 
-
 _PASS_EFFECTS = ("Result", "Parameters", "InputPath", "OutputPath", "ResultPath")
 _WHY = {
     "OutputPath": "the spec keeps the whole document after a step: left out",
@@ -798,6 +817,16 @@ def _guarded(rule: Document) -> Document | None:
     """The one comparison of a guarded rule (`IsPresent`, kind test, comparison on one
     variable: how cpl renders a comparison), else None."""
     parts = rule.get("And")
+    if isinstance(parts, list) and len(parts) == 2 and all(isinstance(p, dict) for p in parts):
+        # `eq: null`: present and null
+        first, second = parts
+        if (
+            first.get("Variable") == second.get("Variable")
+            and first == {"Variable": first.get("Variable"), "IsPresent": True}
+            and second == {"Variable": first.get("Variable"), "IsNull": True}
+        ):
+            return second
+        return None
     if not isinstance(parts, list) or len(parts) != 3:
         return None
     if not all(isinstance(p, dict) and len(p) == 2 for p in parts):
@@ -809,7 +838,8 @@ def _guarded(rule: Document) -> Document | None:
     operator = next((k for k in parts[2] if k != "Variable"), "")
     if parts[1].get(kind) is not True or operator not in _KIND_OF.get(kind, ()):
         return None
-    return parts[2]
+    comparison: Document = parts[2]
+    return comparison
 
 
 _SPECIAL = set("\\^$.*+?()[]{}|")

@@ -62,7 +62,7 @@ def plan_bindings(
 ) -> BindingPlan:
     """Decide, per imported activity (name → its binding for `engine`), its name in the spec."""
     existing = {
-        name: (getattr(binding, engine, None) or binding.model_extra.get(engine))
+        name: (getattr(binding, engine, None) or (binding.model_extra or {}).get(engine))
         for name, binding in environment.spec.bindings.activities.items()
     }
     plan = BindingPlan(engine)

@@ -29,10 +29,16 @@ def _hand_written(tenant: str) -> dict[str, Any]:
                 "Resource": f"{LAMBDA}:validate-order",
                 "ResultPath": "$.validation",
                 "Retry": [
-                    {"ErrorEquals": ["States.ALL"], "MaxAttempts": 2, "IntervalSeconds": 1,
-                     "BackoffRate": 2.0}
-                ],  # fmt: skip
-                "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "rejected"}],
+                    {
+                        "ErrorEquals": ["States.ALL"],
+                        "MaxAttempts": 2,
+                        "IntervalSeconds": 1,
+                        "BackoffRate": 2.0,
+                    }
+                ],
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "rejected"}
+                ],
                 "Next": "route",
             },
             "route": {
@@ -49,10 +55,18 @@ def _hand_written(tenant: str) -> dict[str, Any]:
                 ],
                 "Default": "ship",
             },
-            "review": {"Type": "Task", "Resource": f"{LAMBDA}:review-order", "ResultPath": "$",
-                       "Next": "ship"},  # fmt: skip
-            "ship": {"Type": "Task", "Resource": f"{LAMBDA}:ship-order", "ResultPath": "$.shipment",
-                     "End": True},  # fmt: skip
+            "review": {
+                "Type": "Task",
+                "Resource": f"{LAMBDA}:review-order",
+                "ResultPath": "$",
+                "Next": "ship",
+            },
+            "ship": {
+                "Type": "Task",
+                "Resource": f"{LAMBDA}:ship-order",
+                "ResultPath": "$.shipment",
+                "End": True,
+            },
             "rejected": {"Type": "Fail", "Error": "OrderRejected"},
         },
     }
@@ -62,8 +76,12 @@ def _legacy() -> dict[str, Any]:
     return {
         "StartAt": "Export",
         "States": {
-            "Export": {"Type": "Task", "Resource": f"{LAMBDA}:export",
-                       "ResultSelector": {"id.$": "$.id"}, "End": True},  # fmt: skip
+            "Export": {
+                "Type": "Task",
+                "Resource": f"{LAMBDA}:export",
+                "ResultSelector": {"id.$": "$.id"},
+                "End": True,
+            },
         },
     }
 
@@ -105,9 +123,18 @@ def test_unmanaged_state_machines_are_adopted_in_place(
     assert before[f"{tenant}-legacy-export"]["status"] == "unmanaged"
 
     code, out, err = cpl(
-        capsys, "import", "--unmanaged", "--env", "dev", "--tenant", tenant,
-        "--repo", str(repo), "--format", "json",
-    )  # fmt: skip
+        capsys,
+        "import",
+        "--unmanaged",
+        "--env",
+        "dev",
+        "--tenant",
+        tenant,
+        "--repo",
+        str(repo),
+        "--format",
+        "json",
+    )
     assert code == 1, err  # one of the two could not be adopted
     result = {r["resource"]: r for r in json.loads(out)["resources"]}
     assert result[f"{tenant}-orders"]["adopted"] is True
@@ -141,9 +168,17 @@ def test_dry_run_adopts_nothing(
     repo = make_control_repo(tmp_path / "repo", moto_endpoint)
     _create(sfn, f"{tenant}-orders", _hand_written(tenant))
     code, out, err = cpl(
-        capsys, "import", "--unmanaged", "--dry-run", "--env", "dev", "--tenant", tenant,
-        "--repo", str(repo),
-    )  # fmt: skip
+        capsys,
+        "import",
+        "--unmanaged",
+        "--dry-run",
+        "--env",
+        "dev",
+        "--tenant",
+        tenant,
+        "--repo",
+        str(repo),
+    )
     assert code == 0, err
     assert f"would adopt {tenant}-orders (sfn) as {tenant}/orders" in out
     assert not (repo / "workflows" / tenant).exists()

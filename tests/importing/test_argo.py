@@ -47,7 +47,11 @@ def _containers(spec: dict[str, Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
         container = template.get("container")
         if not container or container["image"] in _HELPER_IMAGES:
             continue
-        key = (container["image"], tuple(container.get("command", [])), tuple(container.get("args", [])))
+        key = (
+            container["image"],
+            tuple(container.get("command", [])),
+            tuple(container.get("args", [])),
+        )
         strategy = template.get("retryStrategy") or {}
         found[key] = {
             "limit": int(strategy["limit"]) if "limit" in strategy else None,
@@ -119,8 +123,10 @@ def test_what_argo_cannot_say_in_a_spec_is_reported_with_its_yaml_path(
     # withParam over a task's result: a map over where that result is kept
     resize = next(s for s in outcome.document["spec"]["steps"] if s["name"] == "resize")
     assert (resize["type"], resize["items"], resize["maxConcurrency"]) == (
-        "map", "$.list-images", 4,
-    )  # fmt: skip
+        "map",
+        "$.list-images",
+        4,
+    )
     main = _templates(manifest["spec"])["main"]
     assert {t["name"] for t in main["dag"]["tasks"]} == {"list-images", "resize"}
 
@@ -128,10 +134,17 @@ def test_what_argo_cannot_say_in_a_spec_is_reported_with_its_yaml_path(
 def test_cli_imports_an_argo_template(
     control_repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = cpl(
-        capsys, "import", str(ARGO / "etl-pipeline.yaml"), "--env", "dev", "--tenant", "data",
-        "--repo", str(control_repo),
-    )  # fmt: skip
+    code, _, err = cpl(
+        capsys,
+        "import",
+        str(ARGO / "etl-pipeline.yaml"),
+        "--env",
+        "dev",
+        "--tenant",
+        "data",
+        "--repo",
+        str(control_repo),
+    )
     assert code == 0, err
     env = yaml.safe_load((control_repo / "environments" / "dev.yaml").read_text("utf-8"))
     assert env["spec"]["bindings"]["activities"]["extract"]["argo"] == {

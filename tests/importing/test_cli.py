@@ -26,9 +26,18 @@ def test_import_writes_a_valid_spec_and_adds_bindings_in_place(
     env_file = control_repo / "environments" / "dev.yaml"
     before = env_file.read_text("utf-8")
     code, out, err = cpl(
-        capsys, "import", str(CORPUS / "order-fulfillment.asl.json"), "--env", "dev",
-        "--tenant", "shop", "--repo", str(control_repo), "--format", "json",
-    )  # fmt: skip
+        capsys,
+        "import",
+        str(CORPUS / "order-fulfillment.asl.json"),
+        "--env",
+        "dev",
+        "--tenant",
+        "shop",
+        "--repo",
+        str(control_repo),
+        "--format",
+        "json",
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["written"] is True
@@ -42,7 +51,9 @@ def test_import_writes_a_valid_spec_and_adds_bindings_in_place(
     assert after.startswith(before)
     bindings = yaml.safe_load(after)["spec"]["bindings"]["activities"]
     assert bindings["reserve-inventory"] == {
-        "stepfunctions": {"resource": "arn:aws:lambda:us-east-1:123456789012:function:reserve-inventory"}
+        "stepfunctions": {
+            "resource": "arn:aws:lambda:us-east-1:123456789012:function:reserve-inventory"
+        }
     }
     # charge-card is bound to the same function already: reused, not duplicated
     assert "charge-card" in result["bindings"]["reused"]
@@ -65,7 +76,7 @@ def test_import_refuses_to_overwrite_unless_forced(
     assert cpl(capsys, "import", source, *common)[0] == 0
     path = control_repo / "workflows" / "shop" / "claim-routing.yaml"
     path.write_text(path.read_text("utf-8") + "# edited\n", "utf-8")
-    code, out, err = cpl(capsys, "import", source, *common)
+    code, _, err = cpl(capsys, "import", source, *common)
     assert code == 1
     assert "already exists" in err and "--force" in err
     assert path.read_text("utf-8").endswith("# edited\n")
@@ -78,9 +89,19 @@ def test_dry_run_writes_nothing_and_shows_the_spec(
 ) -> None:
     env_before = (control_repo / "environments" / "dev.yaml").read_text("utf-8")
     code, out, err = cpl(
-        capsys, "import", str(CORPUS / "audit-export.asl.json"), "--env", "dev", "--tenant",
-        "shop", "--name", "audits", "--dry-run", "--repo", str(control_repo),
-    )  # fmt: skip
+        capsys,
+        "import",
+        str(CORPUS / "audit-export.asl.json"),
+        "--env",
+        "dev",
+        "--tenant",
+        "shop",
+        "--name",
+        "audits",
+        "--dry-run",
+        "--repo",
+        str(control_repo),
+    )
     assert code == 0, err
     assert not (control_repo / "workflows" / "shop").exists()
     assert (control_repo / "environments" / "dev.yaml").read_text("utf-8") == env_before
@@ -96,14 +117,21 @@ def test_bad_input_is_a_clear_error(
 ) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"StartAt": "A", "States": {"A": {"Type": "Teleport", "End": true}}}')
-    code, out, err = cpl(
-        capsys, "import", str(broken), "--env", "dev", "--tenant", "shop",
-        "--repo", str(control_repo),
-    )  # fmt: skip
+    code, _, err = cpl(
+        capsys,
+        "import",
+        str(broken),
+        "--env",
+        "dev",
+        "--tenant",
+        "shop",
+        "--repo",
+        str(control_repo),
+    )
     assert code == 1
     assert "/States/A/Type 'Teleport' is not an ASL state" in err
     assert "Traceback" not in err
-    code, out, err = cpl(capsys, "import", "--env", "dev", "--tenant", "shop")
+    code, _, _ = cpl(capsys, "import", "--env", "dev", "--tenant", "shop")
     assert code == 2
 
 
@@ -126,16 +154,23 @@ def test_conditions_cpl_cannot_express_are_reported_and_never_hold() -> None:
             {"Variable": "$.a", "NumericEqualsPath": "$.b"},
             {"Variable": "$.a", "IsTimestamp": True},
             {"Variable": "$.items[*].id", "IsPresent": True},
-            {"And": [{"Variable": "$.ok", "BooleanEquals": True},
-                     {"Variable": "$.s", "StringGreaterThanEquals": "b"}]},
-        ),  # fmt: skip
+            {
+                "And": [
+                    {"Variable": "$.ok", "BooleanEquals": True},
+                    {"Variable": "$.s", "StringGreaterThanEquals": "b"},
+                ]
+            },
+        ),
         "choices.json",
     )
     unsupported = {f.source for f in imported.report.findings if f.fidelity == "unsupported"}
     for index, operator in [
-        (0, "StringLessThan"), (1, "TimestampEquals"), (2, "NumericEqualsPath"),
-        (3, "IsTimestamp"), (5, "And/1/StringGreaterThanEquals"),
-    ]:  # fmt: skip
+        (0, "StringLessThan"),
+        (1, "TimestampEquals"),
+        (2, "NumericEqualsPath"),
+        (3, "IsTimestamp"),
+        (5, "And/1/StringGreaterThanEquals"),
+    ]:
         assert f"/States/Pick/Choices/{index}/{operator}" in unsupported
     assert "/States/Pick/Choices/4/Variable" in unsupported
     rules = imported.spec["steps"][0]["rules"]
@@ -155,9 +190,15 @@ def test_every_expressible_operator_is_exact() -> None:
             {"Variable": "$.a", "StringMatches": "log-*.txt"},
             {"Variable": "$.a", "IsNull": False},
             {"Variable": "$.a", "IsPresent": False},
-            {"Not": {"Or": [{"Variable": "$.a", "IsNumeric": True},
-                            {"Variable": "$.a", "IsBoolean": True}]}},
-        ),  # fmt: skip
+            {
+                "Not": {
+                    "Or": [
+                        {"Variable": "$.a", "IsNumeric": True},
+                        {"Variable": "$.a", "IsBoolean": True},
+                    ]
+                }
+            },
+        ),
         "choices.json",
     )
     assert imported.report.fidelity == "exact", imported.report.text()
@@ -171,8 +212,10 @@ def test_a_choice_without_default_fails_like_asl() -> None:
     steps = {s["name"]: s for s in imported.spec["steps"]}
     fallback = steps[steps["pick"]["default"]]
     assert fallback == {
-        "name": fallback["name"], "type": "fail", "error": "States.NoChoiceMatched",
-    }  # fmt: skip
+        "name": fallback["name"],
+        "type": "fail",
+        "error": "States.NoChoiceMatched",
+    }
     assert [f.construct for f in imported.report.not_exact()] == ["choice.default"]
 
 
@@ -195,9 +238,16 @@ def test_fields_the_spec_cannot_hold_are_reported_with_their_pointer() -> None:
                 "Fan": {
                     "Type": "Map",
                     "ItemSelector": {"outer.$": "$.config"},
-                    "ItemProcessor": {"StartAt": "Each", "States": {"Each": {
-                        "Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:g",
-                        "End": True}}},  # fmt: skip
+                    "ItemProcessor": {
+                        "StartAt": "Each",
+                        "States": {
+                            "Each": {
+                                "Type": "Task",
+                                "Resource": "arn:aws:lambda:us-east-1:123456789012:function:g",
+                                "End": True,
+                            }
+                        },
+                    },
                     "Retry": [{"ErrorEquals": ["States.ALL"]}],
                     "End": True,
                 },

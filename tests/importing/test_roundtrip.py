@@ -120,3 +120,24 @@ def _stable(value: Any) -> Any:
 
 def differs_segments(differs: dict[str, str]) -> set[str]:
     return {path.rsplit("/", 1)[-1] for path in differs}
+
+
+def test_importing_what_cpl_renders_gives_the_same_definition_back(control_repo: Path) -> None:
+    """The importer inverts the translator: re-importing a rendered definition is exact and
+    renders it again unchanged (what `cpl import --unmanaged` relies on)."""
+    for name in CASES:
+        first = _import(control_repo, name)
+        target = first.environment.target("sfn")
+        rendered = render(first.workflow, target, first.environment).document["definition"]
+        environment = load_environment(control_repo, "dev")
+        again = prepare(
+            control_repo,
+            environment,
+            rendered,
+            "rendered",
+            Naming(tenant="rt", name=name),
+            default_name=name,
+        )
+        assert again.report.fidelity == "exact", (name, again.report.text(verbose=False))
+        twice = render(again.workflow, target, again.environment).document["definition"]
+        assert diff_documents(rendered, twice) == [], name
