@@ -819,7 +819,8 @@ def _guarded(rule: Document) -> Document | None:
     parts = rule.get("And")
     if isinstance(parts, list) and len(parts) == 2 and all(isinstance(p, dict) for p in parts):
         # `eq: null`: present and null
-        first, second = parts
+        first: Document = parts[0]
+        second: Document = parts[1]
         if (
             first.get("Variable") == second.get("Variable")
             and first == {"Variable": first.get("Variable"), "IsPresent": True}

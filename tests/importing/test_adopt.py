@@ -183,3 +183,47 @@ def test_dry_run_adopts_nothing(
     assert f"would adopt {tenant}-orders (sfn) as {tenant}/orders" in out
     assert not (repo / "workflows" / tenant).exists()
     assert _drift(capsys, repo, tenant)[f"{tenant}-orders"]["status"] == "unmanaged"
+
+
+def test_live_import_reads_the_state_machine_from_the_target(
+    tmp_path: Path, moto_endpoint: str, sfn: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenant = f"t{uuid.uuid4().hex[:8]}"
+    repo = make_control_repo(tmp_path / "repo", moto_endpoint)
+    arn = _create(sfn, f"{tenant}-legacy-export", _legacy())
+    code, out, err = cpl(
+        capsys,
+        "import",
+        "--live",
+        arn,
+        "--env",
+        "dev",
+        "--tenant",
+        tenant,
+        "--name",
+        "export",
+        "--repo",
+        str(repo),
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["fidelity"]["source"] == arn
+    assert [f["source"] for f in result["fidelity"]["findings"] if f["fidelity"] != "exact"] == [
+        "/States/Export/ResultSelector"
+    ]
+    assert (repo / "workflows" / tenant / "export.yaml").is_file()
+    code, _, err = cpl(
+        capsys,
+        "import",
+        "--live",
+        "no-such-machine",
+        "--env",
+        "dev",
+        "--tenant",
+        tenant,
+        "--repo",
+        str(repo),
+    )
+    assert code == 1 and "cannot read 'no-such-machine'" in err

@@ -153,3 +153,45 @@ def test_cli_imports_an_argo_template(
         "args": ["--source", "postgres"],
     }
     assert cpl(capsys, "validate", "--repo", str(control_repo))[0] == 0
+
+
+def test_a_conditional_row_becomes_a_choice_before_it(control_repo: Path) -> None:
+    manifest = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": {"name": "coin"},
+        "spec": {
+            "entrypoint": "main",
+            "templates": [
+                {
+                    "name": "main",
+                    "steps": [
+                        [{"name": "flip", "template": "flip"}],
+                        [
+                            {
+                                "name": "heads",
+                                "template": "say",
+                                "when": "{{steps.flip.outputs.result}} == heads",
+                            }
+                        ],
+                        [{"name": "record", "template": "say"}],
+                    ],
+                },
+                {"name": "flip", "container": {"image": "alpine:3", "command": ["flip"]}},
+                {"name": "say", "container": {"image": "alpine:3", "command": ["say"]}},
+            ],
+        },
+    }
+    environment = load_environment(control_repo, "dev")
+    outcome = prepare(
+        control_repo, environment, manifest, "coin", Naming(tenant="data"), default_name="coin"
+    )
+    steps = {s["name"]: s for s in outcome.document["spec"]["steps"]}
+    assert steps["flip"]["next"] == "heads-when"
+    assert steps["heads-when"]["rules"] == [
+        {"when": {"path": "$.flip", "eq": "heads"}, "next": "heads"}
+    ]
+    assert steps["heads-when"]["default"] == "record"
+    assert steps["heads"]["next"] == "record" and steps["record"]["end"] is True
+    found = [f for f in outcome.report.findings if f.construct == "when"]
+    assert [f.source for f in found] == ["spec.templates[0].steps[1][0].when"]
