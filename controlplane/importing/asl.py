@@ -30,6 +30,7 @@ _PATH = re.compile(PATH_PATTERN)
 _LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[^:]+:\d{12}:function:([^:]+)(:[^:]+)?$")
 _ACTIVITY_ARN = re.compile(r"^arn:aws[a-z-]*:states:[^:]+:\d{12}:activity:(.+)$")
 _SERVICE_ARN = re.compile(r"^arn:aws[a-z-]*:states:::([a-z0-9-]+):([A-Za-z0-9.:]+)$")
+APPROVAL_RESOURCE = "arn:aws:states:::events:putEvents.waitForTaskToken"
 _LAMBDA_INVOKE = re.compile(r"^arn:aws[a-z-]*:states:::lambda:invoke$")
 _ARRAY = re.compile(r"^States\.Array\((.*)\)$", re.S)
 _ERRORS = {"States.ALL": "*", "States.Timeout": "Timeout"}
@@ -291,6 +292,9 @@ class _Importer:
         resource = state.get("Resource")
         if not isinstance(resource, str) or not resource:
             raise ConfigError(f"{self.report.source}: {here}/Resource is missing")
+        approval = self._approval(state, here, scope)
+        if approval is not None:
+            return approval
         step: Document = {"type": "task"}
         handled = set(_IGNORED)
         lambda_invoke = self._lambda_invoke(state)
@@ -368,6 +372,40 @@ class _Importer:
             step["catch"] = catch
         handled |= {"Retry", "Catch"}
         self._unused(state, here, set(state) - handled)
+        step.update(self._flow(state, scope))
+        return step
+
+    def _approval(self, state: Document, here: str, scope: _Scope) -> Document | None:
+        """The approval step of an approval request as cpl renders it (an EventBridge
+        event with a task token), else None."""
+        if state.get("Resource") != APPROVAL_RESOURCE:
+            return None
+        entries = (state.get("Parameters") or {}).get("Entries")
+        if not isinstance(entries, list) or len(entries) != 1 or not isinstance(entries[0], dict):
+            return None
+        entry = entries[0]
+        detail = entry.get("Detail")
+        if entry.get("DetailType") != "cpl.approval.requested" or not isinstance(detail, dict):
+            return None
+        if not isinstance(detail.get("signal"), str) or state.get("ResultPath", "$") is not None:
+            return None
+        step: Document = {"type": "approval", "signal": detail["signal"]}
+        roles = detail.get("approvers")
+        if isinstance(roles, list) and roles:
+            step["approvers"] = {"roles": [str(r) for r in roles]}
+        if isinstance(state.get("TimeoutSeconds"), int):
+            step["timeout"] = _duration(state["TimeoutSeconds"])
+        catchers = list(state.get("Catch") or [])
+        timeout_catcher = {"ErrorEquals": ["States.Timeout"], "ResultPath": None}
+        if catchers and {k: v for k, v in catchers[0].items() if k != "Next"} == timeout_catcher:
+            step["onTimeout"] = self.target(catchers[0]["Next"], scope)
+            catchers = catchers[1:]
+        catch = self.catch(catchers, f"{here}/Catch", scope)
+        if catch:
+            step["catch"] = catch
+        self.report.exact("approval", here, "cpl's approval request (signal answered by cpl)")
+        known = {"Resource", "Parameters", "ResultPath", "TimeoutSeconds", "Catch"}
+        self._unused(state, here, set(state) - _IGNORED - known)
         step.update(self._flow(state, scope))
         return step
 

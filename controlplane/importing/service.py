@@ -26,7 +26,7 @@ from controlplane.importing.fidelity import FidelityReport
 from controlplane.importing.names import slug
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.files import SUFFIXES, decode
-from controlplane.spec.load import load_sources
+from controlplane.spec.load import load_sources, load_workflows
 from controlplane.spec.model import API_VERSION, Workflow
 from controlplane.spec.types import NAME_PATTERN
 
@@ -167,6 +167,14 @@ def prepare(
 def write(repo: Path, outcome: ImportOutcome, *, force: bool) -> ImportOutcome:
     """Write the spec and the environment file; refuses to replace a spec unless `force`."""
     path = repo / outcome.file
+    for loaded in load_workflows(repo).workflows:
+        if loaded.model.key == outcome.key and Path(loaded.file).with_suffix("") != Path(
+            outcome.file
+        ).with_suffix(""):
+            raise ConfigError(
+                f"{outcome.key} is already defined in {loaded.file}: pass --name to import "
+                "under another name"
+            )
     if any(path.with_suffix(suffix).exists() for suffix in SUFFIXES) and not force:
         raise ConfigError(
             f"{outcome.file} already exists: pass --force to replace it, or --name to import "

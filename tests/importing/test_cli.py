@@ -266,3 +266,17 @@ def test_fields_the_spec_cannot_hold_are_reported_with_their_pointer() -> None:
     steps = {s["name"]: s for s in imported.spec["steps"]}
     assert steps["call"]["next"] == "fan"  # the unimportable wait is skipped, never silently
     assert steps["call"]["retry"]["maxAttempts"] == 6
+
+
+def test_a_workflow_defined_in_another_file_is_never_duplicated(
+    control_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = str(CORPUS / "image-thumbnails.asl.json")
+    common = ["--env", "dev", "--tenant", "media", "--name", "thumbs", "--repo", str(control_repo)]
+    assert cpl(capsys, "import", source, *common)[0] == 0
+    folder = control_repo / "workflows" / "media"
+    (folder / "thumbs.yaml").rename(folder / "thumbnails.yaml")
+    code, _, err = cpl(capsys, "import", source, *common, "--force")
+    assert code == 1
+    assert "media/thumbs is already defined in workflows/media/thumbnails.yaml" in err
+    assert not (folder / "thumbs.yaml").exists()

@@ -14,7 +14,8 @@ import pytest
 
 from controlplane.engines import diff_documents, render
 from controlplane.importing.service import ImportOutcome, Naming, prepare
-from controlplane.spec.load import load_environment
+from controlplane.spec.files import decode
+from controlplane.spec.load import load_environment, load_sources
 from tests.importing.conftest import CORPUS, ROLE, corpus_definition, make_control_repo, run_all
 
 CASES: dict[str, dict[str, Any]] = json.loads((CORPUS / "cases.json").read_text("utf-8"))
@@ -141,3 +142,66 @@ def test_importing_what_cpl_renders_gives_the_same_definition_back(control_repo:
         assert again.report.fidelity == "exact", (name, again.report.text(verbose=False))
         twice = render(again.workflow, target, again.environment).document["definition"]
         assert diff_documents(rendered, twice) == [], name
+
+
+APPROVAL_SPEC = """\
+apiVersion: cpl.dev/v1
+kind: Workflow
+metadata: {name: payout, tenant: rt, version: 2.0.1, owner: rt, labels: {runtime: stepfunctions}}
+spec:
+  start: request
+  steps:
+    - name: request
+      type: task
+      activity: prepare-payout
+      next: sign-off
+    - name: sign-off
+      type: approval
+      signal: approve
+      timeout: 1h
+      onTimeout: expired
+      approvers: {roles: [finance]}
+      next: pay
+    - name: pay
+      type: task
+      activity: prepare-payout
+      end: true
+    - name: expired
+      type: fail
+      error: ApprovalExpired
+"""
+
+
+def test_a_rendered_approval_imports_as_the_approval(control_repo: Path) -> None:
+    env_file = control_repo / "environments" / "dev.yaml"
+    env_file.write_text(
+        env_file.read_text("utf-8")
+        + "      prepare-payout:\n"
+        + '        stepfunctions: {resource: "arn:aws:lambda:us-east-1:123456789012:function:p"}\n'
+    )
+    environment = load_environment(control_repo, "dev")
+    loaded = load_sources([decode("payout.yaml", APPROVAL_SPEC.encode())])
+    assert loaded.ok, loaded.diagnostics
+    target = environment.target("sfn")
+    rendered = render(loaded.workflows[0].model, target, environment).document["definition"]
+    again = prepare(
+        control_repo,
+        environment,
+        rendered,
+        "rendered",
+        Naming(tenant="rt", name="payout", version="2.0.1"),
+        default_name="payout",
+    )
+    assert again.report.fidelity == "exact", again.report.text()
+    steps = {s["name"]: s for s in again.document["spec"]["steps"]}
+    assert steps["sign-off"] == {
+        "name": "sign-off",
+        "type": "approval",
+        "signal": "approve",
+        "approvers": {"roles": ["finance"]},
+        "timeout": "3600s",
+        "onTimeout": "expired",
+        "next": "pay",
+    }
+    twice = render(again.workflow, target, again.environment).document["definition"]
+    assert diff_documents(rendered, twice) == []
