@@ -323,6 +323,7 @@ class _Importer:
                 parameters = None
             if parameters is not None:
                 parameters = self.parameters(parameters, f"{here}/Parameters")
+                self.report.exact("task.parameters", f"{here}/Parameters")
         input_path = state.get("InputPath", "$")
         handled.add("InputPath")
         if input_path != "$":

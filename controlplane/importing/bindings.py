@@ -15,6 +15,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from controlplane.errors import ConfigError
 from controlplane.spec.environment import Environment
@@ -130,4 +131,6 @@ def _flow(value: Any) -> Any:
         sequence = CommentedSeq(_flow(v) for v in value)
         sequence.fa.set_flow_style()
         return sequence
+    if isinstance(value, str) and (":" in value or value != value.strip()):
+        return DoubleQuotedScalarString(value)  # ARNs and images quoted, as the files write them
     return value

@@ -79,12 +79,13 @@ class FidelityReport:
         counts = ", ".join(f"{n} {level}" for level, n in self.summary.items())
         lines = [f"{self.source} ({self.kind}): {self.fidelity} ({counts})"]
         shown = self.findings if verbose else self.not_exact()
+        width = max((len(f.construct) for f in shown), default=0)
         for finding in shown:
             detail = f": {finding.detail}" if finding.detail else ""
             lines.append(
-                f"  {finding.fidelity:<12} {finding.construct:<22} {finding.source}{detail}"
+                f"  {finding.fidelity:<12} {finding.construct:<{width}}  {finding.source}{detail}"
             )
-        for state, step in sorted(self.renamed.items()):
-            if state != step:
-                lines.append(f"  renamed      {state} -> {step}")
+        renames = [f"{state} -> {step}" for state, step in self.renamed.items() if state != step]
+        if renames:
+            lines.append(f"  renamed: {', '.join(renames)}")
         return "\n".join(lines)

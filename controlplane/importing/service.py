@@ -144,8 +144,8 @@ def prepare(
     new_environment = _validated_environment(env_file.relative_to(repo).as_posix(), new_env_text)
     for conflict in bindings.conflicts:
         notes.append(
-            f"activity '{conflict.activity}' is bound differently in "
-            f"{environment.name} ({conflict.existing}): kept it, bound the import as "
+            f"activity '{conflict.activity}' is bound differently in {environment.name} "
+            f"({json.dumps(conflict.existing)}): kept it, bound the import as "
             f"'{conflict.bound_as}'"
         )
     return ImportOutcome(
