@@ -177,12 +177,13 @@ def _apply_adopted(repo: Path, env_name: str, adopted: list[Candidate]) -> None:
                     continue
                 touched = [d["path"] for d in change.diff if d["path"].startswith("/definition")]
                 if change.action != "update" or touched:
-                    # never recreate or rewrite what was to be adopted as it is
+                    # never recreate or rewrite what was to be adopted as it is: its spec goes
                     for candidate in adopted:
                         if candidate.outcome and candidate.outcome.key == change.workflow:
                             candidate.reason = f"the plan would {change.action} it" + (
                                 f" (at {', '.join(touched)})" if touched else ""
                             )
+                            (repo / candidate.outcome.file).unlink(missing_ok=True)
                     continue
                 changes.append(change)
             restricted = dataclasses.replace(planning.plan, changes=tuple(changes))
