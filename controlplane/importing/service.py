@@ -180,11 +180,14 @@ def write(repo: Path, outcome: ImportOutcome, *, force: bool) -> ImportOutcome:
             f"{outcome.file} already exists: pass --force to replace it, or --name to import "
             "under another name"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(outcome.text, encoding="utf-8")
     env_path = repo / outcome.environment_file
-    if env_path.read_text(encoding="utf-8") != outcome.environment_text:
-        env_path.write_text(outcome.environment_text, encoding="utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(outcome.text, encoding="utf-8")
+        if env_path.read_text(encoding="utf-8") != outcome.environment_text:
+            env_path.write_text(outcome.environment_text, encoding="utf-8")
+    except OSError as error:
+        raise ConfigError(f"cannot write {error.filename or path}: {error.strerror}") from None
     outcome.written = True
     return outcome
 
