@@ -87,6 +87,8 @@ def test_rendered_imports_run_like_the_originals(
             runs += [(machines[0], document), (machines[1], document)]
             plan.append((name, document))
     results = [_stable(r) for r in run_all(client, runs)]
+    # the corpus exercises both outcomes: runs that succeed and runs that fail
+    assert {r["status"] for r in results} == {"SUCCEEDED", "FAILED"}
     for index, (name, document) in enumerate(plan):
         original, rendered = results[2 * index], results[2 * index + 1]
         renamed = outcomes[name].report.renamed
