@@ -140,6 +140,7 @@ def _adopt(
     output_file: Path | None,
 ) -> int:
     environment = load_environment(repo, env_name)
+    (repo / "workflows").mkdir(exist_ok=True)  # a repo with no specs yet: all is unmanaged
     report = drift(repo, env_name, tenants=(tenant,))
     if report.partial:
         raise ConfigError("not adopting: the drift report is partial (an engine could not be read)")
