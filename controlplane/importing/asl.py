@@ -229,8 +229,7 @@ class _Importer:
         if references.get(state["Next"], 0) != 1:
             return None
         if "Parameters" in state:
-            converted = self.parameters(built, "", quiet=True)
-            return converted
+            return self.lossless(built)
         if _has_path_text(built):
             return None
         return dict(built)
@@ -429,7 +428,8 @@ class _Importer:
             payload = parameters["Payload"]
             if not isinstance(payload, dict):
                 return None
-            return arn, self.parameters(payload, "", quiet=True)
+            converted = self.lossless(payload)
+            return None if converted is None else (arn, converted)
         return arn, None
 
     def activity(self, resource: str) -> str:
@@ -568,7 +568,7 @@ class _Importer:
         rewritten = _item_paths(selector)
         if rewritten is None:
             return None
-        return self.parameters(rewritten, "", quiet=True)
+        return self.lossless(rewritten)
 
     def nested(
         self, machine: Any, where: str, entry: Document | None = None
@@ -704,7 +704,7 @@ class _Importer:
 
     # -- parameters -------------------------------------------------------------------------
 
-    def parameters(self, value: Document, where: str, quiet: bool = False) -> Document:
+    def parameters(self, value: Document, where: str) -> Document:
         """ASL Parameters as spec parameters: `key.$` paths become `key: $.path`."""
         result: Document = {}
         for key, item in value.items():
@@ -712,27 +712,35 @@ class _Importer:
             if key.endswith(".$"):
                 converted = self._dynamic(item)
                 if converted is None:
-                    if not quiet:
-                        self.report.unsupported(
-                            "parameters.expression",
-                            here,
-                            f"'{item}' is not a cpl path (nor States.Array of paths): left out",
-                        )
+                    self.report.unsupported(
+                        "parameters.expression",
+                        here,
+                        f"'{item}' is not a cpl path (nor States.Array of paths): left out",
+                    )
                     continue
                 result[key[:-2]] = converted
             elif isinstance(item, dict):
-                result[key] = self.parameters(item, here, quiet)
+                result[key] = self.parameters(item, here)
             elif _has_path_text(item):
-                if not quiet:
-                    self.report.unsupported(
-                        "parameters.literal",
-                        here,
-                        "a literal that reads as a path in the spec: left out",
-                    )
+                self.report.unsupported(
+                    "parameters.literal",
+                    here,
+                    "a literal that reads as a path in the spec: left out",
+                )
                 continue
             else:
                 result[key] = item
         return result
+
+    def lossless(self, value: Document) -> Document | None:
+        """`value` as spec parameters when every key comes over, else None (a fold or an
+        unwrap that would lose a key is not made: the state is imported as it is)."""
+        before = len(self.report.findings)
+        converted = self.parameters(value, "")
+        if len(self.report.findings) != before:
+            del self.report.findings[before:]
+            return None
+        return converted
 
     def _dynamic(self, expression: Any) -> Any:
         if not isinstance(expression, str):
@@ -907,7 +915,7 @@ def _escape(name: str) -> str:
 
 def _has_path_text(value: Any) -> bool:
     if isinstance(value, str):
-        return value.startswith("$")
+        return bool(_PATH.match(value))
     if isinstance(value, dict):
         return any(_has_path_text(v) for v in value.values())
     if isinstance(value, list):

@@ -280,3 +280,25 @@ def test_a_workflow_defined_in_another_file_is_never_duplicated(
     assert code == 1
     assert "media/thumbs is already defined in workflows/media/thumbnails.yaml" in err
     assert not (folder / "thumbs.yaml").exists()
+
+
+def test_a_fold_that_would_lose_a_key_is_not_made() -> None:
+    lam = "arn:aws:lambda:us-east-1:123456789012:function:f"
+    imported = import_asl(
+        {
+            "StartAt": "Build",
+            "States": {
+                "Build": {
+                    "Type": "Pass",
+                    "Parameters": {"id.$": "$.id", "at.$": "$$.State.EnteredTime", "price": "$5"},
+                    "Next": "Call",
+                },
+                "Call": {"Type": "Task", "Resource": lam, "End": True},
+            },
+        },
+        "fold.json",
+    )
+    findings = {f.source: f for f in imported.report.not_exact()}
+    # the Pass is reported as not importable, the task keeps its own (whole) input
+    assert findings["/States/Build"].construct == "pass"
+    assert "parameters" not in imported.spec["steps"][0]
