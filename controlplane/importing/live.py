@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane.engines import engine_client
 from controlplane.errors import ConfigError, EngineError
+from controlplane.spec.bounds import beyond_bounds
 from controlplane.spec.environment import Environment, Target
 
 MAX_DEFINITION_BYTES = 1024 * 1024
@@ -58,6 +59,9 @@ def read_state_machine(environment: Environment, target: Target, resource: str) 
     text = str(described.get("definition", ""))
     if len(text.encode("utf-8")) > MAX_DEFINITION_BYTES:
         raise EngineError(f"'{resource}': the definition is larger than Step Functions allows")
+    excess = beyond_bounds(text)
+    if excess is not None:
+        raise EngineError(f"'{resource}': the live definition is {excess.message}")
     try:
         definition = json.loads(text)
     except ValueError:

@@ -24,8 +24,9 @@ from controlplane.importing.asl import import_asl
 from controlplane.importing.bindings import BindingPlan, add_bindings, plan_bindings
 from controlplane.importing.fidelity import FidelityReport
 from controlplane.importing.names import slug
+from controlplane.spec.bounds import beyond_bounds
 from controlplane.spec.environment import Environment, Target
-from controlplane.spec.files import SUFFIXES, decode
+from controlplane.spec.files import MAX_FILE_BYTES, SUFFIXES, decode
 from controlplane.spec.load import load_sources, load_workflows
 from controlplane.spec.model import API_VERSION, Workflow
 from controlplane.spec.types import NAME_PATTERN
@@ -80,13 +81,15 @@ class ImportOutcome:
 def parse_source(path: Path) -> Any:
     """The document of an ASL (JSON) or Argo (YAML) file; ConfigError naming the file."""
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB")
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot be read: {error}") from None
-    try:
-        return json.loads(text)
-    except ValueError:
-        pass
+    # JSON is YAML: one bounded parse for both (depth, alias expansion)
+    excess = beyond_bounds(text)
+    if excess is not None:
+        raise ConfigError(f"{path}:{excess.line}:{excess.column}: {excess.message}")
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:

@@ -302,3 +302,30 @@ def test_a_fold_that_would_lose_a_key_is_not_made() -> None:
     # the Pass is reported as not importable, the task keeps its own (whole) input
     assert findings["/States/Build"].construct == "pass"
     assert "parameters" not in imported.spec["steps"][0]
+
+
+def test_a_document_nested_beyond_bounds_is_refused(
+    control_repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deep = '{"Variable": "$.a", "IsPresent": true}'
+    for _ in range(3000):
+        deep = '{"Not": ' + deep + "}"
+    source = tmp_path / "deep.json"
+    source.write_text(
+        '{"StartAt": "A", "States": {"A": {"Type": "Choice", "Default": "A", "Choices": ['
+        + deep[:-1]
+        + ', "Next": "A"}]}}}'
+    )
+    code, _, err = cpl(
+        capsys,
+        "import",
+        str(source),
+        "--env",
+        "dev",
+        "--tenant",
+        "shop",
+        "--repo",
+        str(control_repo),
+    )
+    assert code == 1
+    assert "nested deeper than 100 levels" in err and "internal error" not in err
