@@ -91,6 +91,10 @@ def parse_source(path: Path) -> Any:
     if excess is not None:
         raise ConfigError(f"{path}:{excess.line}:{excess.column}: {excess.message}")
     try:
+        return json.loads(text)  # JSON first: YAML refuses JSON indented with tabs
+    except ValueError:
+        pass
+    try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: neither JSON nor YAML: {error}") from None
