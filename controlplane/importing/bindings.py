@@ -101,6 +101,9 @@ def add_bindings(text: str, file: str, plan: BindingPlan) -> str:
     spec = document["spec"]
     bindings = spec.setdefault("bindings", CommentedMap())
     activities = bindings.setdefault("activities", CommentedMap())
+    for mapping in (bindings, activities):
+        if isinstance(mapping, CommentedMap) and not mapping and mapping.fa.flow_style():
+            mapping.fa.set_block_style()  # `{}` grows into a block, one binding a line
     for name, binding in plan.added.items():
         entry = activities.get(name)
         if entry is None:

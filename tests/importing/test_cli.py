@@ -11,6 +11,7 @@ import yaml
 
 from controlplane.cli import run
 from controlplane.importing.asl import import_asl
+from controlplane.importing.bindings import BindingPlan, add_bindings
 from tests.importing.conftest import CORPUS
 
 
@@ -329,3 +330,16 @@ def test_a_document_nested_beyond_bounds_is_refused(
     )
     assert code == 1
     assert "nested deeper than 100 levels" in err and "internal error" not in err
+
+
+def test_bindings_go_into_an_environment_without_any_in_block_style() -> None:
+    text = (
+        "# dev\napiVersion: cpl.dev/v1\nkind: Environment\nmetadata: {name: dev}\n"
+        "spec:\n  tier: development   # not production\n  targets: []\n  bindings: {}\n"
+    )
+    plan = BindingPlan("argo", added={"extract": {"image": "etl:1", "command": ["etl", "x"]}})
+    assert add_bindings(text, "dev.yaml", plan) == text.replace(
+        "  bindings: {}\n",
+        "  bindings:\n    activities:\n      extract:\n"
+        "        argo: {image: etl:1, command: [etl, x]}\n",
+    )
