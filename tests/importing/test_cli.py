@@ -341,5 +341,5 @@ def test_bindings_go_into_an_environment_without_any_in_block_style() -> None:
     assert add_bindings(text, "dev.yaml", plan) == text.replace(
         "  bindings: {}\n",
         "  bindings:\n    activities:\n      extract:\n"
-        "        argo: {image: etl:1, command: [etl, x]}\n",
+        '        argo: {image: "etl:1", command: [etl, x]}\n',
     )
