@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +116,3 @@ def _summary(client: Any, arn: str, described: dict[str, Any]) -> dict[str, Any]
         "error": described.get("error"),
         "trace": trace,
     }
-
-
-Mapper = Callable[[list[str]], list[str]]
