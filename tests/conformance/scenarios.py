@@ -380,6 +380,49 @@ steps:
     resultPath: $.report
 """
 
+JITTER = f"""
+start: flaky-call
+steps:
+  - name: flaky-call
+    type: task
+    activity: conf.fail
+    parameters: {{QueueUrl: "{MISSING_QUEUE}", MessageBody: retry-me}}
+    retry: {{maxAttempts: 3, initialInterval: 1s, backoffRate: 2.0, maxInterval: 2s, jitter: full}}
+    catch: [{{errors: ["*"], next: gave-up}}]
+    next: wrong
+  - {{name: gave-up, type: succeed}}
+  - {{name: wrong, type: fail, error: WrongRoute}}
+"""
+
+IDEMPOTENT = """
+start: charge
+steps:
+  - name: charge
+    type: task
+    activity: conf.echo
+    idempotencyKey: $.orderId
+    parameters: {orderId: $.orderId, amount: $.total}
+    retry: {maxAttempts: 2, initialInterval: 1s}
+    resultPath: $.charge
+    next: done
+  - {name: done, type: succeed}
+"""
+
+BREAKER = """
+start: quote
+steps:
+  - name: quote
+    type: task
+    activity: conf.echo
+    circuitBreaker: {failureThreshold: 3, resetTimeout: 30s}
+    parameters: {sku: $.sku}
+    resultPath: $.quote
+    catch: [{errors: [CircuitOpen], next: no-quote}]
+    next: done
+  - {name: no-quote, type: fail, error: NoQuote}
+  - {name: done, type: succeed}
+"""
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "linear-tasks",
@@ -534,6 +577,32 @@ SCENARIOS: tuple[Scenario, ...] = (
             "auditTrail": None,
             "report": {"audit": None},
         },
+    ),
+    Scenario(
+        "retry-jitter",
+        "retry with full jitter: every attempt fails, the retries wait a random share of "
+        "the capped backoff, then the failure is caught (the document unchanged)",
+        JITTER,
+        {"id": "j-1"},
+        ("flaky-call", "gave-up"),
+        output={"id": "j-1"},
+    ),
+    Scenario(
+        "idempotency-key",
+        "a task with idempotencyKey runs as any task (the key reaches the activity: on "
+        "Temporal as its activity id)",
+        IDEMPOTENT,
+        {"orderId": "o-1", "total": 120},
+        ("charge", "done"),
+        output={"orderId": "o-1", "total": 120, "charge": {"orderId": "o-1", "amount": 120}},
+    ),
+    Scenario(
+        "circuit-breaker-closed",
+        "a task behind a closed circuit breaker calls its activity as any task",
+        BREAKER,
+        {"sku": "sku-1"},
+        ("quote", "done"),
+        output={"sku": "sku-1", "quote": {"sku": "sku-1"}},
     ),
 )
 """Every scenario, in the order of the documentation."""
