@@ -349,3 +349,24 @@ def test_injected_delay_starts_the_attempt_late(controls: Harness) -> None:
     assert outcome["status"] == "succeeded", outcome
     assert CALLS[handle.id][0]["at"] - started >= 1.0
     assert outcome.get("events") == [{"step": "late", "kind": "fault", "attempt": 1, "error": None}]
+
+
+def test_injected_errors_open_the_circuit_breaker(controls: Harness) -> None:
+    steps = [
+        _task(
+            "call-remote",
+            activity="ctl.remote",
+            circuitBreaker={"failureThreshold": 1, "resetTimeout": 60},
+        )
+    ]
+    payload = _payload(controls, steps, {}, start="call-remote")
+    payload["target"] = f"fault-breaker-{uuid.uuid4().hex[:8]}"
+    REMOTE.update(healthy=True, calls=0)
+    _, outcome = _run(controls, payload, {}, [_fault("call-remote", error="RemoteDown")])
+    assert outcome["error"] is not None and outcome["error"]["error"] == "RemoteDown"
+    _, outcome = _run(controls, payload, {})  # no fault now, but the circuit is open
+    assert outcome["error"] is not None and outcome["error"]["error"] == "CircuitOpen"
+    assert REMOTE["calls"] == 0  # the healthy service was never called
+    assert outcome.get("events") == [
+        {"step": "call-remote", "kind": "circuit-open", "attempt": None, "error": "CircuitOpen"}
+    ]

@@ -41,14 +41,16 @@ async def _update(request: BreakerRequest, update: str, argument: Any) -> Decisi
         "failureThreshold": int(request["failureThreshold"]),
         "resetTimeout": float(request["resetTimeout"]),
     }
-    handle = await activity.client().start_workflow(
+    client = activity.client()
+    await client.start_workflow(
         BREAKER_WORKFLOW,
         new_state(settings),
         id=request["id"],
         task_queue=info.task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
     )
-    decision: Decision = await handle.execute_update(
+    # no run id: the update reaches the breaker's current run, even after a continue-as-new
+    decision: Decision = await client.get_workflow_handle(request["id"]).execute_update(
         update,
         settings if argument is None else argument,
         id=f"{info.workflow_run_id}/{info.activity_id}",
