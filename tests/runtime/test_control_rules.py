@@ -12,7 +12,12 @@ from controlplane.engines.temporal.runtime.attempts import (
     activity_id,
     faults_for,
 )
-from controlplane.engines.temporal.runtime.breaker import acquire, new_state, record
+from controlplane.engines.temporal.runtime.breaker import (
+    BreakerSettings,
+    acquire,
+    new_state,
+    record,
+)
 from controlplane.engines.temporal.runtime.data import DataError
 from controlplane.engines.temporal.runtime.payload import FaultSpec
 
@@ -86,24 +91,24 @@ def test_faults_hit_the_attempts_they_name() -> None:
 
 
 def test_breaker_opens_after_consecutive_failures_then_one_trial_decides() -> None:
-    settings = {"failureThreshold": 2, "resetTimeout": 10.0}
-    state = new_state(settings)  # type: ignore[arg-type]
-    assert acquire(state, settings, 0)["allowed"]  # type: ignore[arg-type]
+    settings: BreakerSettings = {"failureThreshold": 2, "resetTimeout": 10.0}
+    state = new_state(settings)
+    assert acquire(state, settings, 0)["allowed"]
     record(state, False, 1)
     record(state, True, 2)  # a success resets the count: failures must be consecutive
     record(state, False, 3)
     assert state["state"] == "closed"
     record(state, False, 4)
     assert state["state"] == "open"
-    assert not acquire(state, settings, 13)["allowed"]  # type: ignore[arg-type]
-    trial = acquire(state, settings, 14)  # type: ignore[arg-type]
+    assert not acquire(state, settings, 13)["allowed"]
+    trial = acquire(state, settings, 14)
     assert trial == {"allowed": True, "state": "half-open", "trial": True}
-    assert not acquire(state, settings, 15)["allowed"]  # type: ignore[arg-type]
+    assert not acquire(state, settings, 15)["allowed"]
     record(state, False, 16)  # the trial failed: open again, for another resetTimeout
     assert state["state"] == "open" and state["openedAt"] == 16
-    assert not acquire(state, settings, 25)["allowed"]  # type: ignore[arg-type]
-    assert acquire(state, settings, 26)["trial"]  # type: ignore[arg-type]
+    assert not acquire(state, settings, 25)["allowed"]
+    assert acquire(state, settings, 26)["trial"]
     # a trial that never reports is replaced after resetTimeout
-    assert acquire(state, settings, 36)["trial"]  # type: ignore[arg-type]
+    assert acquire(state, settings, 36)["trial"]
     record(state, True, 37)
     assert state["state"] == "closed" and state["failures"] == 0
