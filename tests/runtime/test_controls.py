@@ -21,7 +21,12 @@ from temporalio.worker import Worker
 
 from controlplane.engines.runs import RunOutcome
 from controlplane.engines.temporal.runner import run_outcome, start_run
-from controlplane.engines.temporal.runtime.payload import FaultSpec, InterpreterPayload
+from controlplane.engines.temporal.runtime.breaker import new_state
+from controlplane.engines.temporal.runtime.payload import (
+    BREAKER_WORKFLOW,
+    FaultSpec,
+    InterpreterPayload,
+)
 
 from .conftest import BINDINGS, INTERPRETER_QUEUE, Harness, workflow_doc
 
@@ -370,3 +375,31 @@ def test_injected_errors_open_the_circuit_breaker(controls: Harness) -> None:
     assert outcome.get("events") == [
         {"step": "call-remote", "kind": "circuit-open", "attempt": None, "error": "CircuitOpen"}
     ]
+
+
+def test_breaker_keeps_its_state_across_continue_as_new(controls: Harness) -> None:
+    """A breaker that continues as new after every 2 updates counts failures across runs."""
+    state = {**new_state({"failureThreshold": 3, "resetTimeout": 60}), "updatesPerRun": 2}
+    settings = {"failureThreshold": 3, "resetTimeout": 60}
+    breaker_id = f"cpl-breaker:can-test-{uuid.uuid4().hex[:8]}:ctl.remote"
+
+    async def go() -> tuple[list[str], dict[str, Any], set[str]]:
+        client = controls.client
+        await client.start_workflow(
+            BREAKER_WORKFLOW, state, id=breaker_id, task_queue=INTERPRETER_QUEUE
+        )
+        handle = client.get_workflow_handle(breaker_id)
+        states = []
+        runs = set()
+        for update, argument in [("acquire", settings), ("record", False)] * 3:
+            decision = await handle.execute_update(update, argument)
+            states.append(decision["state"])
+            runs.add((await handle.describe()).run_id or "")
+        final = await handle.query("state")
+        await handle.terminate("test done")
+        return states, final, runs
+
+    states, final, runs = controls.run(go())
+    assert states == ["closed", "closed", "closed", "closed", "closed", "open"]
+    assert final["state"] == "open" and final["failures"] == 3
+    assert len(runs) >= 2  # it did continue as new, and kept counting

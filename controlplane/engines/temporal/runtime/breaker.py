@@ -24,7 +24,7 @@ Imported by the workflow sandbox: standard library, temporalio and this package 
 
 from __future__ import annotations
 
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from temporalio import workflow
 
@@ -36,7 +36,9 @@ BreakerStateName = Literal["closed", "open", "half-open"]
 
 
 class BreakerState(TypedDict):
-    """A breaker's state (the argument it continues as new with); times are epoch seconds."""
+    """A breaker's state (the argument it continues as new with); times are epoch seconds.
+
+    `updatesPerRun` overrides UPDATES_PER_RUN (tests use a small one)."""
 
     state: BreakerStateName
     failures: int
@@ -44,6 +46,7 @@ class BreakerState(TypedDict):
     trialAt: float | None
     failureThreshold: int
     resetTimeout: float
+    updatesPerRun: NotRequired[int]
 
 
 class BreakerSettings(TypedDict):
@@ -115,10 +118,9 @@ class CircuitBreakerWorkflow:
 
     @workflow.run
     async def run(self, state: BreakerState) -> None:
+        limit = int(self._state.get("updatesPerRun") or UPDATES_PER_RUN)
         await workflow.wait_condition(
-            lambda: (
-                self._updates >= UPDATES_PER_RUN or workflow.info().is_continue_as_new_suggested()
-            )
+            lambda: self._updates >= limit or workflow.info().is_continue_as_new_suggested()
         )
         await workflow.wait_condition(workflow.all_handlers_finished)
         workflow.continue_as_new(self._state)
