@@ -10,6 +10,7 @@ run. Engines without a runner or worker say so; the engine bundles are in `engin
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from controlplane.cli.output import (
 from controlplane.cli.selection import find_workflow, select_target, target_named
 from controlplane.engines import ENGINES, engine_named
 from controlplane.engines.faults import FaultPlan, load_fault_plan
+from controlplane.engines.outages import carry_out_outages, check_outages
 from controlplane.engines.runs import RUNNING, Runner
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.redaction import mask_secrets, redact_run_error
@@ -135,8 +137,19 @@ def run_command(
     workflow = find_workflow(repo, workflow_ref)
     target = select_target(environment, workflow, target_name)
     faults = _fault_plan(inject, environment, workflow) if inject is not None else None
+    if faults is not None and faults.outages:
+        if not wait:
+            raise ConfigError(
+                "--inject: outages happen while cpl run waits for the run: add --wait"
+            )
+        check_outages(faults, str(inject), repo, environment, target)
     runner = _runner(target, workflow)
     run_id = runner.start(workflow, target, environment, run_input, faults=faults)
+    if faults is not None and faults.outages:
+        deadline = time.monotonic() + timeout
+        announce = lambda line: echo(line, err=True)  # noqa: E731
+        carry_out_outages(faults, runner, target, repo, environment, run_id, deadline, announce)
+        timeout = max(deadline - time.monotonic(), 0.001)
     outcome = runner.outcome(target, run_id, timeout) if wait else RUNNING
     report: dict[str, Any] = {
         "workflow": workflow.key,

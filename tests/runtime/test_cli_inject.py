@@ -5,13 +5,20 @@ are refused outside development environments and checked against the workflow.""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .test_cli_runs import commands, cpl, repo, worker  # noqa: F401  (module fixtures)
+from controlplane.engines.temporal.devserver import free_port
+from controlplane.local import local_down, local_up
+from controlplane.spec.load import load_environment
+
+from .test_cli_runs import commands, cpl, repo, start_worker, worker  # noqa: F401
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +90,11 @@ def test_inject_is_refused_outside_development(
         ),
         (
             {"outages": [{"after": "fetch-rates", "stop": "worker", "for": "5s"}]},
-            "outages/0 (stop: worker) cannot be injected on Temporal target temporal-local",
+            "outages/0/stop: `worker` cannot be injected",
+        ),
+        (
+            {"outages": [{"after": "fetch-rates", "stop": "engine", "for": "5s"}]},
+            "is not running under cpl local: start it with `cpl local up --env test`",
         ),
     ],
 )
@@ -94,7 +105,93 @@ def test_bad_fault_plans_are_clear_errors(
     message: str,
 ) -> None:
     path = _plan(repo, "bad.yaml", plan)
-    code, out, err = cpl(capsys, *FX, "--env", "test", "--repo", str(repo), "--inject", path)
+    args = [*FX, "--env", "test", "--repo", str(repo), "--inject", path, "--wait"]
+    code, out, err = cpl(capsys, *args)
     assert code == 1, out
     assert message in err
     assert "Traceback" not in err
+
+
+def test_outages_need_wait(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    plan = {"outages": [{"after": "fetch-rates", "stop": "engine", "for": "1s"}]}
+    path = _plan(repo, "outage.yaml", plan)
+    code, _, err = cpl(capsys, *FX, "--env", "test", "--repo", str(repo), "--inject", path)
+    assert code == 1
+    assert "outages happen while cpl run waits for the run: add --wait" in err
+
+
+# --- an engine outage: the target's `cpl local` dev server stopped and started again ---------
+
+OUTAGE_ENV = """
+apiVersion: cpl.dev/v1
+kind: Environment
+metadata: {name: outage}
+spec:
+  tier: development
+  targets:
+    - name: temporal-outage
+      engine: temporal
+      address: 127.0.0.1:PORT
+      namespace: cpl-outage
+      taskQueue: cpl-outage
+"""
+
+OUTAGE_WORKFLOW = """
+apiVersion: cpl.dev/v1
+kind: Workflow
+metadata:
+  name: outage
+  tenant: retail
+  version: 1.0.0
+  owner: team-cpl
+  description: A timer that outlives an engine outage.
+spec:
+  start: pause
+  steps:
+    - {name: pause, type: wait, duration: 4s, next: done}
+    - {name: done, type: succeed}
+"""
+
+
+@pytest.fixture(scope="module")
+def outage_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A repo whose environment's Temporal dev server runs under `cpl local`, and `cpl
+    worker` serving its target."""
+    root = tmp_path_factory.mktemp("outage-repo")
+    (root / "environments").mkdir()
+    (root / "workflows" / "retail").mkdir(parents=True)
+    (root / "environments" / "outage.yaml").write_text(OUTAGE_ENV.replace("PORT", str(free_port())))
+    (root / "workflows" / "retail" / "outage.yaml").write_text(OUTAGE_WORKFLOW)
+    environment = load_environment(root, "outage")
+    local_up(root, environment)
+    process = None
+    try:
+        process = start_worker(root, "outage", "temporal-outage", "cpl-outage", "cpl-outage")
+        # drained: the worker logs its reconnects while the server is down (a full pipe blocks)
+        threading.Thread(target=process.stderr.read, daemon=True).start()  # type: ignore[union-attr]
+        yield root
+    finally:
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.wait(20)
+        local_down(root, environment)
+
+
+def test_engine_outage_stops_the_local_server_and_the_run_resumes(
+    outage_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pid_file = outage_repo / ".cpl" / "local" / "temporal.pid"
+    before = json.loads(pid_file.read_text())["pid"]
+    plan = {"outages": [{"after": "pause", "stop": "engine", "for": "2s"}]}
+    path = _plan(outage_repo, "engine-down.yaml", plan)
+    args = ["run", "retail/outage", "--env", "outage", "--repo", str(outage_repo)]
+    args += ["--inject", path, "--wait", "--timeout", "90s", "--format", "json"]
+    code, out, err = cpl(capsys, *args)
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["status"] == "succeeded"
+    assert report["trace"] == ["pause", "done"]  # the timer fired after the server came back
+    assert "outage: stopped the Temporal dev server of target temporal-outage" in err
+    assert "is running again" in err
+    after = json.loads(pid_file.read_text())["pid"]
+    assert after != before  # really stopped and started again

@@ -184,7 +184,7 @@ class TemporalRunner:
         (with the fault plan in its payload)."""
         address, namespace, task_queue = _settings(target)
         payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
-        injected = fault_specs(faults, target) if faults is not None else None
+        injected = fault_specs(faults) if faults is not None else None
 
         async def go() -> str:
             client = await connect(address, namespace, Timeouts.of(target).connect)
@@ -265,16 +265,9 @@ async def _serve(target: Target, dead_letter: Path | None, announce: Callable[[s
             loop.remove_signal_handler(number)
 
 
-def fault_specs(plan: FaultPlan, target: Target) -> list[FaultSpec]:
-    """The plan's faults as the interpreter reads them; EngineError for outages, which a
-    run on Temporal cannot carry out truthfully (see docs/runtime.md)."""
-    if plan.outages:
-        outage = plan.outages[0]
-        raise EngineError(
-            f"fault plan: outages/0 (stop: {outage.stop}) cannot be injected on Temporal target "
-            f"{target.name}: cpl does not control the processes of the worker or the server "
-            "from a run; stop them yourself (Temporal resumes the run when they are back)"
-        )
+def fault_specs(plan: FaultPlan) -> list[FaultSpec]:
+    """The plan's faults as the interpreter reads them (its outages are carried out around
+    the run by `cpl run`, see engines/outages.py)."""
     return [
         {
             "step": fault.step,
