@@ -220,6 +220,36 @@ def local_down(
     return results
 
 
+def stop_target_server(
+    repo: Path, environment: Environment, target: str, *, grace: float = DEFAULT_GRACE
+) -> LocalService:
+    """Stop the server `cpl local up` runs for `target` (its state stays; `local_up` starts it
+    again): the engine outage of a fault plan. ConfigError when no such server runs."""
+    service = running_target_server(repo, environment, target)
+    directory = local_dir(repo)
+    with StateLock(directory, timeout=grace + DEFAULT_TIMEOUT, command=_command_line()):
+        record = _read_pid(directory, service.name)
+        if record is not None and _is_running(record):
+            _stop(int(record["pid"]), grace)
+        _pid_path(directory, service.name).unlink(missing_ok=True)
+    return service
+
+
+def running_target_server(repo: Path, environment: Environment, target: str) -> LocalService:
+    """The running `cpl local` server of `target`; ConfigError saying how to start it."""
+    for service in local_services(environment):
+        if target not in service.targets:
+            continue
+        record = _read_pid(local_dir(repo), service.name)
+        if record is not None and _is_running(record) and record.get("address") == service.address:
+            return service
+        raise ConfigError(
+            f"{service.describe()} is not running under cpl local: start it with "
+            f"`cpl local up --env {environment.name}`"
+        )
+    raise ConfigError(f"target '{target}' has no server that cpl local runs")
+
+
 def local_status(repo: Path, environment: Environment) -> list[ServiceStatus]:
     """Per server: running (our process is alive), pid, address and whether it answers."""
     directory = local_dir(repo)

@@ -10,6 +10,7 @@ run. Engines without a runner or worker say so; the engine bundles are in `engin
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,8 @@ from controlplane.cli.output import (
 )
 from controlplane.cli.selection import find_workflow, select_target, target_named
 from controlplane.engines import ENGINES, engine_named
+from controlplane.engines.faults import FaultPlan, load_fault_plan
+from controlplane.engines.outages import carry_out_outages, check_outages
 from controlplane.engines.runs import RUNNING, Runner
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.redaction import mask_secrets, redact_run_error
@@ -100,6 +103,14 @@ def worker_command(env_name: str, target_name: str, dead_letter: Path | None, re
 )
 @click.option("--wait", is_flag=True, help="Wait for the run to end and report it.")
 @click.option(
+    "--inject",
+    "inject",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="Inject the faults of a fault plan (YAML/JSON) into the run (development only).",
+)
+@click.option(
     "--timeout",
     type=Duration(min=0.001, max=MAX_WAIT),
     default=DEFAULT_WAIT,
@@ -115,6 +126,7 @@ def run_command(
     target_name: str | None,
     input_text: str | None,
     wait: bool,
+    inject: Path | None,
     timeout: float,
     repo: Path,
     output_format: str,
@@ -123,16 +135,29 @@ def run_command(
     """Start a run of a deployed workflow on its target (WORKFLOW: tenant/name or a file).
 
     Prints the run id; with --wait, waits (at most --timeout) and reports status, output,
-    error and trace (secrets masked; the error text of a pii/phi/pci workflow redacted, see
-    docs/security.md). Exits 1 if the run failed, was cancelled or is still running when the
-    wait ends.
+    error, trace and events (secrets masked; the error text of a pii/phi/pci workflow
+    redacted, see docs/security.md). Exits 1 if the run failed, was cancelled or is still
+    running when the wait ends. --inject FILE runs the fault plan of FILE (development
+    environments only, see docs/runtime.md).
     """
     run_input = _input(input_text)
     environment = load_environment(repo, env_name)
     workflow = find_workflow(repo, workflow_ref)
     target = select_target(environment, workflow, target_name)
+    faults = _fault_plan(inject, environment, workflow) if inject is not None else None
+    if faults is not None and faults.outages:
+        if not wait:
+            raise ConfigError(
+                "--inject: outages happen while cpl run waits for the run: add --wait"
+            )
+        check_outages(faults, str(inject), repo, environment, target)
     runner = _runner(target, workflow, environment)
-    run_id = runner.start(workflow, target, environment, run_input)
+    run_id = runner.start(workflow, target, environment, run_input, faults=faults)
+    if faults is not None and faults.outages:
+        deadline = time.monotonic() + timeout
+        announce = lambda line: echo(line, err=True)  # noqa: E731
+        carry_out_outages(faults, runner, target, repo, environment, run_id, deadline, announce)
+        timeout = max(deadline - time.monotonic(), 0.001)
     outcome = runner.outcome(target, run_id, timeout) if wait else RUNNING
     report: dict[str, Any] = {
         "workflow": workflow.key,
@@ -155,6 +180,18 @@ def run_command(
     if outcome["status"] == "running":
         echo(f"error: run {run_id} still running after {timeout:g}s", err=True)
     return int(ExitCode.ERROR)
+
+
+def _fault_plan(path: Path, environment: Environment, workflow: Workflow) -> FaultPlan:
+    """The fault plan in `path`, checked against the workflow; never outside development."""
+    if environment.tier != "development":
+        raise ConfigError(
+            f"--inject: environment '{environment.name}' is a {environment.tier} environment; "
+            "faults are injected only into runs on development environments"
+        )
+    plan = load_fault_plan(path)
+    plan.check(workflow, str(path))
+    return plan
 
 
 def _runner(target: Target, workflow: Workflow, environment: Environment) -> Runner:
@@ -192,6 +229,14 @@ def _print_run(report: dict[str, Any], waited: bool) -> None:
     if report["error"]:
         error = report["error"]
         console.print(f"error: {error['error']}: {error['cause']}", style="red", markup=False)
+    for event in report.get("events") or []:
+        detail = "".join(
+            [
+                f" attempt {event['attempt']}" if event["attempt"] is not None else "",
+                f" ({event['error']})" if event["error"] else "",
+            ]
+        )
+        console.print(f"event: {event['step']} {event['kind']}{detail}", markup=False)
     if report["output"] is not None:
         console.print("output: " + json.dumps(report["output"], indent=2), markup=False)
 

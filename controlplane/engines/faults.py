@@ -30,7 +30,7 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from controlplane.errors import ConfigError
-from controlplane.spec.model import Model, StepName
+from controlplane.spec.model import Model, StepName, TaskStep, Workflow
 from controlplane.spec.types import Duration
 
 MAX_FAULTS = 100
@@ -77,6 +77,27 @@ class FaultPlan(Model):
 
     def for_step(self, step: str) -> list[Fault]:
         return [fault for fault in self.faults if fault.step == step]
+
+    def check(self, workflow: Workflow, source: str) -> None:
+        """ConfigError (naming `source`) when a fault or outage names no step of the workflow,
+        or a fault a step that is not a task (only tasks have attempts)."""
+        from controlplane.spec.check import iter_scopes
+
+        steps = {step.name: step for scope in iter_scopes(workflow) for step in scope.steps}
+        for index, fault in enumerate(self.faults):
+            step = steps.get(fault.step)
+            if not isinstance(step, TaskStep):
+                what = "is not a step" if step is None else f"is a {step.type} step, not a task"
+                raise ConfigError(
+                    f"{source}: faults/{index}/step: '{fault.step}' {what} of workflow "
+                    f"'{workflow.key}'"
+                )
+        for index, outage in enumerate(self.outages):
+            if outage.after not in steps:
+                raise ConfigError(
+                    f"{source}: outages/{index}/after: '{outage.after}' is not a step of "
+                    f"workflow '{workflow.key}'"
+                )
 
 
 def load_fault_plan(path: Path) -> FaultPlan:

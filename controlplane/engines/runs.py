@@ -10,25 +10,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, NotRequired, Protocol, TypedDict
 
+from controlplane.engines.faults import FaultPlan
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
 
 RunState = Literal["running", "succeeded", "failed", "cancelled"]
+
+EventKind = Literal["fault", "attempt-failed", "retry", "caught", "compensated", "circuit-open"]
+
+
+class RunEvent(TypedDict):
+    """A path a run took that its trace does not show: an injected `fault`, an
+    `attempt-failed`, a `retry` (attempt: the one about to start), a failure `caught`, a step
+    `compensated`, a call refused by an open circuit (`circuit-open`). `attempt` (1-based)
+    and `error` (the error name) are null where they do not apply."""
+
+    step: str
+    kind: EventKind
+    attempt: int | None
+    error: str | None
 
 
 class RunOutcome(TypedDict):
     """Where a run stands, engine-neutral (the `status/output/error/trace` of `cpl run`).
 
     `error` is `{"error": name, "cause": text}` when the run failed; `trace` the step names in
-    the order the run entered them.
+    the order the run entered them; `events`, where the engine reports them, the retry,
+    catch, compensation, circuit-breaker and injected-fault paths the run took, in order.
     """
 
     status: RunState
     output: Any
     error: dict[str, str] | None
     trace: list[str]
+    events: NotRequired[list[RunEvent]]
 
 
 RUNNING: RunOutcome = {"status": "running", "output": None, "error": None, "trace": []}
@@ -45,9 +62,19 @@ class Runner(Protocol):
     """Whether runs take signals (`cpl signal`: approvals, pause, resume, skip)."""
 
     def start(
-        self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
+        self,
+        workflow: Workflow,
+        target: Target,
+        environment: Environment,
+        run_input: Any,
+        *,
+        faults: FaultPlan | None = None,
     ) -> str:
-        """Start a run of the workflow as deployed to `target` with `run_input`; its run id."""
+        """Start a run of the workflow as deployed to `target` with `run_input`; its run id.
+
+        With `faults` (`cpl run --inject`), the run carries out the fault plan; a runner that
+        cannot inject a plan, or part of it, raises EngineError saying why.
+        """
         ...
 
     def outcome(self, target: Target, run_id: str, timeout: float) -> RunOutcome:

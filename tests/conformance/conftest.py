@@ -81,8 +81,9 @@ async def hang(argument: Any) -> Any:
 
 @activity.defn(name="conf.fail")
 async def fail(argument: Any) -> Any:
-    """Always fails (not retryable), like an sqs:sendMessage to a missing queue on moto."""
-    raise ApplicationError("injected task failure", type="TaskFailed", non_retryable=True)
+    """Always fails, like an sqs:sendMessage to a missing queue on moto (retried as often
+    as the step's `retry` says, as there)."""
+    raise ApplicationError("injected task failure", type="TaskFailed")
 
 
 class TemporalEngine:

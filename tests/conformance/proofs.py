@@ -35,6 +35,26 @@ _BACKOFF = Proof(
 
 DEDICATED: Mapping[EngineName, Mapping[str, tuple[Proof, ...]]] = {
     "temporal": {
+        "task.idempotencyKey": (
+            Proof(
+                "tests/runtime/test_controls.py::test_idempotency_key_is_the_activity_id_on_every_retry_and_run",
+                "an activity reads <step>:<key> as its activity id on a retry and in a second run",
+            ),
+        ),
+        "retry.jitter": (
+            Proof(
+                "tests/runtime/test_controls.py::test_full_jitter_delays_are_random_within_the_backoff",
+                "the interpreter's timers between attempts lie within the backoff and differ "
+                "between runs",
+            ),
+        ),
+        "task.circuitBreaker": (
+            Proof(
+                "tests/runtime/test_controls.py::test_circuit_breaker_is_shared_by_runs_fails_fast_and_recovers",
+                "failing runs open the breaker, the next run fails with CircuitOpen without "
+                "calling the activity, and a trial call after resetTimeout closes it",
+            ),
+        ),
         "retry.backoff": (_BACKOFF,),
         "retry.maxInterval": (_BACKOFF,),
         "input.schema": (

@@ -507,6 +507,48 @@ steps:
 """
 
 INVOICE = {"status": "open", "score": 50, "attempts": 2, "ref": "INV-7", "currency": "GBP"}
+JITTER = f"""
+start: flaky-call
+steps:
+  - name: flaky-call
+    type: task
+    activity: conf.fail
+    parameters: {{QueueUrl: "{MISSING_QUEUE}", MessageBody: retry-me}}
+    retry: {{maxAttempts: 3, initialInterval: 1s, backoffRate: 2.0, maxInterval: 2s, jitter: full}}
+    catch: [{{errors: ["*"], next: gave-up}}]
+    next: wrong
+  - {{name: gave-up, type: succeed}}
+  - {{name: wrong, type: fail, error: WrongRoute}}
+"""
+
+IDEMPOTENT = """
+start: charge
+steps:
+  - name: charge
+    type: task
+    activity: conf.echo
+    idempotencyKey: $.orderId
+    parameters: {orderId: $.orderId, amount: $.total}
+    retry: {maxAttempts: 2, initialInterval: 1s}
+    resultPath: $.charge
+    next: done
+  - {name: done, type: succeed}
+"""
+
+BREAKER = """
+start: quote
+steps:
+  - name: quote
+    type: task
+    activity: conf.echo
+    circuitBreaker: {failureThreshold: 3, resetTimeout: 30s}
+    parameters: {sku: $.sku}
+    resultPath: $.quote
+    catch: [{errors: [CircuitOpen], next: no-quote}]
+    next: done
+  - {name: no-quote, type: fail, error: NoQuote}
+  - {name: done, type: succeed}
+"""
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
@@ -747,6 +789,36 @@ SCENARIOS: tuple[Scenario, ...] = (
         {},
         ("hold",),
         error="Timeout",
+    ),
+    Scenario(
+        "retry-jitter",
+        "retry with full jitter: every attempt fails, the retries wait a random share of "
+        "the capped backoff, then the failure is caught (the document unchanged)",
+        JITTER,
+        {"id": "j-1"},
+        ("flaky-call", "gave-up"),
+        output={"id": "j-1"},
+        attempts={"flaky-call": 3},
+        unobserved=frozenset({"retry.backoff", "retry.maxInterval", "retry.jitter"}),
+    ),
+    Scenario(
+        "idempotency-key",
+        "a task with idempotencyKey runs as any task (the key reaches the activity: on "
+        "Temporal as its activity id)",
+        IDEMPOTENT,
+        {"orderId": "o-1", "total": 120},
+        ("charge", "done"),
+        output={"orderId": "o-1", "total": 120, "charge": {"orderId": "o-1", "amount": 120}},
+        unobserved=frozenset({"task.idempotencyKey"}),
+    ),
+    Scenario(
+        "circuit-breaker-closed",
+        "a task behind a closed circuit breaker calls its activity as any task",
+        BREAKER,
+        {"sku": "sku-1"},
+        ("quote", "done"),
+        output={"sku": "sku-1", "quote": {"sku": "sku-1"}},
+        unobserved=frozenset({"task.circuitBreaker", "circuitBreaker"}),
     ),
 )
 """Every scenario, in the order of the documentation."""

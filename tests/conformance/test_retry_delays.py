@@ -82,7 +82,7 @@ def test_backoff_doubles_the_delay_up_to_max_interval(
     moto_endpoint: str,
 ) -> None:
     workflow, target, artifact = _deployed(
-        engine, "retry-backoff", BACKOFF, sfn_engine, moto_endpoint
+        engine, "delays-backoff", BACKOFF, sfn_engine, moto_endpoint
     )
     if engine == "temporal":
         workflow_id = f"retry-delays-{uuid.uuid4().hex[:8]}"
@@ -110,7 +110,7 @@ def test_stepfunctions_full_jitter_spreads_retry_delays(
     sfn_engine: StepFunctionsEngine, moto_endpoint: str
 ) -> None:
     workflow, target, _ = _deployed(
-        "stepfunctions", "retry-jitter", JITTERED, sfn_engine, moto_endpoint
+        "stepfunctions", "delays-full-jitter", JITTERED, sfn_engine, moto_endpoint
     )
     delays = _sfn_delays(sfn_engine, target, workflow)
 

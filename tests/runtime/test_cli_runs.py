@@ -86,9 +86,10 @@ def repo(tmp_path_factory: pytest.TempPathFactory, harness: Harness) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def worker(repo: Path, activity_workers: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    """`cpl worker --env test --target temporal-local` in a subprocess."""
+def start_worker(
+    repo: Path, env: str, target: str, task_queue: str, namespace: str
+) -> subprocess.Popen[str]:
+    """`cpl worker --env ENV --target TARGET` in a subprocess, once it serves."""
     script = (
         "import sys\n"
         "from controlplane.cli import cli, run\n"
@@ -96,7 +97,7 @@ def worker(repo: Path, activity_workers: dict[str, str]) -> Iterator[subprocess.
         "cli.add_command(worker_command)\n"
         "sys.exit(run(sys.argv[1:]))\n"
     )
-    args = ["worker", "--env", "test", "--target", "temporal-local", "--repo", str(repo)]
+    args = ["worker", "--env", env, "--target", target, "--repo", str(repo)]
     args += ["--dead-letter", str(repo / "dead-letters.jsonl")]
     process = subprocess.Popen(
         [sys.executable, "-c", script, *args],
@@ -107,7 +108,14 @@ def worker(repo: Path, activity_workers: dict[str, str]) -> Iterator[subprocess.
     )
     assert process.stderr is not None
     banner = process.stderr.readline()
-    assert f"task queue {TASK_QUEUE} of namespace default" in banner, banner
+    assert f"task queue {task_queue} of namespace {namespace}" in banner, banner
+    return process
+
+
+@pytest.fixture(scope="module")
+def worker(repo: Path, activity_workers: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """`cpl worker --env test --target temporal-local` in a subprocess."""
+    process = start_worker(repo, "test", "temporal-local", TASK_QUEUE, "default")
     yield process
     if process.poll() is None:
         process.send_signal(signal.SIGINT)

@@ -182,14 +182,14 @@ def test_support_records_say_what_temporal_cannot_do_exactly(
     fx = translator.render(workflows["finance/fx-rates-refresh"], target, local)
     jitter = supports(fx, "retry.jitter")
     assert [s.path for s in jitter] == ["/spec/steps/0/retry/jitter", "/spec/steps/2/retry/jitter"]
-    assert all(s.support == "approximated" and "no jitter" in s.reason for s in jitter)
-    assert supports(fx, "task.idempotencyKey")[0].support == "approximated"
+    assert all(s.support == "exact" and "workflow.random()" in s.reason for s in jitter)
+    assert supports(fx, "task.idempotencyKey")[0].support == "exact"
     assert supports(fx, "schedule.overlap")[0].support == "exact"
     assert supports(fx, "retention")[0].support == "exact"
 
     intake = translator.render(workflows["health/patient-intake"], target, local)
     (breaker,) = supports(intake, "task.circuitBreaker")
-    assert breaker.support == "approximated"
+    assert breaker.support == "exact"
     assert breaker.path == "/spec/steps/1/branches/0/steps/1/circuitBreaker"
     assert supports(intake, "security.encryption")[0].support == "approximated"
     assert supports(intake, "input.schema")[0].support == "exact"

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from controlplane.engines.faults import FaultPlan
 from controlplane.engines.runs import RunOutcome, RunState
 from controlplane.engines.stepfunctions.aws import aws_client
 from controlplane.errors import ConfigError, EngineError
@@ -127,8 +128,18 @@ class StepFunctionsRunner:
         self.environment = environment
 
     def start(
-        self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
+        self,
+        workflow: Workflow,
+        target: Target,
+        environment: Environment,
+        run_input: Any,
+        *,
+        faults: FaultPlan | None = None,
     ) -> str:
+        if faults is not None:
+            raise EngineError(
+                f"fault injection is not available for Step Functions targets ({target.name})"
+            )
         return start_execution(client_for(target), target, workflow, run_input)
 
     def outcome(self, target: Target, run_id: str, timeout: float) -> RunOutcome:

@@ -19,10 +19,12 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
-from controlplane.engines.runs import RunOutcome, RunState
+from controlplane.engines.faults import FaultPlan
+from controlplane.engines.runs import RunEvent, RunOutcome, RunState
 from controlplane.engines.temporal.codec import ClaimCheckError, target_converter
 from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
+    FaultSpec,
     RunResult,
     SpecPayload,
     make_run_payload,
@@ -51,6 +53,7 @@ async def start_run(
     *,
     task_queue: str,
     workflow_id: str | None = None,
+    faults: list[FaultSpec] | None = None,
 ) -> WorkflowHandle[Any, RunResult]:
     """Start one run of a published spec version on the interpreter's `task_queue`.
 
@@ -62,7 +65,7 @@ async def start_run(
     name = f"{metadata.get('tenant', 'cpl')}-{metadata.get('name', 'run')}"
     return await client.start_workflow(
         INTERPRETER_WORKFLOW,
-        make_run_payload(spec, run_input),
+        make_run_payload(spec, run_input, faults),
         id=workflow_id or f"{name}-{uuid.uuid4().hex[:12]}",
         task_queue=task_queue,
         execution_timeout=timedelta(seconds=float(timeout)) if timeout else None,
@@ -119,25 +122,52 @@ async def run_outcome(handle: WorkflowHandle[Any, Any], timeout: float | None) -
         "output": result.get("output"),
         "error": None,
         "trace": list(result.get("trace", [])),
+        "events": _events(result.get("events")),
     }
+
+
+MAX_EVENTS = 1000
+"""Events read from a run (the interpreter keeps no more; an engine answer is bounded)."""
+
+
+def _events(value: Any) -> list[RunEvent]:
+    """The interpreter's events, checked field by field (they come from the engine)."""
+    events: list[RunEvent] = []
+    for item in value if isinstance(value, list) else []:
+        if len(events) >= MAX_EVENTS:
+            break
+        if not isinstance(item, dict) or not isinstance(item.get("step"), str):
+            continue
+        attempt, error = item.get("attempt"), item.get("error")
+        events.append(
+            {
+                "step": item["step"],
+                "kind": item.get("kind"),  # type: ignore[typeddict-item]
+                "attempt": attempt if isinstance(attempt, int) else None,
+                "error": str(error) if error is not None else None,
+            }
+        )
+    return events
 
 
 def _failed(cause: BaseException | None) -> RunOutcome:
     if isinstance(cause, CancelledError):
         return {"status": "cancelled", "output": None, "error": None, "trace": []}
     trace: list[str] = []
+    events: list[RunEvent] = []
     if isinstance(cause, ApplicationError):
         error = {"error": cause.type or "Error", "cause": cause.message}
         details = cause.details[0] if cause.details else None
         if isinstance(details, dict):
             trace = [str(step) for step in details.get("trace", [])]
+            events = _events(details.get("events"))
     elif isinstance(cause, TerminatedError):
         error = {"error": "Terminated", "cause": cause.message}
     elif isinstance(cause, TemporalTimeoutError):
         error = {"error": "Timeout", "cause": "the run exceeded its timeout"}
     else:
         error = {"error": type(cause).__name__, "cause": str(cause)}
-    return {"status": "failed", "output": None, "error": error, "trace": trace}
+    return {"status": "failed", "output": None, "error": error, "trace": trace, "events": events}
 
 
 CLOSED_QUERY_TIMEOUT = 5.0
@@ -173,18 +203,28 @@ class TemporalRunner:
         return target_converter(self.environment, target, workflows)
 
     def start(
-        self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
+        self,
+        workflow: Workflow,
+        target: Target,
+        environment: Environment,
+        run_input: Any,
+        *,
+        faults: FaultPlan | None = None,
     ) -> str:
-        """Render → spec payload → start the interpreter run on the target's task queue."""
+        """Render → spec payload → start the interpreter run on the target's task queue
+        (with the fault plan in its payload)."""
         address, namespace, task_queue = _settings(target)
         payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
         self.environment = environment
         converter = self._converter(target, (workflow,))
+        injected = fault_specs(faults) if faults is not None else None
 
         async def go() -> str:
             client = await connect(address, namespace, Timeouts.of(target).connect, converter)
             try:
-                handle = await start_run(client, payload, run_input, task_queue=task_queue)
+                handle = await start_run(
+                    client, payload, run_input, task_queue=task_queue, faults=injected
+                )
             except RPCError as error:
                 raise EngineError(
                     f"Temporal at {address} refused to start {workflow.key} in namespace "
@@ -278,6 +318,22 @@ async def _serve(
     finally:
         for number in (signals.SIGINT, signals.SIGTERM):
             loop.remove_signal_handler(number)
+
+
+def fault_specs(plan: FaultPlan) -> list[FaultSpec]:
+    """The plan's faults as the interpreter reads them (its outages are carried out around
+    the run by `cpl run`, see engines/outages.py)."""
+    return [
+        {
+            "step": fault.step,
+            "attempts": list(fault.attempts) if fault.attempts is not None else None,
+            "error": fault.error,
+            "cause": fault.cause,
+            "timeout": fault.timeout,
+            "delay": fault.delay.seconds if fault.delay is not None else None,
+        }
+        for fault in plan.faults
+    ]
 
 
 def _settings(target: Target) -> tuple[str, str, str]:

@@ -117,9 +117,10 @@ class TemporalTranslator(Translator[None]):
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
         "task.circuitBreaker": Feature(
-            "approximated",
-            "Temporal has no circuit breaker: the settings travel with the spec payload and "
-            "the activity's client must enforce them; the RetryPolicy only retries",
+            "exact",
+            "a cpl-circuit-breaker workflow per target and activity type, hosted by cpl "
+            "worker, shared by every run: open after failureThreshold failed calls, calls fail "
+            "with CircuitOpen without reaching the activity, one trial after resetTimeout",
         ),
         "dataDocument": Feature("exact", "the interpreter keeps the JSON data document as is"),
         "dag": Feature("exact", "the interpreter starts each step once its dependsOn are done"),
@@ -128,9 +129,9 @@ class TemporalTranslator(Translator[None]):
         "task.timeout": Feature("exact", "activity start-to-close timeout (per attempt)"),
         "task.heartbeat": Feature("exact", "activity heartbeat timeout"),
         "task.idempotencyKey": Feature(
-            "approximated",
-            "Temporal deduplicates workflow ids, not activity calls: the key is passed to the "
-            "activity, which must honour it",
+            "exact",
+            "the activity id is `<step name>:<resolved key>` on every attempt and in every run "
+            "resolving the same key (activity.info().activity_id); the activity deduplicates",
         ),
         "task.compensation": Feature(
             "exact", "the interpreter records compensations and runs them in reverse (saga)"
@@ -139,9 +140,9 @@ class TemporalTranslator(Translator[None]):
         "retry.backoff": Feature("exact", "RetryPolicy initial_interval and backoff_coefficient"),
         "retry.maxInterval": Feature("exact", "RetryPolicy maximum_interval"),
         "retry.jitter": Feature(
-            "approximated",
-            "Temporal's RetryPolicy has no jitter setting: retries back off exponentially "
-            "without randomisation",
+            "exact",
+            "the interpreter schedules each attempt itself and sleeps a durable timer of "
+            "uniform(0, backoff ceiling) between them, drawn with workflow.random()",
         ),
         "retry.nonRetryable": Feature("exact", "RetryPolicy non_retryable_error_types"),
         "catch": Feature("exact", "the interpreter matches the ApplicationError type"),
@@ -249,6 +250,7 @@ class TemporalTranslator(Translator[None]):
             "digest": digest_of(normalized),
             "activities": dict(sorted(ctx.activities.items())),
             "deadLetter": dead_letter,
+            "target": target.name,
         }
         tracing = environment.tier != "development"
         ctx.record("tracing", "/spec")

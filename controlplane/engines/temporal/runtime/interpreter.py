@@ -14,7 +14,8 @@ Choices SPEC §6 leaves open, made here:
   started); it is listed in the status's `skipped`. A skipped task/parallel/map writes `null`
   at its resultPath; a skipped choice takes its `default`.
 - A task without `retry` makes one attempt (Temporal's default would retry forever); without
-  `timeout` it gets `DEFAULT_TASK_TIMEOUT`. Jitter and circuit breakers have no equivalent.
+  `timeout` it gets `DEFAULT_TASK_TIMEOUT`. Idempotency keys, jittered retries, circuit
+  breakers and injected faults are carried out by `calls.ActivityCaller`.
 - Compensations run on the document as it was when the compensated step completed; a failing
   compensation is logged and reported in the dead letter, and the others still run.
 - A path that does not fit the document fails the step with the catchable `DataPathError`;
@@ -37,9 +38,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import CancelledError as TemporalCancelledError
-from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
+from controlplane.engines.temporal.runtime.calls import DEFAULT_TASK_TIMEOUT, ActivityCaller
 from controlplane.engines.temporal.runtime.data import (
     DataError,
     chunks,
@@ -48,6 +48,7 @@ from controlplane.engines.temporal.runtime.data import (
     set_path,
     task_input,
 )
+from controlplane.engines.temporal.runtime.failures import StepFailure
 from controlplane.engines.temporal.runtime.payload import (
     DEAD_LETTER_ACTIVITY,
     INTERPRETER_WORKFLOW,
@@ -63,28 +64,12 @@ with workflow.unsafe.imports_passed_through():
 
 Step = Mapping[str, Any]
 
-DEFAULT_TASK_TIMEOUT = 3600.0
-"""start-to-close timeout (seconds) of a task that sets none (Temporal requires one)."""
-
-DEFAULT_RETRY_ATTEMPTS = 3
-"""maxAttempts of a `retry` that does not set it (the Step Functions default)."""
+__all__ = ["DEFAULT_TASK_TIMEOUT", "CplInterpreter", "StepFailure"]
 
 DEAD_LETTER_TIMEOUT = 60.0
 """Schedule-to-close bound of the dead-letter hand-off: a run never hangs on it."""
 
 _RESULT_TYPES = frozenset({"task", "parallel", "map"})
-
-
-class StepFailure(Exception):
-    """An error with a name, as `catch.errors` and `retry.nonRetryable` see it."""
-
-    def __init__(self, error: str, cause: str) -> None:
-        super().__init__(f"{error}: {cause}")
-        self.error = error
-        self.cause = cause
-
-    def as_json(self) -> dict[str, str]:
-        return {"Error": self.error, "Cause": self.cause}
 
 
 @dataclass(frozen=True)
@@ -102,34 +87,6 @@ def _next_of(step: Step) -> str | None:
 
 def _seconds(value: Any) -> timedelta:
     return timedelta(seconds=float(value))
-
-
-def _retry_policy(step: Step) -> RetryPolicy:
-    """The spec's retry as a RetryPolicy; no retry means one attempt (jitter has no equivalent)."""
-    retry = step.get("retry")
-    if not retry:
-        return RetryPolicy(maximum_attempts=1)
-    return RetryPolicy(
-        initial_interval=_seconds(retry.get("initialInterval", 1)),
-        backoff_coefficient=float(retry.get("backoffRate", 2.0)),
-        maximum_interval=_seconds(retry["maxInterval"]) if "maxInterval" in retry else None,
-        maximum_attempts=int(retry.get("maxAttempts", DEFAULT_RETRY_ATTEMPTS)),
-        non_retryable_error_types=list(retry.get("nonRetryable", [])) or None,
-    )
-
-
-def _failure_of(error: ActivityError) -> StepFailure:
-    """The named error of a failed activity: its ApplicationError type, or `Timeout`."""
-    cause = error.cause
-    if isinstance(cause, TemporalCancelledError):
-        raise asyncio.CancelledError()
-    if isinstance(cause, TemporalTimeoutError):
-        return StepFailure(
-            "Timeout", f"activity timed out ({cause.type.name if cause.type else ''})"
-        )
-    if isinstance(cause, ApplicationError):
-        return StepFailure(cause.type or "Error", cause.message)
-    return StepFailure("ActivityFailed", str(cause or error))
 
 
 def _catcher(step: Step, failure: StepFailure) -> Mapping[str, Any] | None:
@@ -196,6 +153,7 @@ class CplInterpreter:
         self._waiting = 0
         self._error: dict[str, str] | None = None
         self._compensations: list[tuple[str, Any]] = []
+        self._calls = ActivityCaller(payload)
         self._index = self._index_steps(payload["workflow"].get("spec", {}).get("steps", []))
 
     # -- run ---------------------------------------------------------------------------------
@@ -220,15 +178,22 @@ class CplInterpreter:
             await self._fail_run(spec, failure)
             raise self._run_error(failure) from None
         self._state = "completed"
-        return {
+        result: RunResult = {
             "output": document,
             "trace": list(self._trace),
             "version": payload["version"],
             "digest": payload["digest"],
         }
+        if self._calls.events:
+            result["events"] = list(self._calls.events)
+        return result
 
     def _run_error(self, failure: StepFailure) -> ApplicationError:
-        details = {"trace": list(self._trace), "version": self._payload["version"]}
+        details = {
+            "trace": list(self._trace),
+            "version": self._payload["version"],
+            "events": list(self._calls.events),
+        }
         return ApplicationError(failure.cause, details, type=failure.error, non_retryable=True)
 
     def _validated_input(self, spec: Mapping[str, Any], value: Any) -> Any:
@@ -256,6 +221,7 @@ class CplInterpreter:
                 handler = _catcher(step, failure)
                 if handler is None:
                     raise
+                self._calls.event(name, "caught", None, failure.error)
                 if "resultPath" in handler:
                     document = self._write(document, handler["resultPath"], failure.as_json())
                 name = handler["next"]
@@ -345,7 +311,7 @@ class CplInterpreter:
         return _Outcome(_next_of(step))
 
     async def _task(self, step: Step, document: Any) -> _Outcome:
-        result = await self._call_activity(step, task_input(step, document))
+        result = await self._calls.call(step, document, task_input(step, document))
         return _Outcome(_next_of(step), result, writes=True)
 
     async def _choice(self, step: Step, document: Any) -> _Outcome:
@@ -450,23 +416,6 @@ class CplInterpreter:
 
     # -- activities, saga and dead letters ---------------------------------------------------
 
-    async def _call_activity(self, step: Step, argument: Any) -> Any:
-        binding = self._payload["activities"].get(step["activity"])
-        if binding is None:
-            raise StepFailure("ActivityUnbound", f"no Temporal binding for {step['activity']}")
-        try:
-            return await workflow.execute_activity(
-                binding["activity"],
-                argument,
-                task_queue=binding.get("taskQueue") or workflow.info().task_queue,
-                start_to_close_timeout=_seconds(step.get("timeout", DEFAULT_TASK_TIMEOUT)),
-                heartbeat_timeout=_seconds(step["heartbeat"]) if "heartbeat" in step else None,
-                retry_policy=_retry_policy(step),
-                summary=step["name"],
-            )
-        except ActivityError as error:
-            raise _failure_of(error) from None
-
     def _record_compensation(self, step: Step, document: Any) -> None:
         if step["type"] == "task" and "compensation" in step:
             self._compensations.append((step["compensation"], copy.deepcopy(document)))
@@ -494,6 +443,7 @@ class CplInterpreter:
             try:
                 await self._execute(step, document)
                 report.append({"step": name, "status": "completed"})
+                self._calls.event(name, "compensated")
             except (StepFailure, DataError) as failure:
                 workflow.logger.error("compensation %s failed: %s", name, failure)
                 report.append({"step": name, "status": "failed", "error": str(failure)})
@@ -592,7 +542,7 @@ class CplInterpreter:
             state = "paused"
         elif state == "running" and self._waiting:
             state = "waiting"
-        return {
+        status: RunStatus = {
             "state": state,
             "current": list(self._current),
             "trace": list(self._trace),
@@ -603,3 +553,6 @@ class CplInterpreter:
             "skipped": list(self._skipped),
             "error": self._error,
         }
+        if self._calls.events:
+            status["events"] = list(self._calls.events)
+        return status

@@ -11,7 +11,14 @@ that spec payload plus the run's input, as the single argument of the workflow t
      "activities": {"inventory.reserve": {"activity": "ReserveInventory",
                                           "taskQueue": "inventory"}},
      "deadLetter": {"queue": "orders-dlq"},          # or null
-     "input": {"orderId": "o-1"}}
+     "target": "temporal-local",                      # optional (older payloads lack it)
+     "input": {"orderId": "o-1"},
+     "faults": [{"step": "charge", "attempts": [1], "error": "Declined",
+                 "cause": "injected fault", "timeout": false, "delay": null}]}   # optional
+
+`target` names the environment's target the version was published to: circuit breakers are
+shared per target and activity type. `faults` is the fault plan of `cpl run --inject` (only
+on development environments).
 
 The payload is plain JSON: the interpreter reads nothing but these keys, so a run keeps the
 definition it started with whatever is published later. This module is imported by the
@@ -27,6 +34,16 @@ INTERPRETER_WORKFLOW = "cpl-interpreter"
 
 DEAD_LETTER_ACTIVITY = "cpl.dead_letter"
 """Activity type hosted by `cpl worker` on the interpreter's own task queue."""
+
+BREAKER_WORKFLOW = "cpl-circuit-breaker"
+"""Workflow type of a circuit breaker's state (one workflow per target and activity type)."""
+
+BREAKER_ACQUIRE_ACTIVITY = "cpl.breaker.acquire"
+BREAKER_RECORD_ACTIVITY = "cpl.breaker.record"
+"""Activities hosted by `cpl worker` that consult and update a breaker for the interpreter."""
+
+FAULT_TIMEOUT_ACTIVITY = "cpl.fault.hang"
+"""Activity hosted by `cpl worker` that outlives its timeout: an injected `timeout` fault."""
 
 
 class ActivityBinding(TypedDict):
@@ -53,12 +70,41 @@ class SpecPayload(TypedDict):
     digest: str
     activities: dict[str, ActivityBinding]
     deadLetter: DeadLetterBinding | None
+    target: NotRequired[str]
+
+
+class FaultSpec(TypedDict):
+    """One injected fault (a `Fault` of the plan, durations in seconds)."""
+
+    step: str
+    attempts: list[int] | None
+    error: str | None
+    cause: str
+    timeout: bool
+    delay: float | None
 
 
 class InterpreterPayload(SpecPayload):
     """The single argument of a run: a published spec payload plus the run's input."""
 
     input: Any
+    faults: NotRequired[list[FaultSpec]]
+
+
+EventKind = Literal["fault", "attempt-failed", "retry", "caught", "compensated", "circuit-open"]
+
+
+class RunEvent(TypedDict):
+    """A path the run took that its trace does not show (the `events` of `cpl run`).
+
+    `attempt` is the 1-based attempt it concerns (for `retry`: the attempt about to start),
+    null where none applies; `error` the error name, null where none applies.
+    """
+
+    step: str
+    kind: EventKind
+    attempt: int | None
+    error: str | None
 
 
 State = Literal["running", "paused", "waiting", "completed", "failed"]
@@ -81,6 +127,7 @@ class RunStatus(TypedDict):
     approvals: list[dict[str, Any]]
     skipped: list[str]
     error: dict[str, str] | None
+    events: NotRequired[list[RunEvent]]
 
 
 class RunResult(TypedDict):
@@ -90,6 +137,7 @@ class RunResult(TypedDict):
     trace: list[str]
     version: str
     digest: str
+    events: NotRequired[list[RunEvent]]
 
 
 class DeadLetterMessage(TypedDict):
@@ -107,9 +155,12 @@ class DeadLetterMessage(TypedDict):
     compensations: list[dict[str, Any]]
 
 
-def make_run_payload(spec: SpecPayload, run_input: Any) -> InterpreterPayload:
-    """The argument to start one run of a published spec version with `run_input`."""
-    return {
+def make_run_payload(
+    spec: SpecPayload, run_input: Any, faults: list[FaultSpec] | None = None
+) -> InterpreterPayload:
+    """The argument to start one run of a published spec version with `run_input` (and the
+    faults to inject, if any)."""
+    payload: InterpreterPayload = {
         "workflow": spec["workflow"],
         "version": spec["version"],
         "digest": spec["digest"],
@@ -117,3 +168,8 @@ def make_run_payload(spec: SpecPayload, run_input: Any) -> InterpreterPayload:
         "deadLetter": spec["deadLetter"],
         "input": run_input,
     }
+    if "target" in spec:
+        payload["target"] = spec["target"]
+    if faults:
+        payload["faults"] = faults
+    return payload

@@ -1,7 +1,8 @@
 """The worker behind `cpl worker`: the interpreter workflow plus the activities cpl hosts.
 
 User activities run on the task queues of their bindings, in the users' own workers; this
-worker only needs the interpreter and `cpl.dead_letter` (scheduled on its own task queue).
+worker only needs the interpreter, the circuit-breaker workflow and the activities cpl hosts
+(`cpl.dead_letter`, the breaker and fault activities), all on its own task queue.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from controlplane.engines.temporal.runtime.activities import DeadLetterRecorder
+from controlplane.engines.temporal.runtime.breaker import CircuitBreakerWorkflow
+from controlplane.engines.temporal.runtime.hosted import HOSTED_ACTIVITIES
 from controlplane.engines.temporal.runtime.interpreter import CplInterpreter
 
 DEFAULT_TASK_QUEUE = "cpl-interpreter"
@@ -38,8 +41,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CplInterpreter],
-        activities=[recorder.record, *activities],
+        workflows=[CplInterpreter, CircuitBreakerWorkflow],
+        activities=[recorder.record, *HOSTED_ACTIVITIES, *activities],
         **options,
     )
 
