@@ -31,6 +31,7 @@ from controlplane.engines.lowering import (
     plan_saga,
     step_names,
 )
+from controlplane.engines.stepfunctions import calls
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
     Artifact,
@@ -166,13 +167,19 @@ class StepFunctionsTranslator(Translator[State]):
             "unsupported", "ASL resolves paths inside lists only as flat States.Array arguments"
         ),
         "task.idempotencyKey": Feature(
-            "approximated",
-            "Step Functions has no per-task idempotency: the activity deduplicates retries",
+            "exact",
+            "lambda:invoke passes the resolved key in the ClientContext "
+            "(custom.idempotencyKey); the event stays the task input",
         ),
-        "circuitBreaker": Feature(
+        "task.idempotencyKey.service": Feature(
             "approximated",
-            "Step Functions has no circuit breaker: the activity's client must enforce the "
-            "settings; the state machine only retries",
+            "only a Lambda invocation carries the key: a service integration or an activity "
+            "gets the task input alone",
+        ),
+        "task.circuitBreaker": Feature(
+            "exact",
+            "DynamoDB conditional updates around the call, shared by the target's runs "
+            "(table circuitTable, item <target>/<activity>)",
         ),
         "retry": Feature("exact"),
         "retry.jitter": Feature("exact"),
@@ -427,15 +434,11 @@ class StepFunctionsTranslator(Translator[State]):
                     own.record(
                         "task.heartbeat", f"{path}/heartbeat", "not below the timeout: dropped"
                     )
-        if step.idempotency_key is not None:
-            own.record("task.idempotencyKey", f"{path}/idempotencyKey")
-        if step.circuit_breaker is not None:
-            own.record("circuitBreaker", f"{path}/circuitBreaker")
         if step.retry is not None:
             retriers = self._retry(step.retry, f"{path}/retry", own)
             if retriers:
                 state["Retry"] = retriers
-        return self._with_catch(state, step, path, own)
+        return calls.finish(self, state, step, path, own, lambda_task=lambda_task)
 
     def choice(self, step: ChoiceStep, path: str, ctx: RenderContext) -> State:
         own = _own(ctx)
@@ -892,6 +895,7 @@ class StepFunctionsTranslator(Translator[State]):
             state.pop("End", None)
             # its result is dropped (as on Temporal): the document keeps the error to report
             state["ResultPath"] = None
+            state.pop("OutputPath", None)
             # a failing compensation does not stop the others (as on Temporal)
             state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": follow}]
             state["Next"] = follow

@@ -1,0 +1,266 @@
+"""Controls the rendered state machines carry out themselves, executed on moto's Step Functions:
+idempotency keys on Lambda invocations, circuit breakers, input checks, injected faults."""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import json
+import textwrap
+import time
+import uuid
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from controlplane.engines.runs import RunOutcome
+from controlplane.engines.stepfunctions.breaker import circuit_table, ensure_circuit_table
+from controlplane.engines.stepfunctions.runner import execution_outcome, start_execution
+from controlplane.engines.stepfunctions.translate import StepFunctionsTranslator
+from controlplane.spec.environment import Environment, Target
+from controlplane.spec.model import Workflow
+
+pytestmark = pytest.mark.integration
+
+TRANSLATOR = StepFunctionsTranslator()
+ACCOUNT = "123456789012"
+QUEUE = f"cpl-flaky-{uuid.uuid4().hex[:8]}"
+
+ENVIRONMENT = f"""
+apiVersion: cpl.dev/v1
+kind: Environment
+metadata: {{name: controls}}
+spec:
+  tier: development
+  targets:
+    - name: sfn-controls
+      engine: stepfunctions
+      region: us-east-1
+      endpoint: http://127.0.0.1:4566
+      roleArn: arn:aws:iam::{ACCOUNT}:role/cpl-sfn
+  bindings:
+    activities:
+      echo:
+        stepfunctions: {{resource: "arn:aws:lambda:us-east-1:{ACCOUNT}:function:echo"}}
+      flaky:
+        stepfunctions: {{resource: "arn:aws:states:::sqs:sendMessage"}}
+"""
+
+
+def _clients(endpoint: str) -> dict[str, Any]:
+    options = dict(
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return {name: boto3.client(name, **options) for name in ("stepfunctions", "dynamodb", "sqs")}
+
+
+@pytest.fixture(scope="module")
+def aws(moto_endpoint: str) -> dict[str, Any]:
+    return _clients(moto_endpoint)
+
+
+@pytest.fixture(scope="module")
+def environment(moto_endpoint: str) -> Environment:
+    document = yaml.safe_load(ENVIRONMENT)
+    document["spec"]["targets"][0]["endpoint"] = moto_endpoint
+    return Environment.model_validate(document)
+
+
+@pytest.fixture(scope="module")
+def target(environment: Environment) -> Target:
+    return environment.target("sfn-controls")
+
+
+def workflow(name: str, spec: str) -> Workflow:
+    return Workflow.model_validate(
+        {
+            "apiVersion": "cpl.dev/v1",
+            "kind": "Workflow",
+            "metadata": {"name": name, "tenant": "controls", "version": "1.0.0", "owner": "t"},
+            "spec": yaml.safe_load(textwrap.dedent(spec)),
+        }
+    )
+
+
+def deploy(aws: dict[str, Any], flow: Workflow, target: Target, env: Environment) -> Any:
+    artifact = TRANSLATOR.render(flow, target, env)
+    aws["stepfunctions"].create_state_machine(
+        name=artifact.resource,
+        definition=json.dumps(artifact.document["definition"]),
+        roleArn=target.role_arn,
+        type="STANDARD",
+    )
+    return artifact
+
+
+def run(
+    aws: dict[str, Any], flow: Workflow, target: Target, run_input: Any
+) -> tuple[RunOutcome, list[dict[str, Any]]]:
+    client = aws["stepfunctions"]
+    execution = start_execution(client, target, flow, run_input)
+    outcome = execution_outcome(client, execution, 30.0, poll=0.05)
+    history = client.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    return outcome, history
+
+
+def scheduled(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The service calls an execution made (TaskScheduled events), with their parameters."""
+    return [
+        {
+            **event["taskScheduledEventDetails"],
+            "parameters": json.loads(event["taskScheduledEventDetails"]["parameters"]),
+        }
+        for event in history
+        if event["type"] == "TaskScheduled"
+    ]
+
+
+# --- idempotency keys ----------------------------------------------------------------------
+
+KEYED = """
+start: reserve
+steps:
+  - name: reserve
+    type: task
+    activity: echo
+    idempotencyKey: $.order.id
+    parameters: {sku: $.sku}
+    resultPath: $.reservation
+    retry: {maxAttempts: 2, initialInterval: 1s}
+    next: confirm
+  - name: confirm
+    type: task
+    activity: echo
+    idempotencyKey: $.sku
+    end: true
+"""
+
+
+def test_idempotency_key_travels_with_the_lambda_invocation(
+    aws: dict[str, Any], target: Target, environment: Environment
+) -> None:
+    flow = workflow("keyed", KEYED)
+    deploy(aws, flow, target, environment)
+    order = {"order": {"id": 'o-"42'}, "sku": "sku-1"}
+    outcome, history = run(aws, flow, target, order)
+
+    # the data document is what the plain function ARN gives: the event is the task input,
+    # the result the function's return value
+    assert outcome["status"] == "succeeded", outcome
+    assert outcome["output"] == {"sku": "sku-1", "reservation": {"sku": "sku-1"}} | {
+        "order": {"id": 'o-"42'}
+    }
+    assert [s for s in outcome["trace"] if s in ("reserve", "confirm")] == ["reserve", "confirm"]
+    calls = scheduled(history)
+    assert [call["resource"] for call in calls] == ["invoke", "invoke"]
+    contexts = [json.loads(base64.b64decode(call["parameters"]["ClientContext"])) for call in calls]
+    assert contexts == [
+        {"custom": {"idempotencyKey": 'o-"42'}},
+        {"custom": {"idempotencyKey": "sku-1"}},
+    ]
+    assert calls[0]["parameters"]["Payload"] == {"sku": "sku-1"}
+    assert calls[1]["parameters"]["Payload"] == order | {"reservation": {"sku": "sku-1"}}
+
+
+# --- circuit breakers ----------------------------------------------------------------------
+
+BREAKER = """
+start: call
+steps:
+  - name: call
+    type: task
+    activity: flaky
+    parameters: {{QueueUrl: "{queue}", MessageBody: $.message}}
+    resultPath: $.sent
+    retry: {{maxAttempts: 2, initialInterval: 1s}}
+    circuitBreaker: {{failureThreshold: 2, resetTimeout: 2s}}
+    catch:
+      - {{errors: [CircuitOpen], next: short-circuited, resultPath: $.error}}
+    next: done
+  - {{name: short-circuited, type: fail, error: ShortCircuited}}
+  - {{name: done, type: succeed}}
+"""
+
+
+def _now() -> int:
+    """Seconds since 2020-01-01, as the state machine counts them (clock.py)."""
+    return int(time.time()) - calendar.timegm((2020, 1, 1, 0, 0, 0))
+
+
+def test_circuit_breaker_opens_fails_fast_and_recovers_after_the_reset_timeout(
+    aws: dict[str, Any], target: Target, environment: Environment
+) -> None:
+    queue_url = f"{target.endpoint}/{ACCOUNT}/{QUEUE}"
+    flow = workflow("breaker", BREAKER.format(queue=queue_url))
+    deploy(aws, flow, target, environment)
+    table = circuit_table(target)
+    assert ensure_circuit_table(aws["dynamodb"], table) in (True, False)
+    assert ensure_circuit_table(aws["dynamodb"], table) is False  # idempotent
+    key = {"id": {"S": "sfn-controls/flaky"}}
+
+    def item() -> dict[str, Any]:
+        return aws["dynamodb"].get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+
+    # closed: two failed calls (each after its retry) open the circuit
+    for expected_failures in (1, 2):
+        outcome, history = run(aws, flow, target, {"message": "m"})
+        assert outcome["status"] == "failed" and outcome["error"]
+        assert outcome["error"]["error"] != "ShortCircuited"
+        sqs_calls = [c for c in scheduled(history) if c["resourceType"] == "sqs"]
+        assert len(sqs_calls) == 2  # the first attempt and its retry
+        assert int(item()["failures"]["N"]) == expected_failures
+    opened_until = int(item()["openUntil"]["N"])
+    assert 1 <= opened_until - _now() <= 3
+
+    # open: the call fails at once with CircuitOpen, caught by the step's catch, and the
+    # activity is not called
+    outcome, history = run(aws, flow, target, {"message": "m"})
+    assert outcome["status"] == "failed" and outcome["error"]["error"] == "ShortCircuited"
+    assert "short-circuited" in outcome["trace"]
+    assert not [c for c in scheduled(history) if c["resourceType"] == "sqs"]
+
+    # after resetTimeout one trial call is made; it fails, so the circuit opens again
+    while _now() < opened_until:
+        time.sleep(0.2)
+    outcome, history = run(aws, flow, target, {"message": "m"})
+    assert outcome["error"]["error"] != "ShortCircuited"
+    assert len([c for c in scheduled(history) if c["resourceType"] == "sqs"]) == 2
+    reopened_until = int(item()["openUntil"]["N"])
+    assert reopened_until > opened_until
+    outcome, _ = run(aws, flow, target, {"message": "m"})
+    assert outcome["error"]["error"] == "ShortCircuited"
+
+    # the activity recovers; after resetTimeout the trial call succeeds and closes the circuit
+    aws["sqs"].create_queue(QueueName=QUEUE)
+    while _now() < reopened_until:
+        time.sleep(0.2)
+    outcome, history = run(aws, flow, target, {"message": "m"})
+    assert outcome["status"] == "succeeded", outcome
+    assert outcome["output"]["message"] == "m" and "MessageId" in outcome["output"]["sent"]
+    assert item()["failures"]["N"] == "0" and item()["openUntil"]["N"] == "0"
+    outcome, _ = run(aws, flow, target, {"message": "m"})
+    assert outcome["status"] == "succeeded"
+
+
+def test_apply_creates_the_circuit_table_of_the_target(
+    aws: dict[str, Any], moto_endpoint: str, environment: Environment
+) -> None:
+    from controlplane.engines.stepfunctions.client import StepFunctionsEngine
+
+    named = environment.target("sfn-controls").model_copy(
+        update={"circuit_table": f"circuits-{uuid.uuid4().hex[:8]}"}
+    )
+    flow = workflow("applied-breaker", BREAKER.format(queue="https://example.com/q"))
+    artifact = TRANSLATOR.render(flow, named, environment)
+    engine = StepFunctionsEngine(named, environment)
+    engine.create(artifact)
+    described = aws["dynamodb"].describe_table(TableName=named.circuit_table)["Table"]
+    assert described["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    live = engine.read(artifact)
+    assert live is not None
+    engine.update(artifact, live)  # the table exists: nothing to create, no error
