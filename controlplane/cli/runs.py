@@ -32,6 +32,7 @@ from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Target
 from controlplane.spec.load import load_environment
 from controlplane.spec.model import Workflow
+from controlplane.spec.run_input import check_run_input
 
 DEFAULT_WAIT = "10m"
 MAX_WAIT = 7 * 86400.0
@@ -122,6 +123,7 @@ def run_command(
     run_input = _input(input_text)
     environment = load_environment(repo, env_name)
     workflow = find_workflow(repo, workflow_ref)
+    check_run_input(workflow, run_input)
     target = select_target(environment, workflow, target_name)
     runner = _runner(target, workflow)
     run_id = runner.start(workflow, target, environment, run_input)

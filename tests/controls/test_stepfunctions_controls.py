@@ -264,3 +264,97 @@ def test_apply_creates_the_circuit_table_of_the_target(
     live = engine.read(artifact)
     assert live is not None
     engine.update(artifact, live)  # the table exists: nothing to create, no error
+
+
+# --- input validation ----------------------------------------------------------------------
+
+CHECKED = """
+start: greet
+input:
+  schema:
+    type: object
+    required: [orderId, customer]
+    properties:
+      orderId: {type: string, pattern: "^o-"}
+      total: {type: [number, "null"]}
+      customer:
+        type: object
+        required: [id]
+        properties: {id: {type: string}, vip: {type: boolean}}
+steps:
+  - {name: greet, type: task, activity: echo, end: true}
+"""
+
+
+def test_state_machine_refuses_invalid_input_before_any_task(
+    aws: dict[str, Any], target: Target, environment: Environment
+) -> None:
+    flow = workflow("checked", CHECKED)
+    deploy(aws, flow, target, environment)
+    for bad, pointer in (
+        ({"bogus": 1}, "/orderId"),
+        ({"orderId": "o-1", "customer": {"vip": True}}, "/customer/id"),
+        ({"orderId": 7, "customer": {"id": "c"}}, "/orderId"),
+        ({"orderId": "o-1", "customer": {"id": "c", "vip": "yes"}}, "/customer/vip"),
+        ({"orderId": "o-1", "total": "12", "customer": {"id": "c"}}, "/total"),
+    ):
+        outcome, history = run(aws, flow, target, bad)
+        assert outcome["status"] == "failed", bad
+        assert outcome["error"] == {
+            "error": "InputInvalid",
+            "cause": outcome["error"]["cause"],
+        }
+        assert f": {pointer}: " in outcome["error"]["cause"], outcome["error"]
+        assert "greet" not in outcome["trace"] and not scheduled(history)
+    good = {"orderId": "o-1", "total": None, "customer": {"id": "c", "vip": False}}
+    outcome, _ = run(aws, flow, target, good)
+    assert outcome["status"] == "succeeded" and outcome["output"] == good
+    assert "greet" in outcome["trace"]
+    # beyond ASL: the pattern is checked by cpl run only (input.schema stays approximated)
+    outcome, _ = run(aws, flow, target, {**good, "orderId": "x-1"})
+    assert outcome["status"] == "succeeded"
+    records = {r.feature: r for r in TRANSLATOR.render(flow, target, environment).support}
+    assert records["input.schema"].support == "approximated"
+    assert "patterns" in records["input.schema"].reason
+
+
+def test_cpl_run_refuses_invalid_input_before_starting(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from controlplane.cli import run as cpl
+
+    (tmp_path / "workflows" / "controls").mkdir(parents=True)
+    (tmp_path / "environments").mkdir()
+    document = {
+        "apiVersion": "cpl.dev/v1",
+        "kind": "Workflow",
+        "metadata": {"name": "checked", "tenant": "controls", "version": "1.0.0", "owner": "t"},
+        "spec": yaml.safe_load(CHECKED),
+    }
+    (tmp_path / "workflows" / "controls" / "checked.yaml").write_text(yaml.safe_dump(document))
+    env = yaml.safe_load(ENVIRONMENT)
+    env["spec"]["targets"][0]["endpoint"] = "http://127.0.0.1:9"  # nothing answers there
+    (tmp_path / "environments" / "controls.yaml").write_text(yaml.safe_dump(env))
+
+    code = cpl(
+        [
+            "run",
+            "controls/checked",
+            "--env",
+            "controls",
+            "--repo",
+            str(tmp_path),
+            "--input",
+            '{"bogus": 1, "orderId": "x-1", "customer": {"vip": 1}}',
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "no run started" in err
+    for line in (
+        "/orderId: does not satisfy pattern",
+        "/customer/id: is required",
+        "/customer/vip: does not satisfy type",
+    ):
+        assert line in err, err
+    assert "127.0.0.1:9" not in err  # the engine was never called

@@ -31,7 +31,7 @@ from controlplane.engines.lowering import (
     plan_saga,
     step_names,
 )
-from controlplane.engines.stepfunctions import calls
+from controlplane.engines.stepfunctions import calls, input_checks
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
     Artifact,
@@ -250,7 +250,10 @@ class StepFunctionsTranslator(Translator[State]):
         "security.encryption": Feature("exact"),
         "classification": Feature("exact"),
         "input.schema": Feature(
-            "approximated", "validated by cpl before StartExecution, not by the engine"
+            "approximated",
+            "cpl run validates the whole schema before starting; the state machine itself "
+            "fails with InputInvalid on missing required properties and wrong scalar types "
+            "only: patterns, formats, ranges, objects and arrays cannot be checked in ASL",
         ),
         "payload.limit": Feature("exact"),
         "payload.limit.exceeded": Feature(
@@ -330,6 +333,8 @@ class StepFunctionsTranslator(Translator[State]):
         spec = lowered.spec
         assert spec.start is not None
         main = self._scope(spec.start, spec.steps, "/spec", own, top=True)
+        if spec.input is not None and spec.input.schema_ is not None:
+            main, _ = input_checks.guard(main, spec.input.schema_, own.invent)
         definition: dict[str, Any] = {
             "Comment": f"{workflow.key} {workflow.metadata.version} (rendered by cpl)",
             **main,
