@@ -358,3 +358,86 @@ def test_cpl_run_refuses_invalid_input_before_starting(
     ):
         assert line in err, err
     assert "127.0.0.1:9" not in err  # the engine was never called
+
+
+# --- fault injection -----------------------------------------------------------------------
+
+SAGA = """
+start: reserve
+steps:
+  - name: reserve
+    type: task
+    activity: echo
+    resultPath: $.reservation
+    compensation: release
+    next: charge
+  - name: charge
+    type: task
+    activity: echo
+    retry: {maxAttempts: 3, initialInterval: 1s, backoffRate: 1.0}
+    resultPath: $.charge
+    next: done
+  - {name: done, type: succeed}
+  - {name: release, type: task, activity: echo, resultPath: $.released}
+onError: {compensate: true}
+"""
+
+
+def test_injected_faults_run_the_specs_retry_and_compensation_for_real(
+    aws: dict[str, Any], target: Target, environment: Environment
+) -> None:
+    from controlplane.engines.faults import FaultPlan
+    from controlplane.engines.stepfunctions.runner import StepFunctionsRunner
+
+    flow = workflow("faulted-saga", SAGA)
+    deploy(aws, flow, target, environment)
+    runner = StepFunctionsRunner()
+    plan = FaultPlan.model_validate(
+        {"faults": [{"step": "charge", "error": "PaymentDeclined", "cause": "test"}]}
+    )
+    run_id = runner.start(flow, target, environment, {"id": 1}, faults=plan)
+    outcome = runner.outcome(target, run_id, 30.0)
+    assert outcome["status"] == "failed" and outcome["error"]
+    assert outcome["error"]["error"] == "PaymentDeclined"
+    steps = [s for s in outcome["trace"] if s in ("reserve", "charge", "release")]
+    assert steps == ["reserve", "charge", "release"]
+    events = outcome.get("events")  # type: ignore[misc]
+    assert events == [
+        {"step": "charge", "kind": "fault", "attempt": 1, "error": "PaymentDeclined"},
+        {"step": "charge", "kind": "attempt-failed", "attempt": 1, "error": "PaymentDeclined"},
+        {"step": "charge", "kind": "retry", "attempt": 2, "error": None},
+        {"step": "charge", "kind": "fault", "attempt": 2, "error": "PaymentDeclined"},
+        {"step": "charge", "kind": "attempt-failed", "attempt": 2, "error": "PaymentDeclined"},
+        {"step": "charge", "kind": "retry", "attempt": 3, "error": None},
+        {"step": "charge", "kind": "fault", "attempt": 3, "error": "PaymentDeclined"},
+        {"step": "charge", "kind": "attempt-failed", "attempt": 3, "error": "PaymentDeclined"},
+        {"step": "reserve", "kind": "compensated", "attempt": 1, "error": None},
+    ]
+    # the deployed state machine is untouched: a plain run succeeds
+    plain = runner.outcome(target, runner.start(flow, target, environment, {"id": 1}), 30.0)
+    assert plain["status"] == "succeeded"
+
+
+def test_faults_the_engine_cannot_express_are_refused(
+    aws: dict[str, Any], target: Target, environment: Environment
+) -> None:
+    from controlplane.engines.faults import FaultPlan
+    from controlplane.engines.stepfunctions.runner import StepFunctionsRunner
+    from controlplane.errors import EngineError
+
+    flow = workflow("refused-faults", SAGA)
+    deploy(aws, flow, target, environment)
+    some = {"faults": [{"step": "charge", "attempts": [1], "error": "E"}]}
+    outage = {"outages": [{"after": "reserve", "stop": "worker", "for": "1s"}]}
+    for document, words in ((some, "some attempts"), (outage, "outages")):
+        with pytest.raises(EngineError, match=words):
+            StepFunctionsRunner().start(
+                flow, target, environment, {}, faults=FaultPlan.model_validate(document)
+            )
+    production = environment.model_copy(
+        update={"spec": environment.spec.model_copy(update={"tier": "production"})}
+    )
+    with pytest.raises(EngineError, match="development"):
+        StepFunctionsRunner().start(
+            flow, target, production, {}, faults=FaultPlan.model_validate(some)
+        )

@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from controlplane.engines.faults import FaultPlan
 from controlplane.engines.runs import RunOutcome, RunState
 from controlplane.engines.stepfunctions.aws import aws_client
 from controlplane.errors import ConfigError, EngineError
@@ -122,12 +123,29 @@ class StepFunctionsRunner:
     signals = False
 
     def start(
-        self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
+        self,
+        workflow: Workflow,
+        target: Target,
+        environment: Environment,
+        run_input: Any,
+        *,
+        faults: FaultPlan | None = None,
     ) -> str:
-        return start_execution(client_for(target), target, workflow, run_input)
+        client = client_for(target)
+        if faults is not None and (faults.faults or faults.outages):
+            from controlplane.engines.stepfunctions.fault_runs import start_with_faults
+
+            return start_with_faults(client, workflow, target, environment, run_input, faults)
+        return start_execution(client, target, workflow, run_input)
 
     def outcome(self, target: Target, run_id: str, timeout: float) -> RunOutcome:
-        return execution_outcome(client_for(target), run_id, timeout)
+        client = client_for(target)
+        outcome = execution_outcome(client, run_id, timeout)
+        if ":execution:" in run_id and "-faults-" in run_id.split(":")[-2]:
+            from controlplane.engines.stepfunctions.fault_runs import with_events
+
+            return with_events(client, run_id, outcome)
+        return outcome
 
     def signal(self, target: Target, run_id: str, name: str, args: list[Any]) -> None:
         raise EngineError(f"Step Functions executions take no signals (target {target.name})")
