@@ -380,6 +380,23 @@ steps:
     resultPath: $.report
 """
 
+IDEMPOTENT = """
+start: reserve
+steps:
+  - name: reserve
+    type: task
+    activity: conf.echo
+    idempotencyKey: $.orderId
+    parameters: {orderId: $.orderId, lines: $.lines}
+    resultPath: $.reservation
+    next: confirm
+  - name: confirm
+    type: task
+    activity: conf.echo
+    idempotencyKey: $.orderId
+    end: true
+"""
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "linear-tasks",
@@ -534,6 +551,15 @@ SCENARIOS: tuple[Scenario, ...] = (
             "auditTrail": None,
             "report": {"audit": None},
         },
+    ),
+    Scenario(
+        "idempotency-key",
+        "idempotencyKey: the activity's input and result are the task's, as without a key "
+        "(on Step Functions the key rides along with the Lambda invocation)",
+        IDEMPOTENT,
+        {"orderId": "o-1", "lines": 2},
+        ("reserve", "confirm"),
+        output={"orderId": "o-1", "lines": 2, "reservation": {"orderId": "o-1", "lines": 2}},
     ),
 )
 """Every scenario, in the order of the documentation."""
