@@ -123,9 +123,9 @@ def run_command(
     run_input = _input(input_text)
     environment = load_environment(repo, env_name)
     workflow = find_workflow(repo, workflow_ref)
-    check_run_input(workflow, run_input)
     target = select_target(environment, workflow, target_name)
     runner = _runner(target, workflow)
+    check_run_input(workflow, run_input)
     run_id = runner.start(workflow, target, environment, run_input)
     outcome = runner.outcome(target, run_id, timeout) if wait else RUNNING
     report: dict[str, Any] = {
