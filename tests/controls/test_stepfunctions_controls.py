@@ -423,7 +423,86 @@ def test_injected_faults_run_the_specs_retry_and_compensation_for_real(
     assert plain["status"] == "succeeded"
 
 
-def test_faults_the_engine_cannot_express_are_refused(
+BREAKER_SAGA = """
+start: call
+steps:
+  - name: call
+    type: task
+    activity: echo
+    timeout: 1s
+    retry: {maxAttempts: 3, initialInterval: 1s, backoffRate: 1.0}
+    circuitBreaker: {failureThreshold: 1, resetTimeout: 1h}
+    resultPath: $.called
+    catch:
+      - {errors: [CircuitOpen], next: open, resultPath: $.error}
+      - {errors: [Timeout], next: timed-out, resultPath: $.error}
+    next: done
+  - {name: open, type: fail, error: WasOpen}
+  - {name: timed-out, type: succeed}
+  - {name: done, type: succeed}
+"""
+
+
+def test_faults_on_some_attempts_delays_and_timeouts_reach_the_breaker_and_catch(
+    aws: dict[str, Any], target: Target, environment: Environment
+) -> None:
+    from controlplane.engines.faults import FaultPlan
+    from controlplane.engines.stepfunctions.runner import StepFunctionsRunner
+
+    runner = StepFunctionsRunner()
+    ensure_circuit_table(aws["dynamodb"], circuit_table(target))
+    flow = workflow("faulted-breaker", BREAKER_SAGA)
+    deploy(aws, flow, target, environment)
+
+    # attempt 1 fails, attempt 2 starts 1 s late and succeeds: the retry policy recovers
+    recovering = FaultPlan.model_validate(
+        {
+            "faults": [
+                {"step": "call", "attempts": [1], "error": "Flaky"},
+                {"step": "call", "attempts": [2], "delay": "1s"},
+            ]
+        }
+    )
+    started = time.monotonic()
+    outcome = runner.outcome(
+        target, runner.start(flow, target, environment, {"n": 1}, faults=recovering), 30.0
+    )
+    assert outcome["status"] == "succeeded", outcome
+    assert outcome["output"] == {"n": 1, "called": {"n": 1}}
+    assert time.monotonic() - started >= 2  # the retry interval, then the delay
+    assert dict(outcome).get("events") == [
+        {"step": "call", "kind": "fault", "attempt": 1, "error": "Flaky"},
+        {"step": "call", "kind": "attempt-failed", "attempt": 1, "error": "Flaky"},
+        {"step": "call", "kind": "retry", "attempt": 2, "error": None},
+        {"step": "call", "kind": "fault", "attempt": 2, "error": None},
+    ]
+
+    # every attempt times out: the step's Timeout catcher takes it, the breaker opens
+    timing_out = FaultPlan.model_validate({"faults": [{"step": "call", "timeout": True}]})
+    outcome = runner.outcome(
+        target, runner.start(flow, target, environment, {"n": 2}, faults=timing_out), 30.0
+    )
+    assert outcome["status"] == "succeeded" and "timed-out" in outcome["trace"], outcome
+    assert (outcome["output"] or {})["error"]["Error"] == "States.Timeout"
+    kinds = [(e["kind"], e["attempt"], e["error"]) for e in dict(outcome).get("events", [])]
+    assert kinds == [
+        ("fault", 1, "Timeout"), ("attempt-failed", 1, "Timeout"), ("retry", 2, None),
+        ("fault", 2, "Timeout"), ("attempt-failed", 2, "Timeout"), ("retry", 3, None),
+        ("fault", 3, "Timeout"), ("attempt-failed", 3, "Timeout"), ("caught", 3, None),
+    ]  # fmt: skip
+
+    # the next run finds the circuit open: CircuitOpen is caught, the call is not made
+    outcome = runner.outcome(
+        target, runner.start(flow, target, environment, {"n": 3}, faults=timing_out), 30.0
+    )
+    assert outcome["status"] == "failed" and (outcome["error"] or {}).get("error") == "WasOpen"
+    assert dict(outcome).get("events") == [
+        {"step": "call", "kind": "circuit-open", "attempt": 1, "error": "CircuitOpen"},
+        {"step": "call", "kind": "caught", "attempt": 1, "error": None},
+    ]
+
+
+def test_outages_and_faults_outside_development_are_refused(
     aws: dict[str, Any], target: Target, environment: Environment
 ) -> None:
     from controlplane.engines.faults import FaultPlan
@@ -432,13 +511,12 @@ def test_faults_the_engine_cannot_express_are_refused(
 
     flow = workflow("refused-faults", SAGA)
     deploy(aws, flow, target, environment)
-    some = {"faults": [{"step": "charge", "attempts": [1], "error": "E"}]}
     outage = {"outages": [{"after": "reserve", "stop": "worker", "for": "1s"}]}
-    for document, words in ((some, "some attempts"), (outage, "outages")):
-        with pytest.raises(EngineError, match=words):
-            StepFunctionsRunner().start(
-                flow, target, environment, {}, faults=FaultPlan.model_validate(document)
-            )
+    with pytest.raises(EngineError, match="outages"):
+        StepFunctionsRunner().start(
+            flow, target, environment, {}, faults=FaultPlan.model_validate(outage)
+        )
+    some = {"faults": [{"step": "charge", "attempts": [1], "error": "E"}]}
     production = environment.model_copy(
         update={"spec": environment.spec.model_copy(update={"tier": "production"})}
     )

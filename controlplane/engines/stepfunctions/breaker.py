@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from controlplane.engines.stepfunctions import reraise
 from controlplane.engines.stepfunctions.clock import now_text
 from controlplane.spec.environment import Target
 
@@ -144,16 +145,39 @@ def guarded(
         "Catch": [{**refused[0], "Next": names["failed"]}],
         "Next": names["failed"],
     }
-    states[names["failed"]] = {
-        "Type": "Fail",
-        "ErrorPath": f"{CAUGHT}.Error",
-        "CausePath": f"{CAUGHT}.Cause",
-    }
+    states.update(_rethrow(names["failed"], invent))
     return {
         "Type": "Parallel",
         "Branches": [{"StartAt": names["closed"], "States": states}],
         "ResultPath": "$",
         "OutputPath": "$[0]",
+    }
+
+
+def _rethrow(name: str, invent: Callable[[str], str]) -> dict[str, State]:
+    """States that raise the caught error ({Error, Cause} at CAUGHT) again, starting at `name`.
+
+    A Fail state may not raise an error named `States.*`: a timeout leaves the branch as
+    `cpl.Timeout` (raised again outside, see `reraise.py`); any other `States.*` error
+    becomes `TaskFailed` (its cause kept)."""
+    timeout, other, raised = (
+        invent(f"{name}-timeout"),
+        invent(f"{name}-other"),
+        invent(name + "-as-is"),
+    )
+    error = f"{CAUGHT}.Error"
+    return {
+        name: {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": error, "StringEquals": reraise.TIMEOUT, "Next": timeout},
+                {"Variable": error, "StringMatches": "States.*", "Next": other},
+            ],
+            "Default": raised,
+        },
+        timeout: {"Type": "Fail", "Error": reraise.ALIAS, "CausePath": f"{CAUGHT}.Cause"},
+        other: {"Type": "Fail", "Error": "TaskFailed", "CausePath": f"{CAUGHT}.Cause"},
+        raised: {"Type": "Fail", "ErrorPath": error, "CausePath": f"{CAUGHT}.Cause"},
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from controlplane.engines.stepfunctions import invocation
+from controlplane.engines.stepfunctions import invocation, reraise
 from controlplane.engines.stepfunctions.breaker import circuit_key, circuit_table, guarded
 from controlplane.spec.model import TaskStep
 
@@ -57,7 +57,13 @@ def finish(
             ),
             invent=ctx.invent,
         )
-        return translator._with_catch(wrapper, step, path, ctx)
+        wrapper = translator._with_catch(wrapper, step, path, ctx)
+        # a timeout leaves the branch as cpl.Timeout: raise it again here, before the catchers
+        timeout = ctx.invent(f"{step.name}-timeout")
+        ctx.frame.states[timeout] = reraise.timing_out(list(wrapper.get("Catch", [])))
+        again = {"ErrorEquals": [reraise.ALIAS], "ResultPath": None, "Next": timeout}
+        wrapper["Catch"] = [again, *wrapper.get("Catch", [])]
+        return wrapper
     state = translator._with_catch(state, step, path, ctx)
     if unwrap is None:
         return state

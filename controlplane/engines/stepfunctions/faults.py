@@ -1,17 +1,14 @@
 """Fault plans on Step Functions (`cpl run --inject FILE`, development environments only).
 
 A run with a fault plan executes a copy of the workflow's state machine made for that run, in
-which the faulted steps misbehave while everything around them stays as rendered:
+which the faulted steps misbehave while everything around them stays as rendered. The call
+of a faulted step (`<step>-call` behind a circuit breaker) becomes a one-item Map state with
+the call's name, `Retry`, `Catch` and transitions. A Map state reads `$$.State.RetryCount`
+afresh on every retry, so its iteration knows the attempt and, per the plan, fails with the
+fault's error, times out (`States.Timeout`), waits before the call, or just makes the call.
+The spec's retry policy, catchers, compensations and circuit breaker therefore run for real.
 
-- `error` / `timeout`: the step's call is replaced by a one-branch Parallel state whose branch
-  fails with the error (`States.Timeout` for a timeout). It keeps the call's name, `Retry` and
-  `Catch`, so the spec's retry policy, catchers, compensations and circuit breaker (which
-  counts the failure: the faulted call is the breaker's `<step>-call`) run for real.
-- `delay`: a Wait state in front of the step; every transition to the step goes through it.
-
-What the emulator cannot express truthfully is refused with an EngineError: a fault on some
-attempts only (a retried Parallel state does not re-read `$$.State.RetryCount`, so a branch
-cannot tell its attempt), a delay of a later attempt, and outages (no worker to stop).
+Outages are refused with an EngineError: there is no worker of cpl's to stop.
 
 `fault_events` reads what happened from the execution history: `fault`, `attempt-failed`,
 `retry`, `caught`, `compensated` and `circuit-open` events, `{"step", "kind", "attempt",
@@ -26,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from controlplane.engines.faults import Fault, FaultPlan
+from controlplane.engines.stepfunctions import reraise
 from controlplane.errors import EngineError
 from controlplane.spec.check import compensation_targets
 from controlplane.spec.model import TaskStep, Workflow
@@ -70,11 +68,9 @@ def _tasks(workflow: Workflow) -> dict[str, TaskStep]:
     return found
 
 
-def _refuse(workflow: Workflow, fault: Fault, why: str) -> EngineError:
-    return EngineError(
-        f"fault on step '{fault.step}' of {workflow.key}: {why} on Step Functions; "
-        "inject it on Temporal, or fault every attempt"
-    )
+def _nested(base: str, path: str | None) -> str | None:
+    """`path` (relative to `$`) re-rooted under `base`; null stays null."""
+    return None if path is None else base + path[1:]
 
 
 def faulted_definition(
@@ -89,65 +85,135 @@ def faulted_definition(
         )
     copy: dict[str, Any] = json.loads(json.dumps(definition))
     tasks = _tasks(workflow)
-    owners: dict[str, str] = {}
-    calls: dict[str, str] = {}  # faulted step -> the state that fails in its place
+    by_step: dict[str, list[Fault]] = {}
     for fault in plan.faults:
-        step = tasks.get(fault.step)
-        if step is None:
+        if fault.step not in tasks:
             raise EngineError(f"fault plan: {workflow.key} has no task step '{fault.step}'")
-        call = f"{step.name}-call" if _find(copy, f"{step.name}-call") else step.name
-        scope = _find(copy, call)
+        by_step.setdefault(fault.step, []).append(fault)
+    calls = {name: _call(copy, name) for name in tasks}
+    for step, faults in by_step.items():
+        scope = _find(copy, calls[step])
         if scope is None:
-            raise EngineError(f"fault plan: step '{fault.step}' is not in the state machine")
-        attempts = step.retry.max_attempts if step.retry is not None else 1
-        if fault.delay is not None:
-            if fault.attempts not in (None, [1]):
-                raise _refuse(workflow, fault, "only the first attempt can start late")
-            _delay(scope, step.name, math.ceil(fault.delay.seconds))
-            owners[f"{step.name}-fault-delay"] = step.name
-            continue
-        if fault.attempts is not None and not set(range(1, attempts + 1)) <= set(fault.attempts):
-            raise _refuse(workflow, fault, "a fault cannot hit some attempts and spare others")
-        error = "States.Timeout" if fault.timeout else str(fault.error)
-        failing = f"{step.name}-fault"
-        original = scope["States"][call]
-        scope["States"][call] = {
-            "Type": "Parallel",
-            "Branches": [
-                {
-                    "StartAt": failing,
-                    "States": {failing: {"Type": "Fail", "Error": error, "Cause": fault.cause}},
-                }
-            ],
-            **{key: original[key] for key in ("Retry", "Catch", "Next", "End") if key in original},
-        }
-        owners[failing] = step.name
-        calls[step.name] = call
-    compensations = {
-        str(step.compensation): name for name, step in tasks.items() if step.compensation
-    }
+            raise EngineError(f"fault plan: step '{step}' is not in the state machine")
+        _inject(scope, calls[step], faults)
+    targets = compensation_targets(apply_defaults(workflow).spec.steps)
     marks = {
         "steps": sorted(tasks),
-        "faults": owners,
+        "faulted": sorted(by_step),
         "calls": calls,
         "compensations": {
-            c: s
-            for c, s in compensations.items()
-            if c in compensation_targets(apply_defaults(workflow).spec.steps)
+            str(task.compensation): name
+            for name, task in tasks.items()
+            if task.compensation in targets
         },
     }
     copy["Comment"] = MARK + json.dumps(marks, sort_keys=True)
     return copy
 
 
-def _delay(scope: dict[str, Any], name: str, seconds: int) -> None:
-    """A Wait state in front of state `name`: transitions to it go through the wait."""
-    wait = f"{name}-fault-delay"
+def _call(definition: dict[str, Any], step: str) -> str:
+    """The state that calls the activity of task `step` (`<step>-call` behind a breaker)."""
+    return f"{step}-call" if _find(definition, f"{step}-call") is not None else step
+
+
+def _inject(scope: dict[str, Any], call: str, faults: list[Fault]) -> None:
+    """Replace state `call` of `scope` by a one-item Map state that decides, per attempt
+    (`$$.State.RetryCount`, read again on every retry of the Map), whether the attempt fails,
+    times out, starts late or just runs the original call. The Map keeps the call's name,
+    Retry, Catch and transitions; a Pass state before it keeps the document beside the
+    single item, and Pass states after its catchers put the document back."""
+    taken = set(scope["States"])
+    names = {part: f"{call}-fault-{part}" for part in ("input", "choose", "document", "attempt")}
+    if taken & set(names.values()):
+        raise EngineError(f"fault plan: the state machine already has a state named {call}-fault-*")
+    original = scope["States"][call]
+    _redirect(scope, call, names["input"])
+    rules: list[State] = []
+    processor: dict[str, State] = {}
+    for index, fault in enumerate(faults, start=1):
+        effect = f"{call}-fault-{index}"
+        attempt: State = {"Variable": "$.attempt", "IsNumeric": True}
+        if fault.attempts is not None:
+            equals = [{"Variable": "$.attempt", "NumericEquals": n - 1} for n in fault.attempts]
+            attempt = equals[0] if len(equals) == 1 else {"Or": equals}
+        rules.append({**attempt, "Next": effect})
+        if fault.delay is not None:
+            seconds = math.ceil(fault.delay.seconds)
+            processor[effect] = {"Type": "Wait", "Seconds": seconds, "Next": names["document"]}
+        elif fault.timeout:
+            # a Map iteration cannot raise States.Timeout: it leaves as cpl.Timeout (reraise.py)
+            processor[effect] = {"Type": "Fail", "Error": reraise.ALIAS, "Cause": fault.cause}
+        else:
+            processor[effect] = {"Type": "Fail", "Error": str(fault.error), "Cause": fault.cause}
+    processor[names["choose"]] = {
+        "Type": "Choice",
+        "Choices": rules,
+        "Default": names["document"],
+    }
+    processor[names["document"]] = {
+        "Type": "Pass",
+        "InputPath": "$.document",
+        "Next": names["attempt"],
+    }
+    kept = ("Retry", "Catch", "Next", "End")
+    processor[names["attempt"]] = {
+        **{key: value for key, value in original.items() if key not in kept},
+        "End": True,
+    }
+    mapped: State = {
+        "Type": "Map",
+        "ItemsPath": "$.attempts",
+        "ItemSelector": {"document.$": "$.document", "attempt.$": "$$.State.RetryCount"},
+        "MaxConcurrency": 1,
+        "ItemProcessor": {
+            "ProcessorConfig": {"Mode": "INLINE"},
+            "StartAt": names["choose"],
+            "States": processor,
+        },
+        "ResultPath": "$.document",
+        "OutputPath": "$.document[0]",
+        **{key: original[key] for key in ("Next", "End") if key in original},
+    }
+    if "Retry" in original:
+        mapped["Retry"] = reraise.with_alias(original["Retry"])
+    catchers = []
+    if any(fault.timeout for fault in faults):
+        # the timeout is raised again outside the Map, where the call's catchers meet it
+        unwrap, again = f"{call}-fault-timed-out", f"{call}-fault-timeout"
+        scope["States"][unwrap] = {"Type": "Pass", "InputPath": "$.document", "Next": again}
+        scope["States"][again] = reraise.timing_out(list(original.get("Catch", [])))
+        catchers.append({"ErrorEquals": [reraise.ALIAS], "ResultPath": None, "Next": unwrap})
+    for index, catcher in enumerate(original.get("Catch", []), start=1):
+        caught = f"{call}-fault-caught-{index}"
+        scope["States"][caught] = {
+            "Type": "Pass",
+            "InputPath": "$.document",
+            "Next": catcher["Next"],
+        }
+        catchers.append(
+            {
+                **catcher,
+                "ResultPath": _nested("$.document", catcher.get("ResultPath")),
+                "Next": caught,
+            }
+        )
+    if catchers:
+        mapped["Catch"] = catchers
+    scope["States"][call] = mapped
+    scope["States"][names["input"]] = {
+        "Type": "Pass",
+        "Parameters": {"document.$": "$", "attempts.$": "States.Array(0)"},
+        "Next": call,
+    }
+
+
+def _redirect(scope: dict[str, Any], name: str, to: str) -> None:
+    """Every transition of `scope` (and its start) to state `name` goes to state `to`."""
 
     def redirect(value: Any) -> Any:
         if isinstance(value, dict):
             return {
-                key: (wait if key in ("Next", "Default") and item == name else redirect(item))
+                key: (to if key in ("Next", "Default") and item == name else redirect(item))
                 for key, item in value.items()
             }
         if isinstance(value, list):
@@ -156,8 +222,7 @@ def _delay(scope: dict[str, Any], name: str, seconds: int) -> None:
 
     scope["States"] = {key: redirect(state) for key, state in scope["States"].items()}
     if scope["StartAt"] == name:
-        scope["StartAt"] = wait
-    scope["States"][wait] = {"Type": "Wait", "Seconds": seconds, "Next": name}
+        scope["StartAt"] = to
 
 
 def fault_events(definition: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -166,87 +231,115 @@ def fault_events(definition: dict[str, Any], history: list[dict[str, Any]]) -> l
     if not comment.startswith(MARK):
         return []
     marks = json.loads(comment[len(MARK) :])
-    steps: set[str] = set(marks["steps"])
-    faults: dict[str, str] = marks["faults"]
-    compensations: dict[str, str] = marks["compensations"]
+    steps: list[str] = sorted(marks["steps"], key=len, reverse=True)  # longest prefix first
+    faulted: set[str] = set(marks["faulted"])
     calls: dict[str, str] = marks["calls"]
-    catch_targets = {
-        name: {c["Next"] for c in state.get("Catch", []) if c.get("ResultPath") != "$.cplError"}
-        for scope in _scopes(definition)
-        for name, state in scope["States"].items()
+    compensations: dict[str, str] = marks["compensations"]
+    every = {
+        name: state for scope in _scopes(definition) for name, state in scope["States"].items()
     }
+    catch_targets = {name: _catch_targets(every, name) for name in every}
 
     def owner(state: str) -> str | None:
-        if state in steps:
-            return state
-        if state in faults:
-            return faults[state]
-        return next((s for s in steps if state.startswith(f"{s}-")), None)
+        return next((s for s in steps if state == s or state.startswith(f"{s}-")), None)
 
     events: list[dict[str, Any]] = []
     attempts: dict[str, int] = {}
     current: str | None = None
     entered = ""
-    failed: dict[str, str] = {}  # step -> the state whose failure may be caught
+    failed: set[str] = set()  # steps whose failure a catcher may take
 
     def add(step: str, kind: str, error: str | None = None) -> None:
         events.append(
             {"step": step, "kind": kind, "attempt": attempts.get(step, 1), "error": error}
         )
 
-    def started(step: str) -> None:
-        attempts[step] = attempts.get(step, 0) + 1
-        if attempts[step] > 1:
-            add(step, "retry")
-
     for event in history:
         kind = str(event.get("type", ""))
         if kind.endswith("StateEntered"):
-            name = str(event["stateEnteredEventDetails"]["name"])
-            if name not in faults:
-                entered = name
-            for failing_step, state in list(failed.items()):
-                if name in catch_targets.get(state, set()):
-                    add(failing_step, "caught", None)
-                    del failed[failing_step]
-            step = owner(name)
-            if name in compensations:
+            entered = str(event["stateEnteredEventDetails"]["name"])
+            for failing in sorted(failed):
+                if entered in catch_targets.get(failing, set()):
+                    add(failing, "caught")
+                    failed.discard(failing)
+            if entered in compensations:
                 events.append(
                     {
-                        "step": compensations[name],
+                        "step": compensations[entered],
                         "kind": "compensated",
                         "attempt": 1,
                         "error": None,
                     }
                 )
+            step = owner(entered)
+            if step is not None and step != current:
+                attempts.pop(step, None)
+                failed.discard(step)
+            current = step
             if step is None:
                 continue
-            if name == step and step != current:
-                attempts.pop(step, None)
-            current = step
-            if name.endswith("-circuit-open"):
+            fault = _fault_state(definition, calls[step], entered)
+            if entered == f"{step}-circuit-open":
                 add(step, "circuit-open", "CircuitOpen")
-            elif name in faults and not name.endswith("-fault-delay"):
-                add(step, "fault", _fault_error(definition, name))
-                add(step, "attempt-failed", _fault_error(definition, name))
-                failed[step] = step
-        elif current is not None and (
-            kind in _CALL_STARTED
-            or (kind == "ParallelStateStarted" and entered == calls.get(current))
+                failed.add(step)
+            elif fault is not None and fault["Type"] == "Fail":
+                add(step, "fault", _spec_error(str(fault["Error"])))
+                add(step, "attempt-failed", _spec_error(str(fault["Error"])))
+                failed.add(step)
+            elif fault is not None:
+                add(step, "fault", None)  # a delay
+            continue
+        if current is None:
+            continue
+        call = calls[current]
+        in_call = entered in (call, f"{call}-fault-attempt") or (
+            _fault_state(definition, call, entered) is not None
+        )
+        if (kind == "MapStateStarted" and current in faulted) or (
+            kind in _CALL_STARTED and entered == call and current not in faulted
         ):
-            started(current)
-        elif current is not None and kind in _CALL_FAILED:
+            attempts[current] = attempts.get(current, 0) + 1
+            if attempts[current] > 1:
+                add(current, "retry")
+        elif kind in _CALL_FAILED and in_call:
             details: dict[str, Any] = next(
                 (v for k, v in event.items() if k.endswith("EventDetails")), {}
             )
-            add(current, "attempt-failed", str(details.get("error", "")) or None)
-            failed[current] = current
+            add(current, "attempt-failed", _spec_error(str(details.get("error", ""))) or None)
+            failed.add(current)
     return events
 
 
-def _fault_error(definition: dict[str, Any], fault_state: str) -> str:
+def _catch_targets(states: dict[str, State], name: str, depth: int = 0) -> set[str]:
+    """Where the catchers of state `name` lead a failure the step's spec catches: the saga's
+    catch-all (it keeps the error at $.cplError) hands it on unhandled, and a timeout carried
+    as cpl.Timeout meets the catchers of the task that raises it again."""
+    targets: set[str] = set()
+    for catcher in states.get(name, {}).get("Catch", []):
+        if str(catcher.get("ResultPath")).endswith(".cplError"):
+            continue
+        if catcher["ErrorEquals"] == [reraise.ALIAS] and depth < 3:
+            following = catcher["Next"]
+            while states.get(following, {}).get("Type") == "Pass":
+                following = states[following]["Next"]
+            targets |= _catch_targets(states, following, depth + 1)
+            continue
+        targets.add(catcher["Next"])
+    return targets
+
+
+def _spec_error(name: str) -> str:
+    """An error as the spec names it (a timeout is `Timeout`)."""
+    return "Timeout" if name in (reraise.TIMEOUT, reraise.ALIAS) else name
+
+
+def _fault_state(definition: dict[str, Any], call: str, name: str) -> State | None:
+    """The injected state `name` of the faulted `call` (`<call>-fault-<n>`), if it is one."""
+    prefix = f"{call}-fault-"
+    if not (name.startswith(prefix) and name[len(prefix) :].isdigit()):
+        return None
     for scope in _scopes(definition):
-        state = scope["States"].get(fault_state)
+        state = scope["States"].get(name)
         if state is not None:
-            return str(state.get("Error", ""))
-    return ""
+            return dict(state)
+    return None
