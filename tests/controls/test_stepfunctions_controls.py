@@ -132,6 +132,7 @@ steps:
     parameters: {sku: $.sku}
     resultPath: $.reservation
     retry: {maxAttempts: 2, initialInterval: 1s}
+    circuitBreaker: {failureThreshold: 3, resetTimeout: 1m}
     next: confirm
   - name: confirm
     type: task
@@ -146,6 +147,7 @@ def test_idempotency_key_travels_with_the_lambda_invocation(
 ) -> None:
     flow = workflow("keyed", KEYED)
     deploy(aws, flow, target, environment)
+    ensure_circuit_table(aws["dynamodb"], circuit_table(target))  # `reserve` has a breaker
     order = {"order": {"id": 'o-"42'}, "sku": "sku-1"}
     outcome, history = run(aws, flow, target, order)
 
@@ -156,7 +158,7 @@ def test_idempotency_key_travels_with_the_lambda_invocation(
         "order": {"id": 'o-"42'}
     }
     assert [s for s in outcome["trace"] if s in ("reserve", "confirm")] == ["reserve", "confirm"]
-    calls = scheduled(history)
+    calls = [call for call in scheduled(history) if call["resourceType"] == "lambda"]
     assert [call["resource"] for call in calls] == ["invoke", "invoke"]
     contexts = [json.loads(base64.b64decode(call["parameters"]["ClientContext"])) for call in calls]
     assert contexts == [
