@@ -35,6 +35,7 @@ from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import load_environment, load_workflows
 from controlplane.spec.model import Workflow
+from controlplane.spec.run_input import check_run_input
 
 DEFAULT_WAIT = "10m"
 MAX_WAIT = 7 * 86400.0
@@ -152,6 +153,7 @@ def run_command(
             )
         check_outages(faults, str(inject), repo, environment, target)
     runner = _runner(target, workflow, environment)
+    check_run_input(workflow, run_input)
     run_id = runner.start(workflow, target, environment, run_input, faults=faults)
     if faults is not None and faults.outages:
         deadline = time.monotonic() + timeout

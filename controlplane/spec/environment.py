@@ -178,6 +178,8 @@ class Target(Model):
     region: str | None = None
     endpoint: str | None = None
     role_arn: str | None = None
+    # the DynamoDB table of the target's circuit breakers (default `cpl-circuits-<name>`)
+    circuit_table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
     # temporal
     address: str | None = None
     namespace: str | None = None

@@ -26,6 +26,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
+from controlplane.engines.stepfunctions.breaker import breaker_tables, ensure_circuit_table
 from controlplane.engines.stepfunctions.runner import execution_outcome, start_execution
 from controlplane.engines.temporal.devserver import DevServer
 from controlplane.engines.temporal.runner import RunOutcome, run_outcome, start_run
@@ -131,15 +132,14 @@ class StepFunctionsEngine:
     """Creates rendered state machines on moto and executes them."""
 
     def __init__(self, endpoint: str) -> None:
-        self.client = boto3.client(
-            "stepfunctions",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+        self.client = _aws("stepfunctions", endpoint)
+        self.dynamodb = _aws("dynamodb", endpoint)
 
     def deploy(self, artifact: Artifact, role_arn: str) -> None:
+        """Create (or replace) the state machine, with the circuit tables it writes to, as
+        `cpl apply` does."""
+        for table in breaker_tables(artifact.document["definition"]):
+            ensure_circuit_table(self.dynamodb, table)
         definition = json.dumps(artifact.document["definition"])
         try:
             self.client.create_state_machine(
@@ -174,19 +174,22 @@ class StepFunctionsEngine:
         return attempts
 
 
+def _aws(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 @pytest.fixture(scope="session")
 def sfn_engine(moto_endpoint: str) -> StepFunctionsEngine:
     """boto3 on the session's moto server (Lambda functions echo their event), with the
     queue conf.hang sends to."""
     engine = StepFunctionsEngine(moto_endpoint)
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=moto_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    sqs.create_queue(QueueName=HANG_QUEUE.rsplit("/", 1)[-1])
+    _aws("sqs", moto_endpoint).create_queue(QueueName=HANG_QUEUE.rsplit("/", 1)[-1])
     return engine
 
 

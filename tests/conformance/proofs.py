@@ -89,6 +89,21 @@ DEDICATED: Mapping[EngineName, Mapping[str, tuple[Proof, ...]]] = {
         ),
     },
     "stepfunctions": {
+        "task.idempotencyKey": (
+            Proof(
+                "tests/controls/test_stepfunctions_controls.py::test_idempotency_key_travels_with_the_lambda_invocation",
+                "the resolved key is in the Lambda invocation's client context of every "
+                "attempt, read from the execution history",
+            ),
+        ),
+        "task.circuitBreaker": (
+            Proof(
+                "tests/controls/test_stepfunctions_controls.py::test_circuit_breaker_opens_fails_fast_and_recovers_after_the_reset_timeout",
+                "failing runs open the circuit in DynamoDB, the next run fails with "
+                "CircuitOpen without calling the activity, a trial after resetTimeout "
+                "re-opens or closes it",
+            ),
+        ),
         "retry.maxInterval": (_BACKOFF,),
         "schedule": (
             Proof(

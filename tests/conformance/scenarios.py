@@ -550,6 +550,23 @@ steps:
   - {name: done, type: succeed}
 """
 
+IDEMPOTENT_CHAIN = """
+start: reserve
+steps:
+  - name: reserve
+    type: task
+    activity: conf.echo
+    idempotencyKey: $.orderId
+    parameters: {orderId: $.orderId, lines: $.lines}
+    resultPath: $.reservation
+    next: confirm
+  - name: confirm
+    type: task
+    activity: conf.echo
+    idempotencyKey: $.orderId
+    end: true
+"""
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "linear-tasks",
@@ -819,6 +836,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         ("quote", "done"),
         output={"sku": "sku-1", "quote": {"sku": "sku-1"}},
         unobserved=frozenset({"task.circuitBreaker", "circuitBreaker"}),
+    ),
+    Scenario(
+        "idempotency-key-chain",
+        "idempotencyKey: the activity's input and result are the task's, as without a key "
+        "(on Step Functions the key rides along with the Lambda invocation)",
+        IDEMPOTENT_CHAIN,
+        {"orderId": "o-1", "lines": 2},
+        ("reserve", "confirm"),
+        output={"orderId": "o-1", "lines": 2, "reservation": {"orderId": "o-1", "lines": 2}},
+        unobserved=frozenset({"task.idempotencyKey"}),
     ),
 )
 """Every scenario, in the order of the documentation."""

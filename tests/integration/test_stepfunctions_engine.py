@@ -111,10 +111,14 @@ class Engine:
                 return events
 
     def trace(self, execution: str) -> list[str]:
+        """Entered states, without the input check and the Pass states that lift a keyed
+        Lambda call's result into place (tests/controls checks those)."""
         return [
-            e["stateEnteredEventDetails"]["name"]
+            name
             for e in self.history(execution)
             if "stateEnteredEventDetails" in e
+            for name in [e["stateEnteredEventDetails"]["name"]]
+            if name != "check-input" and not name.endswith("-result")
         ]
 
     def messages(self, queue: str) -> list[dict[str, Any]]:

@@ -473,7 +473,8 @@ def test_stepfunctions_run_errors_redacted_by_classification(
             roleArn="arn:aws:iam::123456789012:role/cpl-sfn",
         )
     detail = f"bad request {json.dumps(PATIENT)} auth=Bearer abcdefghijklmnop0123456789"
-    run_input = json.dumps({"detail": detail})
+    # valid for vendor-payout's input.schema too (cpl run refuses an input it does not match)
+    run_input = json.dumps({"detail": detail, "batchId": "PB-000001", "approvedBy": "cfo"})
 
     def failed(workflow: str, root: Path = repo) -> dict[str, Any]:
         args = ["run", workflow, "--env", "sfn", "--repo", str(root), "--input", run_input]

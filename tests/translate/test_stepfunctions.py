@@ -77,13 +77,18 @@ def test_task_renders_lambda_parameters_retry_and_catch(
     definition = artifact.document["definition"]
     assert definition["StartAt"] == "reserve" and definition["TimeoutSeconds"] == 3600
     task = states(artifact)["reserve"]
-    assert task["Resource"] == LAMBDA + "inventory-reserve"
-    assert task["Parameters"] == {
+    # the idempotency key travels with the invocation: lambda:invoke, the event unchanged
+    assert task["Resource"] == "arn:aws:states:::lambda:invoke"
+    parameters = task["Parameters"]
+    assert parameters["FunctionName"] == LAMBDA + "inventory-reserve"
+    assert parameters["Payload"] == {
         "orderId.$": "$.orderId",
         "lines.$": "States.Array($.first, 'fixed', 3)",
         "mode": "hold",
         "nested": {"id.$": "$.id"},
     }
+    assert "States.JsonToString($.orderId)" in parameters["ClientContext.$"]
+    assert task["ResultSelector"] == {"value.$": "$.Payload"}
     assert task["ResultPath"] == "$.reservation" and task["TimeoutSeconds"] == 30
     assert task["Retry"] == [
         {"ErrorEquals": ["OutOfStock"], "MaxAttempts": 0},
@@ -104,7 +109,13 @@ def test_task_renders_lambda_parameters_retry_and_catch(
         },
         {"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": "sold-out"},
     ]
-    assert task["Next"] == "done"
+    # a Pass state lifts the function's result out of the integration's envelope
+    assert states(artifact)[task["Next"]] == {
+        "Type": "Pass",
+        "InputPath": "$.reservation.value",
+        "ResultPath": "$.reservation",
+        "Next": "done",
+    }
     assert states(artifact)["sold-out"] == {
         "Type": "Fail",
         "Error": "SoldOut",
@@ -112,7 +123,7 @@ def test_task_renders_lambda_parameters_retry_and_catch(
     }
     records = support(artifact)
     assert records["retry.jitter@/spec/steps/0/retry/jitter"] == "exact"
-    assert records["task.idempotencyKey@/spec/steps/0/idempotencyKey"] == "approximated"
+    assert records["task.idempotencyKey@/spec/steps/0/idempotencyKey"] == "exact"
 
 
 CHOICE = """

@@ -38,6 +38,7 @@ from controlplane.engines.retry import (
     retry,
 )
 from controlplane.engines.stepfunctions.aws import aws_client
+from controlplane.engines.stepfunctions.breaker import breaker_tables, ensure_circuit_table
 from controlplane.engines.timeouts import TargetClock, TargetSilent, Timeouts
 from controlplane.engines.translator import Artifact
 from controlplane.spec.environment import EngineName, Environment, Target
@@ -79,6 +80,7 @@ class StepFunctionsEngine:
         self.sfn = given.get("stepfunctions") or aws_client(target, "stepfunctions")
         self.logs = given.get("logs") or aws_client(target, "logs")
         self.scheduler = given.get("scheduler") or aws_client(target, "scheduler")
+        self.dynamodb = given.get("dynamodb")  # made when a definition has circuit breakers
         where = target.endpoint or f"AWS {target.region}"
         self.clock = TargetClock(f"{target.name} ({where})", Timeouts.of(target))
 
@@ -105,6 +107,7 @@ class StepFunctionsEngine:
         if not config.get("roleArn"):
             raise self._permanent(name, f"target '{self.target.name}' has no roleArn")
         self._ensure_log_group(name, document["logGroup"], config["tags"])
+        self._ensure_circuit_tables(name, document["definition"])
         arguments = {
             "name": name,
             "definition": json.dumps(document["definition"], ensure_ascii=False),
@@ -137,6 +140,7 @@ class StepFunctionsEngine:
                 f"the workflow type cannot change in place ({before} → {config.get('type')}): "
                 "delete and create the state machine",
             )
+        self._ensure_circuit_tables(name, document["definition"])
         arn = live.id
         fields = {key: config[key] for key in _MACHINE_FIELDS if key in config and key != "type"}
         self._call(
@@ -320,6 +324,14 @@ class StepFunctionsEngine:
         ]
 
     # -- writing ----------------------------------------------------------------------------
+
+    def _ensure_circuit_tables(self, name: str, definition: dict[str, Any]) -> None:
+        """The DynamoDB tables of the definition's circuit breakers (breaker.py) exist."""
+        for table in sorted(breaker_tables(definition)):
+            if self.dynamodb is None:
+                self.dynamodb = aws_client(self.target, "dynamodb")
+            ensure = functools.partial(ensure_circuit_table, self.dynamodb, table)
+            self._call(name, f"create the circuit table {table}", ensure)
 
     def _ensure_log_group(self, name: str, group: dict[str, Any], tags: dict[str, str]) -> None:
         group_name = group["name"]

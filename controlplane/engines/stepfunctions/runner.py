@@ -136,14 +136,21 @@ class StepFunctionsRunner:
         *,
         faults: FaultPlan | None = None,
     ) -> str:
-        if faults is not None:
-            raise EngineError(
-                f"fault injection is not available for Step Functions targets ({target.name})"
-            )
-        return start_execution(client_for(target), target, workflow, run_input)
+        client = client_for(target)
+        if faults is not None and (faults.faults or faults.outages):
+            from controlplane.engines.stepfunctions.fault_runs import start_with_faults
+
+            return start_with_faults(client, workflow, target, environment, run_input, faults)
+        return start_execution(client, target, workflow, run_input)
 
     def outcome(self, target: Target, run_id: str, timeout: float) -> RunOutcome:
-        return execution_outcome(client_for(target), run_id, timeout)
+        client = client_for(target)
+        outcome = execution_outcome(client, run_id, timeout)
+        if ":execution:" in run_id and "-faults-" in run_id.split(":")[-2]:
+            from controlplane.engines.stepfunctions.fault_runs import with_events
+
+            return with_events(client, run_id, outcome)
+        return outcome
 
     def signal(self, target: Target, run_id: str, name: str, args: list[Any]) -> None:
         raise EngineError(f"Step Functions executions take no signals (target {target.name})")

@@ -31,6 +31,7 @@ from controlplane.engines.lowering import (
     plan_saga,
     step_names,
 )
+from controlplane.engines.stepfunctions import calls, input_checks
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
     Artifact,
@@ -166,13 +167,19 @@ class StepFunctionsTranslator(Translator[State]):
             "unsupported", "ASL resolves paths inside lists only as flat States.Array arguments"
         ),
         "task.idempotencyKey": Feature(
-            "approximated",
-            "Step Functions has no per-task idempotency: the activity deduplicates retries",
+            "exact",
+            "lambda:invoke passes the resolved key in the ClientContext "
+            "(custom.idempotencyKey); the event stays the task input",
         ),
-        "circuitBreaker": Feature(
+        "task.idempotencyKey.service": Feature(
             "approximated",
-            "Step Functions has no circuit breaker: the activity's client must enforce the "
-            "settings; the state machine only retries",
+            "only a Lambda invocation carries the key: a service integration or an activity "
+            "gets the task input alone",
+        ),
+        "task.circuitBreaker": Feature(
+            "exact",
+            "DynamoDB conditional updates around the call, shared by the target's runs "
+            "(table circuitTable, item <target>/<activity>)",
         ),
         "retry": Feature("exact"),
         "retry.jitter": Feature("exact"),
@@ -248,7 +255,10 @@ class StepFunctionsTranslator(Translator[State]):
         "security.encryption": Feature("exact"),
         "classification": Feature("exact"),
         "input.schema": Feature(
-            "approximated", "validated by cpl before StartExecution, not by the engine"
+            "approximated",
+            "cpl run validates the whole schema before starting; the state machine itself "
+            "fails with InputInvalid on missing required properties and wrong scalar types "
+            "only: patterns, formats, ranges, objects and arrays cannot be checked in ASL",
         ),
         "payload.limit": Feature(
             "approximated",
@@ -337,6 +347,8 @@ class StepFunctionsTranslator(Translator[State]):
         spec = lowered.spec
         assert spec.start is not None
         main = self._scope(spec.start, spec.steps, "/spec", own, top=True)
+        if spec.input is not None and spec.input.schema_ is not None:
+            main, _ = input_checks.guard(main, spec.input.schema_, own.invent)
         definition: dict[str, Any] = {
             "Comment": f"{workflow.key} {workflow.metadata.version} (rendered by cpl)",
             **main,
@@ -441,15 +453,11 @@ class StepFunctionsTranslator(Translator[State]):
                     own.record(
                         "task.heartbeat", f"{path}/heartbeat", "not below the timeout: dropped"
                     )
-        if step.idempotency_key is not None:
-            own.record("task.idempotencyKey", f"{path}/idempotencyKey")
-        if step.circuit_breaker is not None:
-            own.record("circuitBreaker", f"{path}/circuitBreaker")
         if step.retry is not None:
             retriers = self._retry(step.retry, f"{path}/retry", own)
             if retriers:
                 state["Retry"] = retriers
-        return self._with_catch(state, step, path, own)
+        return calls.finish(self, state, step, path, own, lambda_task=lambda_task)
 
     def choice(self, step: ChoiceStep, path: str, ctx: RenderContext) -> State:
         own = _own(ctx)
@@ -908,6 +916,7 @@ class StepFunctionsTranslator(Translator[State]):
             state.pop("End", None)
             # its result is dropped (as on Temporal): the document keeps the error to report
             state["ResultPath"] = None
+            state.pop("OutputPath", None)
             # a failing compensation does not stop the others (as on Temporal)
             state["Catch"] = [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": follow}]
             state["Next"] = follow
