@@ -381,11 +381,11 @@ INPUT_FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
 
 def _filter_key(key: str) -> str:
     if key.startswith("$"):
-        if key.startswith("$.data.") and _PATH.match(key):
+        if key.startswith("$.data.") and _PATH.match(key) and "[" not in key:
             return key
         raise PydanticCustomError(
             "CPL-S004",
-            "filter '{key}' is not a path into the event's data ($.data.field)",
+            "filter '{key}' is not a path into the event's data ($.data.field; no list indexes)",
             {"key": key},
         )
     if not _ATTRIBUTE.match(key):
