@@ -407,6 +407,12 @@ def _filter_key(key: str) -> str:
 
 def _event_path(path: DataPath) -> DataPath:
     parts = path.parts
+    if any(isinstance(part, int) for part in parts):
+        raise PydanticCustomError(
+            "CPL-S004",
+            "'{path}' indexes a list: a trigger's input paths name keys only ($.data.field)",
+            {"path": path.text},
+        )
     if not parts or not isinstance(parts[0], str):
         raise PydanticCustomError(
             "CPL-S004",
