@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "drift": "controlplane.cli.drift:drift_command",
     "audit": "controlplane.cli.audit:audit_group",
     "report": "controlplane.cli.report:report_command",
+    "serve": "controlplane.cli.serve:serve_group",
 }
 
 
