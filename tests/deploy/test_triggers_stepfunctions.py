@@ -152,3 +152,15 @@ def test_a_trigger_is_an_eventbridge_rule_applied_drifted_and_deleted(repo: Cont
     with pytest.raises(ClientError, match="ResourceNotFound"):
         events.describe_rule(Name=rule)
     assert repo.cpl("plan", "--env", "local").code == 0
+
+
+def test_deleting_the_workflow_deletes_its_rules(repo: ControlRepo) -> None:
+    assert repo.cpl("apply", "--env", "local", "--yes").code == 0
+    events = _client(repo, "events")
+    rule = f"{repo.tenants['retail']}-inventory-sync-stock-changed"
+    assert events.describe_rule(Name=rule)["State"] == "ENABLED"
+    repo.file(KEY).unlink()
+    applied = repo.cpl("apply", "--env", "local", "--yes")
+    assert applied.code == 0, applied.out + applied.err
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        events.describe_rule(Name=rule)
