@@ -96,7 +96,16 @@ def check_outline(outline: WorkflowOutline) -> list[Finding]:
     for pointer, retry in outline.retries:
         findings.extend(_check_retry(retry, pointer))
     findings.extend(_check_input_schema(outline.input_schema))
+    findings.extend(_check_trigger_names(outline.trigger_names))
     return findings
+
+
+def _check_trigger_names(names: tuple[tuple[str, str], ...]) -> Iterator[Finding]:
+    seen: set[str] = set()
+    for pointer, name in names:
+        if name in seen:
+            yield Finding("CPL-S011", f"duplicate trigger name '{name}'", pointer)
+        seen.add(name)
 
 
 def iter_scopes(workflow: Workflow) -> Iterator[Scope]:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from croniter import croniter
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -30,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from controlplane.spec.types import (
     NAME_PATTERN,
+    PATH_PATTERN,
     TENANT_PATTERN,
     DataPath,
     Duration,
@@ -362,6 +364,107 @@ def _valid_timezone(name: str) -> bool:
     return True
 
 
+# --- event triggers (docs/triggers.md) --------------------------------------------------------
+# A trigger starts a run when a CloudEvent with its `source` and `type` arrives and every
+# filter matches. Filter keys are CloudEvents attribute names (`subject`, an extension such
+# as `channel`) or paths into the event's data (`$.data.channel`); values are matchers: a
+# scalar (equal), a list of scalars (equal to one of them) or `{prefix: text}`. The run's
+# input maps input fields to paths into the event; without `input` it is the event's data.
+
+ATTRIBUTE_PATTERN = r"^[a-z0-9]{1,20}$"
+_ATTRIBUTE = re.compile(ATTRIBUTE_PATTERN)
+_PATH = re.compile(PATH_PATTERN)
+# Attributes a trigger names in its own fields, or that differ on every event.
+RESERVED_ATTRIBUTES = frozenset({"source", "type", "id", "specversion", "time", "data"})
+INPUT_FIELD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+def _filter_key(key: str) -> str:
+    if key.startswith("$"):
+        if key.startswith("$.data.") and _PATH.match(key) and "[" not in key:
+            return key
+        raise PydanticCustomError(
+            "CPL-S004",
+            "filter '{key}' is not a path into the event's data ($.data.field; no list indexes)",
+            {"key": key},
+        )
+    if not _ATTRIBUTE.match(key):
+        raise PydanticCustomError(
+            "CPL-S004",
+            "filter '{key}' is neither a CloudEvents attribute name (lowercase letters and "
+            "digits, at most 20) nor a path into the event's data ($.data.field)",
+            {"key": key},
+        )
+    if key in RESERVED_ATTRIBUTES:
+        raise PydanticCustomError(
+            "CPL-S004",
+            "'{key}' cannot be filtered on: source and type are the trigger's own fields; "
+            "id, specversion and time differ on every event; filter data with $.data paths",
+            {"key": key},
+        )
+    return key
+
+
+def _event_path(path: DataPath) -> DataPath:
+    parts = path.parts
+    if any(isinstance(part, int) for part in parts):
+        raise PydanticCustomError(
+            "CPL-S004",
+            "'{path}' indexes a list: a trigger's input paths name keys only ($.data.field)",
+            {"path": path.text},
+        )
+    if not parts or not isinstance(parts[0], str):
+        raise PydanticCustomError(
+            "CPL-S004",
+            "'{path}' does not name a part of the event: use $.data, $.data.field or an "
+            "attribute such as $.subject",
+            {"path": path.text},
+        )
+    if parts[0] != "data" and (len(parts) > 1 or not _ATTRIBUTE.match(parts[0])):
+        raise PydanticCustomError(
+            "CPL-S004",
+            "'{path}' is not a path into the event: a CloudEvents attribute ($.subject) or "
+            "its data ($.data.field)",
+            {"path": path.text},
+        )
+    return path
+
+
+FilterKey = Annotated[str, AfterValidator(_filter_key)]
+Scalar = Annotated[str | int | float | bool, Field(union_mode="left_to_right")]
+EventPath = Annotated[DataPath, AfterValidator(_event_path)]
+InputField = Annotated[str, Field(pattern=INPUT_FIELD_PATTERN)]
+
+
+class PrefixMatch(Model):
+    """`{prefix: web-}`: the value is a string that starts with `prefix`."""
+
+    prefix: str = Field(min_length=1)
+
+
+def _matcher_tag(value: Any) -> str:
+    if isinstance(value, dict | PrefixMatch):
+        return "prefix"
+    return "any-of" if isinstance(value, list) else "equal"
+
+
+FilterMatcher = Annotated[
+    Annotated[Scalar, Tag("equal")]
+    | Annotated[list[Scalar], Field(min_length=1), Tag("any-of")]
+    | Annotated[PrefixMatch, Tag("prefix")],
+    Discriminator(_matcher_tag),
+]
+
+
+class Trigger(Model):
+    name: StepName
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    filters: dict[FilterKey, FilterMatcher] = Field(default_factory=dict)
+    input: dict[InputField, EventPath] | None = None
+    authenticated: bool = False
+
+
 class Defaults(Model):
     timeout: Duration | None = None
     heartbeat: Duration | None = None
@@ -488,6 +591,7 @@ class WorkflowBody(Model):
     timeout: Duration | None = None
     retention: Duration | None = None
     schedule: Schedule | None = None
+    triggers: list[Trigger] = Field(default_factory=list)
     defaults: Defaults | None = None
     start: StepName | None = None
     steps: list[Step] = Field(min_length=1)

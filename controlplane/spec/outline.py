@@ -11,6 +11,7 @@ a schema error already reported causes (a reference to a step whose name is inva
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -37,6 +38,7 @@ from controlplane.spec.model import (
     Workflow,
     WorkflowBody,
 )
+from controlplane.spec.types import NAME_PATTERN
 
 Form = Literal["state-machine", "dag"]
 
@@ -105,6 +107,7 @@ class WorkflowOutline:
     scopes: tuple[ScopeOutline, ...] = ()
     retries: tuple[tuple[str, Retry], ...] = ()
     input_schema: dict[str, Any] | None = None
+    trigger_names: tuple[tuple[str, str], ...] = ()  # (pointer of the name, name)
 
 
 @dataclass
@@ -141,7 +144,8 @@ def outline_of(workflow: Workflow) -> WorkflowOutline:
 
     scope("/spec", spec.start, spec.steps)
     schema = spec.input.schema_ if spec.input is not None else None
-    return WorkflowOutline(tuple(builder.scopes), tuple(builder.retries), schema)
+    names = tuple((f"/spec/triggers/{i}/name", t.name) for i, t in enumerate(spec.triggers))
+    return WorkflowOutline(tuple(builder.scopes), tuple(builder.retries), schema, names)
 
 
 def _step_outline(pointer: str, step: Step) -> StepOutline:
@@ -216,7 +220,23 @@ def outline_of_data(data: Any) -> WorkflowOutline:
     spec_input = spec.get("input")
     schema = spec_input.get("schema") if isinstance(spec_input, dict) else None
     return WorkflowOutline(
-        tuple(builder.scopes), tuple(builder.retries), schema if isinstance(schema, dict) else None
+        tuple(builder.scopes),
+        tuple(builder.retries),
+        schema if isinstance(schema, dict) else None,
+        _trigger_names_of_data(spec.get("triggers")),
+    )
+
+
+def _trigger_names_of_data(triggers: Any) -> tuple[tuple[str, str], ...]:
+    """The trigger names that validate, with their pointers."""
+    if not isinstance(triggers, list):
+        return ()
+    return tuple(
+        (f"/spec/triggers/{i}/name", trigger["name"])
+        for i, trigger in enumerate(triggers)
+        if isinstance(trigger, dict)
+        and isinstance(trigger.get("name"), str)
+        and re.match(NAME_PATTERN, trigger["name"])
     )
 
 

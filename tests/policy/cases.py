@@ -198,4 +198,16 @@ CASES = [
     Case("CPL-P019", _map_step, {("CPL-P019", "/spec/steps/1")}),
     Case("CPL-P020", None, {("CPL-P020", "/spec/defaults/retry")}, render=_compat("unsupported")),
     Case("CPL-P021", None, {("CPL-P021", "/metadata/classification")}, render=_sfn_logging),
+    Case(
+        "CPL-P022",
+        _set(
+            "spec.triggers",
+            [
+                {"name": "web", "source": "com.acme.shop", "type": "t", "authenticated": False},
+                {"name": "partner", "source": "com.acme.partner", "type": "t"},
+                {"name": "signed", "source": "com.acme.bank", "type": "t", "authenticated": True},
+            ],
+        ),
+        {("CPL-P022", "/spec/triggers/0/authenticated"), ("CPL-P022", "/spec/triggers/1")},
+    ),
 ]

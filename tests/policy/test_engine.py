@@ -98,7 +98,7 @@ def test_rule_metadata_comes_from_opa_annotations(engine: EmbeddedOpa) -> None:
     assert jitter.package == "cpl.rules.retry_jitter"
     assert jitter.severity == "low" and jitter.title.startswith("Retries use full jitter")
     assert jitter.controls and jitter.file.endswith("retry_jitter.rego")
-    assert len(engine.rules) == 21
+    assert len(engine.rules) == 22
 
 
 def test_a_rule_without_an_id_is_rejected(tmp_path: Path) -> None:
@@ -115,7 +115,7 @@ def test_extra_rules_load_next_to_the_library(tmp_path: Path) -> None:
 
     inputs, _ = build_inputs(result, environment, render=spec_only)
     with EmbeddedOpa(load_library([tmp_path, tmp_path / "team_owner.rego"])) as opa:
-        assert "CPL-X100" in opa.rules and len(opa.rules) == 22  # loaded once
+        assert "CPL-X100" in opa.rules and len(opa.rules) == 23  # loaded once
         (findings,) = opa.evaluate([i.document for i in inputs])
     assert [(f.rule, f.path) for f in findings] == [("CPL-X100", "/metadata/owner")]
 

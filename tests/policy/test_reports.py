@@ -93,7 +93,7 @@ def test_sarif_validates_against_the_schema(decision: Decision) -> None:
 
 def test_junit_is_parseable_with_failures_and_skips(decision: Decision) -> None:
     root = ET.fromstring(check_junit(decision))
-    assert root.tag == "testsuites" and int(root.get("tests", 0)) == 2 * 21
+    assert root.tag == "testsuites" and int(root.get("tests", 0)) == 2 * 22
     cases = {
         (case.get("classname"), case.get("name", "").split()[0]): case
         for case in root.iter("testcase")

@@ -25,6 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 import yaml
 
+from controlplane.engines.argo.events import EVENTS_SUFFIX, with_events, write_events
 from controlplane.engines.argo.schema import validate_manifest
 from controlplane.engines.live import (
     DIGEST_LABEL,
@@ -167,7 +168,8 @@ class GitOpsArgoEngine(_ArgoBase):
         path = self.root / name
         if not path.exists():
             return None
-        return self._live(artifact.resource, name, [self._load(artifact.resource, path)])
+        live = self._live(artifact.resource, name, [self._load(artifact.resource, path)])
+        return with_events(live, self._events_path(name), self._error)
 
     def create(self, artifact: Artifact) -> LiveResource:
         name = _file_of(artifact)
@@ -177,6 +179,7 @@ class GitOpsArgoEngine(_ArgoBase):
         text = manifest_text(stamped(manifests[0], artifact.digest))
         try:
             write_atomic(self.root / name, text)
+            write_events(self._events_path(name), artifact.document.get("events"))
         except OSError as error:
             raise self._error(
                 artifact.resource, f"cannot write {self.root / name}: {error}"
@@ -194,6 +197,7 @@ class GitOpsArgoEngine(_ArgoBase):
         path = self.root / resource_id
         try:
             path.unlink(missing_ok=True)
+            self._events_path(resource_id).unlink(missing_ok=True)
         except OSError as error:
             raise self._error(resource_id, f"cannot delete {path}: {error}") from None
         fsync_directory(path.parent)
@@ -204,6 +208,8 @@ class GitOpsArgoEngine(_ArgoBase):
         if not self.root.is_dir():
             return found
         for path in sorted(self.root.rglob("*.yaml")):
+            if path.name.endswith(EVENTS_SUFFIX):
+                continue  # a workflow's event manifests, read with its own file
             relative = path.relative_to(self.root).as_posix()
             try:
                 manifest = self._load(relative, path)
@@ -214,6 +220,9 @@ class GitOpsArgoEngine(_ArgoBase):
                 name = str(manifest.get("metadata", {}).get("name", path.stem))
                 found.append(self._live(name, relative, [manifest]))
         return found
+
+    def _events_path(self, resource_id: str) -> Path:
+        return self.root / (resource_id.removesuffix(".yaml") + EVENTS_SUFFIX)
 
     def _load(self, resource: str, path: Path) -> dict[str, Any]:
         try:

@@ -53,12 +53,12 @@ def validate_manifest(manifest: dict[str, Any]) -> None:
         ]
         raise ManifestSchemaError(kind, name, problems) from None
     dumped = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
-    problems = list(_differences(manifest, dumped, ""))
+    problems = list(differences(manifest, dumped, ""))
     if problems:
         raise ManifestSchemaError(kind, name, problems)
 
 
-def _differences(expected: Any, actual: Any, pointer: str) -> list[str]:
+def differences(expected: Any, actual: Any, pointer: str) -> list[str]:
     """JSON pointers where `actual` (the round trip) lost or changed part of `expected`."""
     if isinstance(expected, dict) and isinstance(actual, dict):
         found: list[str] = []
@@ -67,7 +67,7 @@ def _differences(expected: Any, actual: Any, pointer: str) -> list[str]:
             if key not in actual:
                 found.append(f"{child}: dropped (not a field of Argo's schema here)")
             else:
-                found.extend(_differences(expected[key], actual[key], child))
+                found.extend(differences(expected[key], actual[key], child))
         found.extend(
             f"{pointer}/{_escape(str(key))}: added by the models"
             for key in sorted(set(actual) - set(expected))
@@ -78,7 +78,7 @@ def _differences(expected: Any, actual: Any, pointer: str) -> list[str]:
             return [f"{pointer or '/'}: {len(expected)} items became {len(actual)}"]
         found = []
         for index, (left, right) in enumerate(zip(expected, actual, strict=True)):
-            found.extend(_differences(left, right, f"{pointer}/{index}"))
+            found.extend(differences(left, right, f"{pointer}/{index}"))
         return found
     if expected != actual or type(expected) is not type(actual):
         return [f"{pointer or '/'}: {expected!r} became {actual!r}"]

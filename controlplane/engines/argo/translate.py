@@ -31,6 +31,12 @@ from typing import Any, ClassVar
 
 import yaml
 
+from controlplane.engines.argo.events import (
+    EVENTS_SUFFIX,
+    events_text,
+    mixed_filters,
+    render_event_manifests,
+)
 from controlplane.engines.argo.schema import validate_manifest
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
@@ -407,6 +413,26 @@ class ArgoTranslator(Translator[str]):
             "exact", "ttlStrategy.secondsAfterCompletion; podGC OnPodCompletion removes pods"
         ),
         "schedule": Feature("exact", "CronWorkflow schedules"),
+        "triggers": Feature(
+            "approximated",
+            "an Argo Events webhook EventSource and a Sensor that submits a Workflow from the "
+            "WorkflowTemplate: CloudEvents arrive in structured mode over HTTP, and a "
+            "redelivered event starts a second run (no deduplication by event id)",
+        ),
+        "triggers.scheduled": Feature(
+            "unsupported",
+            "a scheduled workflow renders as a CronWorkflow, which a Sensor cannot submit from",
+        ),
+        "triggers.kubernetes": Feature(
+            "unsupported",
+            "delivery: kubernetes applies the WorkflowTemplate only; the EventSource and Sensor "
+            "are delivered by gitops",
+        ),
+        "triggers.filters.mixed": Feature(
+            "unsupported",
+            "an Argo Events data filter has one type: values of other types in the list are "
+            "left out",
+        ),
         "schedule.timezone": Feature("exact", "CronWorkflow timezone"),
         "schedule.overlap": Feature(
             "exact", "concurrencyPolicy (skip → Forbid, allow-all → Allow)"
@@ -495,14 +521,17 @@ class ArgoTranslator(Translator[str]):
                 "metadata": metadata,
                 "spec": spec,
             }
-        manifest = json.loads(json.dumps(manifest))  # plain JSON values only
+        document: dict[str, Any] = {"kind": "argo", "manifests": [manifest]}
+        if body.triggers:
+            document["events"] = self._events(workflow, resource, namespace, ctx)
+        document = json.loads(json.dumps(document))  # plain JSON values only
         return Artifact(
             workflow=workflow.key,
             version=meta.version,
             target=target.name,
             engine=self.engine,
             resource=resource,
-            document={"kind": "argo", "manifests": [manifest]},
+            document=document,
             support=tuple(ctx.support),
             write_files=_write_files,
         )
@@ -1071,6 +1100,23 @@ class ArgoTranslator(Translator[str]):
             spec["synchronization"] = {"mutexes": [{"name": mutex}]}
         return cron
 
+    def _events(
+        self, workflow: Workflow, resource: str, namespace: str, ctx: ArgoContext
+    ) -> list[dict[str, Any]]:
+        """The Argo Events manifests of the triggers (argo/events.py), with their support."""
+        for index, trigger in enumerate(workflow.spec.triggers):
+            pointer = f"/spec/triggers/{index}"
+            ctx.record("triggers", pointer)
+            if workflow.spec.schedule is not None:
+                ctx.record("triggers.scheduled", pointer)
+            if ctx.target.delivery == "kubernetes":
+                ctx.record("triggers.kubernetes", pointer)
+            for key in mixed_filters(trigger):
+                ctx.record("triggers.filters.mixed", f"{pointer}/filters/{key}")
+        if workflow.spec.schedule is not None:
+            return []  # a CronWorkflow is no template a Sensor can submit from
+        return render_event_manifests(workflow, resource, namespace, self._labels(workflow))
+
     def _labels(self, workflow: Workflow) -> dict[str, str]:
         meta = workflow.metadata
         return {
@@ -1125,7 +1171,13 @@ def _write_files(artifact: Artifact) -> dict[str, str]:
     (manifest,) = artifact.document["manifests"]
     validate_manifest(manifest)
     text = yaml.dump(manifest, Dumper=_DUMPER, sort_keys=True, allow_unicode=True, width=100)
-    return {f"{manifest['metadata']['namespace']}/{artifact.resource}.yaml": text}
+    folder = manifest["metadata"]["namespace"]
+    files = {f"{folder}/{artifact.resource}.yaml": text}
+    if artifact.document.get("events"):
+        files[f"{folder}/{artifact.resource}{EVENTS_SUFFIX}"] = events_text(
+            artifact.document["events"]
+        )
+    return files
 
 
 def _dag_document(dependencies: list[str]) -> str:

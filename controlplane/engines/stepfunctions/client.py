@@ -1,5 +1,6 @@
 """Step Functions: the state machine (definition, configuration, tags), its CloudWatch Logs
-log group with the retention policy, and its EventBridge Scheduler schedule.
+log group with the retention policy, its EventBridge Scheduler schedule and the EventBridge
+rules of its triggers (stepfunctions/triggers.py).
 
 The live document is rebuilt in the artifact's shape from `describe_state_machine` (the
 definition parsed back to JSON), `list_tags_for_resource`, `describe_log_groups` and
@@ -39,6 +40,7 @@ from controlplane.engines.retry import (
 )
 from controlplane.engines.stepfunctions.aws import aws_client
 from controlplane.engines.stepfunctions.breaker import breaker_tables, ensure_circuit_table
+from controlplane.engines.stepfunctions.triggers import EventRules
 from controlplane.engines.timeouts import TargetClock, TargetSilent, Timeouts
 from controlplane.engines.translator import Artifact
 from controlplane.spec.environment import EngineName, Environment, Target
@@ -81,6 +83,7 @@ class StepFunctionsEngine:
         self.logs = given.get("logs") or aws_client(target, "logs")
         self.scheduler = given.get("scheduler") or aws_client(target, "scheduler")
         self.dynamodb = given.get("dynamodb")  # made when a definition has circuit breakers
+        self.events = given.get("events") or aws_client(target, "events")
         where = target.endpoint or f"AWS {target.region}"
         self.clock = TargetClock(f"{target.name} ({where})", Timeouts.of(target))
 
@@ -126,6 +129,7 @@ class StepFunctionsEngine:
                 raise
             return self.update(artifact, live)
         self._put_schedule(name, document.get("schedule"), exists=False)
+        self._rules(name).put(document.get("triggers", []), live=[])
         return self._must_read(artifact)
 
     def update(self, artifact: Artifact, live: LiveResource) -> LiveResource:
@@ -170,12 +174,16 @@ class StepFunctionsEngine:
             self._put_schedule(name, desired_schedule, exists=live_schedule is not None)
         elif live_schedule is not None:
             self._delete_schedule(name, live_schedule["GroupName"], live_schedule["Name"])
+        self._rules(name).put(document.get("triggers", []), live.document.get("triggers", []))
         return self._must_read(artifact)
 
     def delete(self, resource_id: str) -> None:
         name = resource_id.rsplit(":", 1)[-1]
         for group, schedule in self._schedules_targeting(name, resource_id):
             self._delete_schedule(name, group, schedule)
+        rules = self._rules(name)
+        for rule in rules.read(resource_id):
+            rules.delete(rule)
         try:
             self._call(
                 name,
@@ -265,6 +273,9 @@ class StepFunctionsEngine:
         live_schedule = self._schedule(name, *schedule)
         if live_schedule is not None:
             document["schedule"] = live_schedule
+        live_rules = self._rules(name).read(arn)
+        if live_rules:
+            document["triggers"] = _plain(live_rules)
         return LiveResource(
             engine=self.engine,
             target=self.target.name,
@@ -389,6 +400,10 @@ class StepFunctionsEngine:
         except ResourceError as error:
             if not any(code in error.message for code in _NOT_FOUND):
                 raise
+
+    def _rules(self, name: str) -> EventRules:
+        """The EventBridge rules of state machine `name` (stepfunctions/triggers.py)."""
+        return EventRules(self.events, lambda action, call: self._call(name, action, call))
 
     # -- calls ------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from controlplane.engines.lowering import (
     step_names,
 )
 from controlplane.engines.stepfunctions import calls, input_checks
+from controlplane.engines.stepfunctions.triggers import render_rules
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
     Artifact,
@@ -252,6 +253,11 @@ class StepFunctionsTranslator(Translator[State]):
         "schedule.overlap": Feature(
             "approximated", "EventBridge Scheduler has no overlap control: every firing starts"
         ),
+        "triggers": Feature(
+            "approximated",
+            "an EventBridge rule per trigger: the CloudEvent travels as the event's detail; "
+            "EventBridge delivers at least once and does not deduplicate by event id",
+        ),
         "security.encryption": Feature("exact"),
         "classification": Feature("exact"),
         "input.schema": Feature(
@@ -319,6 +325,8 @@ class StepFunctionsTranslator(Translator[State]):
         schedule = self._schedule(workflow, resource, ctx)
         if schedule is not None:
             document["schedule"] = schedule
+        if workflow.spec.triggers:
+            document["triggers"] = self._triggers(workflow, resource, ctx)
         self._record_workflow(workflow, ctx)
         return Artifact(
             workflow=workflow.key,
@@ -1043,6 +1051,15 @@ class StepFunctionsTranslator(Translator[State]):
             "Target": {"Arn": machine, "RoleArn": ctx.target.role_arn, "Input": "{}"},
         }
 
+    def _triggers(
+        self, workflow: Workflow, resource: str, ctx: _StepFunctionsContext
+    ) -> list[dict[str, Any]]:
+        for index, _ in enumerate(workflow.spec.triggers):
+            ctx.record("triggers", f"/spec/triggers/{index}")
+        region = ctx.target.region or "us-east-1"
+        machine = f"arn:aws:states:{region}:{_account(ctx.target)}:stateMachine:{resource}"
+        return render_rules(workflow, resource, machine, ctx.target.role_arn)
+
     def _record_workflow(self, workflow: Workflow, ctx: _StepFunctionsContext) -> None:
         spec = workflow.spec
         record_governance(workflow, ctx)
@@ -1218,4 +1235,6 @@ def engine_names(artifact: Artifact) -> dict[str, str]:
     names = {"state machine": str(document["name"]), "log group": str(document["logGroup"]["name"])}
     if "schedule" in document:
         names["EventBridge schedule"] = str(document["schedule"]["Name"])
+    for rule in document.get("triggers", []):
+        names[f"EventBridge rule {rule['Name']}"] = str(rule["Name"])
     return names

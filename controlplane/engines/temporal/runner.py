@@ -54,11 +54,14 @@ async def start_run(
     task_queue: str,
     workflow_id: str | None = None,
     faults: list[FaultSpec] | None = None,
+    **start_options: Any,
 ) -> WorkflowHandle[Any, RunResult]:
     """Start one run of a published spec version on the interpreter's `task_queue`.
 
     The spec's `timeout` becomes the run's execution timeout; its version and digest are kept
     in the memo (the interpreter also upserts them) so every run can be traced to its spec.
+    `start_options` go to `Client.start_workflow` (`cpl serve events`: a start signal and an
+    id reuse policy).
     """
     metadata = spec["workflow"].get("metadata", {})
     timeout = spec["workflow"].get("spec", {}).get("timeout")
@@ -71,6 +74,7 @@ async def start_run(
         execution_timeout=timedelta(seconds=float(timeout)) if timeout else None,
         memo={"cpl.version": spec["version"], "cpl.digest": spec["digest"]},
         result_type=RunResult,
+        **start_options,
     )
 
 

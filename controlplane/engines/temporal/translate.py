@@ -184,6 +184,11 @@ class TemporalTranslator(Translator[None]):
             "approximated", "Temporal namespaces keep closed histories for at least 1 day"
         ),
         "schedule": Feature("exact", "a Temporal schedule starting the interpreter"),
+        "triggers": Feature(
+            "approximated",
+            "CloudEvents are received by `cpl serve events`, a cpl-hosted HTTP receiver, not "
+            "by Temporal; it starts runs with signal-with-start, one per event id",
+        ),
         "schedule.timezone": Feature("exact", "schedule spec time zone"),
         "schedule.overlap": Feature("exact", "ScheduleOverlapPolicy SKIP / BUFFER_ONE / ALLOW_ALL"),
         "onError.deadLetter": Feature(
@@ -234,6 +239,8 @@ class TemporalTranslator(Translator[None]):
         resource = f"{meta.tenant}-{meta.name}"
 
         ctx.record("dataDocument", "/spec")
+        for index, _ in enumerate(body.triggers):
+            ctx.record("triggers", f"/spec/triggers/{index}")
         if body.is_dag:
             ctx.record("dag", "/spec/steps")
         self._scope(body.steps, "/spec", ctx)
