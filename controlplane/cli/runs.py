@@ -49,19 +49,16 @@ def _env_option(func: Any) -> Any:
 @click.option(
     "--target", "target_name", required=True, help="A target of ENV whose engine has a worker."
 )
-@click.option(
-    "--dead-letter",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Append dead letters to FILE (JSON Lines) as well as logging them.",
-)
 @repo_option
-def worker_command(env_name: str, target_name: str, dead_letter: Path | None, repo: Path) -> int:
+def worker_command(env_name: str, target_name: str, repo: Path) -> int:
     """Run the worker that hosts cpl's workflow interpreter (Temporal targets).
 
     Polls the target's task queue in its namespace until Ctrl-C (or SIGTERM), then lets
-    running workflow tasks finish and exits 0.
+    running workflow tasks finish and exits 0. Dead letters go to the queues bound in ENV
+    (SQS through spec.aws), else to the spool under .cpl/dlq/ENV (see cpl dlq).
     """
+    from controlplane.deadletters.outbox import Outbox
+
     environment = load_environment(repo, env_name)
     target = target_named(environment, target_name)
     worker = engine_named(target.engine).worker
@@ -71,7 +68,8 @@ def worker_command(env_name: str, target_name: str, dead_letter: Path | None, re
             f"target '{target.name}' of environment '{environment.name}' is a {target.engine} "
             f"target; cpl worker serves {_either(hosts)} targets"
         )
-    worker()(target, dead_letter=dead_letter, announce=lambda line: echo(line, err=True))
+    outbox = Outbox.for_repo(repo, environment)
+    worker()(target, dead_letters=outbox, announce=lambda line: echo(line, err=True))
     echo("worker stopped", err=True)
     return int(ExitCode.OK)
 

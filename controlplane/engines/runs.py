@@ -9,11 +9,13 @@ SDK is imported only then. An engine cpl starts no runs on has neither, and its 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Literal, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict
 
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
+
+if TYPE_CHECKING:
+    from controlplane.deadletters.outbox import Outbox
 
 RunState = Literal["running", "succeeded", "failed", "cancelled"]
 
@@ -61,11 +63,11 @@ class Worker(Protocol):
     """cpl's side of an engine's runs, where cpl provides one (Temporal: the interpreter)."""
 
     def __call__(
-        self, target: Target, *, dead_letter: Path | None, announce: Callable[[str], None]
+        self, target: Target, *, dead_letters: Outbox | None, announce: Callable[[str], None]
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
-        `announce` receives one line once serving (and one when stopping); `dead_letter`,
-        when given, is a JSON Lines file dead letters are appended to.
+        `announce` receives one line once serving (and one when stopping); `dead_letters`
+        hands dead letters to the environment's queues (`controlplane.deadletters`).
         """
         ...

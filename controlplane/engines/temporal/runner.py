@@ -10,8 +10,7 @@ import signal as signals
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
@@ -30,6 +29,9 @@ from controlplane.engines.timeouts import Timeouts
 from controlplane.errors import EngineError
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
+
+if TYPE_CHECKING:
+    from controlplane.deadletters.outbox import Outbox
 
 __all__ = [
     "RunOutcome",
@@ -192,15 +194,17 @@ class TemporalRunner:
 
 
 def serve_worker(
-    target: Target, *, dead_letter: Path | None, announce: Callable[[str], None]
+    target: Target, *, dead_letters: Outbox | None, announce: Callable[[str], None]
 ) -> None:
     """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
-    then running workflow tasks finish."""
-    asyncio.run(_serve(target, dead_letter, announce))
+    then running workflow tasks finish. Dead letters go through `dead_letters` (whose spool
+    is re-sent at start and periodically), else to the log only."""
+    asyncio.run(_serve(target, dead_letters, announce))
 
 
-async def _serve(target: Target, dead_letter: Path | None, announce: Callable[[str], None]) -> None:
+async def _serve(target: Target, outbox: Outbox | None, announce: Callable[[str], None]) -> None:
     # imported here: the worker loads the workflow sandbox, which clients and runs never need
+    from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
     from controlplane.engines.temporal.runtime.worker import build_worker
 
     address, namespace, task_queue = _settings(target)
@@ -209,7 +213,9 @@ async def _serve(target: Target, dead_letter: Path | None, announce: Callable[[s
     loop = asyncio.get_running_loop()
     for number in (signals.SIGINT, signals.SIGTERM):
         loop.add_signal_handler(number, stop.set)
-    worker = build_worker(client, task_queue, dead_letter)
+    hand_off = DeadLetterHandOff(outbox, target)
+    worker = build_worker(client, task_queue, hand_off)
+    resend = asyncio.create_task(hand_off.resend_periodically())
     try:
         async with worker:
             announce(
@@ -221,6 +227,7 @@ async def _serve(target: Target, dead_letter: Path | None, announce: Callable[[s
     except RuntimeError as error:  # the worker failed to poll (namespace missing, server gone)
         raise EngineError(f"the worker for {namespace} at {address} failed: {error}") from None
     finally:
+        resend.cancel()
         for number in (signals.SIGINT, signals.SIGTERM):
             loop.remove_signal_handler(number)
 
