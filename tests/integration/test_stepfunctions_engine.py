@@ -120,7 +120,8 @@ class Engine:
     def messages(self, queue: str) -> list[dict[str, Any]]:
         url = self.sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         found = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)
-        return [json.loads(m["Body"]) for m in found.get("Messages", [])]
+        # the data of each dead-letter CloudEvent
+        return [json.loads(m["Body"])["data"] for m in found.get("Messages", [])]
 
 
 @pytest.fixture(scope="module")
@@ -198,9 +199,9 @@ def test_fail_step_goes_to_the_dead_letter_queue(engine: Engine) -> None:
     assert trace == ["screen-order", "reject-unverified", "dead-letter", "run-failed"]
     bodies = [m for m in engine.messages("orders-dlq") if m["input"]["orderId"] == "ORD-00000002"]
     assert len(bodies) == 1
-    assert bodies[0]["error"]["Error"] == "VerificationRequired"
-    assert bodies[0]["workflow"] == {"tenant": "retail", "name": "order-fulfillment"}
-    assert bodies[0]["executionId"].startswith("arn:aws:states:")
+    assert bodies[0]["error"] == "VerificationRequired"
+    assert bodies[0]["workflow"] == "retail/order-fulfillment"
+    assert bodies[0]["runId"].startswith("arn:aws:states:")
 
 
 def test_saga_compensates_in_reverse_order_then_dead_letters(
@@ -239,7 +240,7 @@ def test_saga_compensates_in_reverse_order_then_dead_letters(
     ]
     bodies = [m for m in engine.messages("orders-dlq") if m["input"]["orderId"] == "ORD-00000003"]
     assert described["error"] == "SQS.SdkClientException"
-    assert len(bodies) == 1 and bodies[0]["error"]["Error"] == described["error"]
+    assert len(bodies) == 1 and bodies[0]["error"] == described["error"]
 
 
 FLOW = """
