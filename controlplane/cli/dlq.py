@@ -241,7 +241,8 @@ def _read_input(text: str) -> Any:
         try:
             text = Path(source).read_text(encoding="utf-8")
         except OSError as error:
-            raise click.BadParameter(f"cannot read {source}: {error}", param_hint="--input")
+            problem = f"cannot read {source}: {error}"
+            raise click.BadParameter(problem, param_hint="--input") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
