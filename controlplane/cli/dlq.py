@@ -52,7 +52,7 @@ def list_command(
     """List the dead letters of ENV (none is consumed)."""
     environment, box = _box(repo, env_name, target_name)
     classes = _classifications(repo)
-    messages = [_shown(letter, classes) for letter in box.list()]
+    messages = [_shown(letter, classes) for letter in box.letters()]
     if output_format == "json":
         emit(to_json({"environment": environment.name, "messages": messages}), output_file)
         return int(ExitCode.OK)
@@ -250,11 +250,14 @@ def _read_input(text: str) -> Any:
 
 
 def _note_pending(box: DeadLetterBox) -> None:
+    console = console_for(err=True)
     if box.resent is not None and box.resent.pending:
-        console_for(err=True).print(
+        console.print(
             f"note: {box.resent.pending} dead letter(s) wait in the spool for their queue",
             markup=False,
         )
+    for queue in sorted(box.missing):
+        console.print(f"note: {queue} does not exist", markup=False)
 
 
 __all__ = ["DeadLetterError", "dlq_group"]

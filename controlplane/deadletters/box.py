@@ -19,6 +19,7 @@ from controlplane.deadletters.outbox import Outbox, Resent, bound_queues
 from controlplane.deadletters.spool import Spooled
 from controlplane.deadletters.sqs import (
     Queue,
+    QueueMissing,
     QueueUnreachable,
     Received,
     delete,
@@ -55,6 +56,8 @@ class DeadLetterBox:
         self.outbox = Outbox.for_repo(repo, environment)
         self.queues: list[tuple[Target, Queue]] = bound_queues(environment, target_name)
         self.resent: Resent | None = None
+        self.missing: set[str] = set()
+        """Queues that do not exist (yet): they hold no dead letters."""
 
     def resend(self) -> Resent:
         """Send what the spool holds to its queues (once per box)."""
@@ -62,7 +65,7 @@ class DeadLetterBox:
             self.resent = self.outbox.resend()
         return self.resent
 
-    def list(self) -> list[DeadLetter]:
+    def letters(self) -> list[DeadLetter]:
         """Every dead letter, oldest first (DeadLetterError when a queue cannot be read)."""
         self.resend()
         letters: dict[str, DeadLetter] = {}
@@ -78,7 +81,7 @@ class DeadLetterBox:
         return sorted(letters.values(), key=lambda letter: (letter.time, letter.id))
 
     def find(self, letter_id: str) -> DeadLetter:
-        for letter in self.list():
+        for letter in self.letters():
             if letter.id == letter_id:
                 return letter
         raise self._unknown(letter_id)
@@ -90,6 +93,9 @@ class DeadLetterBox:
         for _, queue in self.queues:
             try:
                 received = take(queue, lambda r: self._id_of(r.body) == letter_id)
+            except QueueMissing:
+                self.missing.add(queue.describe())
+                continue
             except QueueUnreachable as error:
                 raise DeadLetterError(f"cannot read dead letters: {error}") from None
             if received is not None:
@@ -129,6 +135,9 @@ class DeadLetterBox:
     def _peek(self, queue: Queue) -> list[Received]:
         try:
             return peek(queue)
+        except QueueMissing:
+            self.missing.add(queue.describe())
+            return []
         except QueueUnreachable as error:
             raise DeadLetterError(f"cannot read dead letters: {error}") from None
 

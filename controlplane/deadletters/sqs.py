@@ -38,6 +38,13 @@ class QueueUnreachable(Exception):
     """The queue could not be reached or refused the call (the message says which queue)."""
 
 
+class QueueMissing(QueueUnreachable):
+    """The queue service answered: no such queue (it holds no messages yet)."""
+
+
+_MISSING: Final = frozenset({"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"})
+
+
 @dataclass(frozen=True)
 class Queue:
     """A queue by its binding value, in `region`, through `endpoint` when set."""
@@ -179,7 +186,8 @@ def _call(queue: Queue, operation: Any, **arguments: Any) -> Any:
         return operation(**arguments)
     except ClientError as error:
         detail = error.response.get("Error", {})
-        raise QueueUnreachable(
+        kind = QueueMissing if detail.get("Code") in _MISSING else QueueUnreachable
+        raise kind(
             f"{queue.describe()}: {detail.get('Code', 'error')}: {detail.get('Message', '')}"
         ) from None
     except BotoCoreError as error:
