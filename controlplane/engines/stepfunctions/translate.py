@@ -255,7 +255,8 @@ class StepFunctionsTranslator(Translator[State]):
         ),
         "onError.deadLetter": Feature(
             "approximated",
-            "an sqs:sendMessage state; the message has no trace (read the execution history)",
+            "an sqs:sendMessage state sends the CloudEvent; its trace is null (ASL cannot "
+            "compute it): cpl dlq show reads it from the execution history",
         ),
         "onError.compensate": Feature(
             "approximated",
