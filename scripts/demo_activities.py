@@ -21,12 +21,10 @@ from temporalio.worker import Worker
 
 from controlplane.spec.load import load_environment
 
-
 # Fields a real activity would return and a later step of the demo workflows reads.
 RESULTS: dict[str, dict[str, Any]] = {
     "PatientsRegister": {"patientId": "pat-0001", "status": "registered"},
 }
-
 
 
 def _duplicate_patient(payload: Any) -> None:
