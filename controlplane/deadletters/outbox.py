@@ -103,24 +103,25 @@ class Outbox:
         return "spooled"
 
     def resend(self) -> Resent:
-        """Send every spooled message whose queue answers; keep the others."""
+        """Send every spooled message whose queue answers; keep the others (a queue that
+        failed once is not tried again in this pass, so a down service costs one timeout)."""
         sent: set[str] = set()
+        failed: dict[Queue, str] = {}
         pending = 0
-        error: str | None = None
         for entry in self.spool.entries():
             queue = self._queue_of(entry)
-            if queue is None:
+            if queue is None or queue in failed:
                 pending += 1
                 continue
             try:
                 send(queue, entry.message)
             except QueueUnreachable as failure:
                 pending += 1
-                error = str(failure)
+                failed[queue] = str(failure)
                 continue
             sent.add(entry.message)
         self.spool.remove(sent)
-        return Resent(len(sent), pending, error)
+        return Resent(len(sent), pending, next(iter(failed.values()), None))
 
     def _queue_of(self, entry: Spooled) -> Queue | None:
         try:

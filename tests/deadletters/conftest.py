@@ -203,8 +203,9 @@ def queued(sqs: Any, queue: str) -> list[dict[str, Any]]:
         if not messages:
             break
         for message in messages:
-            events[message["MessageId"]] = json.loads(message["Body"])
             receipts.append(message["ReceiptHandle"])
+            if message["Body"].startswith("{"):  # other producers' messages are skipped
+                events[message["MessageId"]] = json.loads(message["Body"])
     for receipt in receipts:
         sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=receipt, VisibilityTimeout=0)
     return list(events.values())

@@ -50,10 +50,15 @@ def listed_ids(capsys: pytest.CaptureFixture[str], repo: Path) -> list[str]:
 
 
 def test_list_does_not_consume_and_show_gives_one_message(
-    capsys: pytest.CaptureFixture[str], repo: Path, worker: subprocess.Popen[str]
+    capsys: pytest.CaptureFixture[str], repo: Path, worker: subprocess.Popen[str], sqs: Any
 ) -> None:
+    url = sqs.get_queue_url(QueueName=TEMPORAL_QUEUE)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="not a dead letter")  # another producer's
     letter = dead_letter(capsys, repo, "retail/orders", "o-list")
     assert letter in listed_ids(capsys, repo)  # listing twice in a row sees it again
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                     VisibilityTimeout=0)["Messages"]]  # fmt: skip
+    assert "not a dead letter" in bodies  # left alone, visible
 
     code, out, _ = cpl(capsys, repo, "dlq", "list", "--env", "test")
     assert code == 0 and letter in out and "retail/orders on temporal" in out
