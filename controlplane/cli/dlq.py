@@ -3,7 +3,8 @@
 Each subcommand reads the environment's dead-letter queues and spool through
 `controlplane.deadletters` (after re-sending what the spool holds); replay and purge are
 recorded in the audit trail. JSON: `{"environment", "messages": [...]}` for list, one message
-for show, `{"id", "replayedAs": <run id>}` for replay, `{"id", "purged": true}` for purge.
+for show, `{"id", "replayedAs": <the run JSON of cpl run>, "again"}` for replay,
+`{"id", "purged": true}` for purge.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from controlplane.cli.output import console_for, emit, format_option, repo_optio
 from controlplane.cli.selection import find_workflow, select_target, target_named
 from controlplane.deadletters.box import DeadLetterBox, DeadLetterError
 from controlplane.deadletters.message import DeadLetter
-from controlplane.deadletters.replay import purge, replay
+from controlplane.deadletters.replay import Replayed, purge, replay
 from controlplane.engines import engine_named
-from controlplane.errors import ConfigError, ExitCode
+from controlplane.engines.runs import RUNNING, RunOutcome
+from controlplane.errors import ConfigError, CplError, EngineError, ExitCode
 from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment, load_workflows
@@ -147,7 +149,12 @@ def replay_command(
         corrected=corrected,
         classification=classification,
     )
-    report = {"id": letter_id, "replayedAs": result.run_id, "again": result.again}
+    workflow = workflow_of(result.letter)
+    report = {
+        "id": letter_id,
+        "replayedAs": _run_report(environment, workflow, result.letter.target, result),
+        "again": result.again,
+    }
     if output_format == "json":
         emit(to_json(report), output_file)
         return int(ExitCode.OK)
@@ -184,6 +191,33 @@ def purge_command(
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _run_report(
+    environment: Environment, workflow: Workflow, target_name: str, result: Replayed
+) -> dict[str, Any]:
+    """The run JSON of `cpl run` for the replayed run: just started, or (replayed before)
+    as it stands now."""
+    target = environment.target(target_name)
+    outcome: RunOutcome = RUNNING
+    engine = engine_named(target.engine)
+    if result.again and engine.runner is not None:
+        try:
+            outcome = engine.runner().outcome(target, result.run_id, 0.0)
+        except CplError as error:
+            raise EngineError(
+                f"dead letter {result.letter.id} was replayed earlier as run {result.run_id} "
+                f"(its message is now deleted), but that run cannot be read: {error.message}"
+            ) from None
+    return {
+        "workflow": workflow.key,
+        "target": target.name,
+        "engine": target.engine,
+        "runId": result.run_id,
+        **outcome,
+        "error": redact_run_error(outcome["error"], workflow.metadata.classification),
+        "output": mask_secrets(outcome["output"]),
+    }
 
 
 def _box(repo: Path, env_name: str, target_name: str | None) -> tuple[Environment, DeadLetterBox]:
