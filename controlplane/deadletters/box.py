@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
 
 from controlplane.deadletters.message import DeadLetter, NotADeadLetter, parse_message
 from controlplane.deadletters.outbox import Outbox, Resent, bound_queues
@@ -30,9 +29,6 @@ from controlplane.deadletters.sqs import (
 from controlplane.errors import CplError
 from controlplane.spec.environment import Environment, Target
 
-MAX_COPIES: Final = 10
-"""At most this many copies of one dead letter are deleted from a queue at once."""
-
 
 class DeadLetterError(CplError):
     """An unknown dead letter, or a queue that cannot be read (exit 1)."""
@@ -40,7 +36,8 @@ class DeadLetterError(CplError):
 
 @dataclass
 class Taken:
-    """A dead letter held for a replay or purge: hidden in its queue, and/or in the spool."""
+    """A dead letter held for a replay or purge: hidden in its queues (each copy), and/or
+    in the spool."""
 
     letter: DeadLetter
     queued: list[tuple[Queue, Received]] = field(default_factory=list)
@@ -92,13 +89,13 @@ class DeadLetterBox:
         taken: Taken | None = None
         for _, queue in self.queues:
             try:
-                received = take(queue, lambda r: self._id_of(r.body) == letter_id)
+                copies = take(queue, lambda r: self._id_of(r.body) == letter_id)
             except QueueMissing:
                 self.missing.add(queue.describe())
                 continue
             except QueueUnreachable as error:
                 raise DeadLetterError(f"cannot read dead letters: {error}") from None
-            if received is not None:
+            for received in copies:
                 letter = self._parse(received.body)
                 assert letter is not None
                 taken = taken or Taken(letter)
@@ -113,15 +110,11 @@ class DeadLetterBox:
         return taken
 
     def delete(self, taken: Taken) -> None:
-        """Remove the held dead letter from its queues (every copy) and from the spool."""
+        """Remove the held dead letter from its queues (every copy: a re-send whose answer
+        was lost leaves two) and from the spool."""
         for queue, received in taken.queued:
             try:
                 delete(queue, received.receipt)
-                for _ in range(MAX_COPIES):  # copies left by re-sends whose answer was lost
-                    copy = take(queue, lambda r: self._id_of(r.body) == taken.letter.id)
-                    if copy is None:
-                        break
-                    delete(queue, copy.receipt)
             except QueueUnreachable as error:
                 raise DeadLetterError(f"cannot delete dead letter: {error}") from None
         self.outbox.spool.remove({entry.message for entry in taken.spooled})

@@ -34,7 +34,7 @@ user's own image, whose queue cpl does not know)."""
 @dataclass(frozen=True)
 class SendRetry:
     """`attempts` sends, `base_delay` doubling up to `max_delay` between them (full jitter),
-    and no new attempt once `budget` seconds have passed."""
+    and no new attempt that (as slow as the last one) would end after `budget` seconds."""
 
     attempts: int = 4
     base_delay: float = 0.2
@@ -134,14 +134,17 @@ class Outbox:
         started = time.monotonic()
         client = client_for(queue, connect=1.0, read=3.0)  # each attempt fits the budget
         for attempt in range(self.retry.attempts):
+            began = time.monotonic()
             try:
                 send(queue, message, client=client)
                 return True
             except QueueUnreachable:
                 pass
             delay = random.uniform(0, min(self.retry.max_delay, self.retry.base_delay * 2**attempt))
+            # another attempt as slow as this one must still end within the budget
+            took = time.monotonic() - began
             last = attempt == self.retry.attempts - 1
-            if last or time.monotonic() - started + delay > self.retry.budget:
+            if last or time.monotonic() - started + delay + took > self.retry.budget:
                 break
             time.sleep(delay)
         return False

@@ -113,22 +113,21 @@ def peek(queue: Queue, *, client: Any = None, limit: int = MAX_MESSAGES) -> list
     return _walk(queue, client or client_for(queue), limit, None)[0]
 
 
-def take(
-    queue: Queue, wanted: Callable[[Received], bool], *, client: Any = None
-) -> Received | None:
-    """The first message `wanted` accepts, kept hidden (for `WALK_VISIBILITY` seconds) so that
-    no other reader takes it meanwhile: delete it, or `release` it. None when there is none."""
+def take(queue: Queue, wanted: Callable[[Received], bool], *, client: Any = None) -> list[Received]:
+    """Every message `wanted` accepts (one dead letter may be there more than once), kept
+    hidden for `WALK_VISIBILITY` seconds so that no other reader takes them meanwhile:
+    delete them, or `release` them. The others are released at once."""
     return _walk(queue, client or client_for(queue), MAX_MESSAGES, wanted)[1]
 
 
 def _walk(
     queue: Queue, client: Any, limit: int, wanted: Callable[[Received], bool] | None
-) -> tuple[list[Received], Received | None]:
+) -> tuple[list[Received], list[Received]]:
     url = queue_url(client, queue)
     seen: dict[str, Received] = {}
-    found: Received | None = None
+    found: list[Received] = []
     try:
-        while len(seen) < limit and found is None:
+        while len(seen) < limit:
             response = _call(
                 queue,
                 client.receive_message,
@@ -143,10 +142,11 @@ def _walk(
             for message in fresh:
                 received = Received(message["MessageId"], message["ReceiptHandle"], message["Body"])
                 seen[received.message_id] = received
-                if found is None and wanted is not None and wanted(received):
-                    found = received
+                if wanted is not None and wanted(received):
+                    found.append(received)
     finally:
-        others = [m.receipt for m in seen.values() if m is not found]
+        held = {m.message_id for m in found}
+        others = [m.receipt for m in seen.values() if m.message_id not in held]
         release(queue, others, client=client, url=url)
     return list(seen.values()), found
 

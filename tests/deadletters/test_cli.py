@@ -153,11 +153,15 @@ def test_replay_of_a_step_functions_dead_letter(
     assert letter not in listed_ids(capsys, repo)
 
 
-def test_purge_deletes_one_message_audited(
-    capsys: pytest.CaptureFixture[str], repo: Path, worker: subprocess.Popen[str]
+def test_purge_deletes_one_dead_letter_every_copy_audited(
+    capsys: pytest.CaptureFixture[str], repo: Path, worker: subprocess.Popen[str], sqs: Any
 ) -> None:
     letter = dead_letter(capsys, repo, "retail/orders", "o-purge")
     other = dead_letter(capsys, repo, "retail/orders", "o-keep")
+    [body] = [e for e in queued(sqs, TEMPORAL_QUEUE) if e["id"] == letter]
+    url = sqs.get_queue_url(QueueName=TEMPORAL_QUEUE)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))  # a re-send's second copy
+    assert listed_ids(capsys, repo).count(letter) == 1
     code, out, _ = cpl(capsys, repo, "dlq", "purge", letter, "--env", "test", "--format", "json")
     assert code == 0 and json.loads(out) == {"id": letter, "purged": True}
     ids = listed_ids(capsys, repo)
