@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from controlplane.audit import Auditor, FileSink, open_sinks
+from controlplane.audit.events import SUBJECT_PATTERN
 from controlplane.deadletters.box import DeadLetterBox
 from controlplane.deadletters.message import DeadLetter
 
@@ -82,10 +83,12 @@ def purge(
     """Delete one dead letter, audited; DeadLetterError when it is unknown."""
     taken = box.take(letter_id)
     letter = taken.letter
+    # a message from elsewhere may name no workflow of ours: still purgeable, without subject
+    subject = letter.workflow if SUBJECT_PATTERN.match(letter.workflow) else None
     try:
         auditor.emit(
             DLQ_PURGED,
-            letter.workflow,
+            subject,
             {"id": letter.id, "workflow": letter.workflow, "target": letter.target},
             classification=classification,
         )
