@@ -96,7 +96,7 @@ from controlplane.spec.load import load_environment
 
 environment = load_environment(Path(sys.argv[1]), "local")
 run_id = json.loads(Path(sys.argv[2]).read_text())["replayedAs"]["runId"]
-outcome = TemporalRunner().outcome(environment.target("temporal-local"), run_id, 120)
+outcome = TemporalRunner(environment).outcome(environment.target("temporal-local"), run_id, 120)
 print(f"replayed run {run_id}: {outcome['status']}")
 sys.exit(0 if outcome["status"] == "succeeded" else 1)
 PY

@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "drift": "controlplane.cli.drift:drift_command",
     "audit": "controlplane.cli.audit:audit_group",
     "report": "controlplane.cli.report:report_command",
+    "import": "controlplane.cli.importing:import_command",
 }
 
 

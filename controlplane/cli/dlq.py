@@ -136,7 +136,7 @@ def replay_command(
         engine = engine_named(target.engine)
         if engine.runner is None:
             raise ConfigError(f"cpl starts no runs on target '{target.name}' ({target.engine})")
-        return engine.runner().start(workflow, target, environment, run_input)
+        return engine.runner(environment).start(workflow, target, environment, run_input)
 
     letter = box.find(letter_id)
     classification = workflow_of(letter).metadata.classification
@@ -203,7 +203,7 @@ def _run_report(
     engine = engine_named(target.engine)
     if result.again and engine.runner is not None:
         try:
-            outcome = engine.runner().outcome(target, result.run_id, 0.0)
+            outcome = engine.runner(environment).outcome(target, result.run_id, 0.0)
         except CplError as error:
             raise EngineError(
                 f"dead letter {result.letter.id} was replayed earlier as run {result.run_id} "
@@ -251,7 +251,7 @@ def _trace(environment: Environment, letter: DeadLetter) -> list[str] | None:
     engine = engine_named(target.engine)
     if engine.runner is None:
         return None
-    return engine.runner().outcome(target, letter.runId, 0.0)["trace"]
+    return engine.runner(environment).outcome(target, letter.runId, 0.0)["trace"]
 
 
 def _validate(workflow: Workflow, run_input: Any, source: str) -> None:

@@ -29,8 +29,8 @@ from controlplane.engines import ENGINES, engine_named
 from controlplane.engines.runs import RUNNING, Runner
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.redaction import mask_secrets, redact_run_error
-from controlplane.spec.environment import Target
-from controlplane.spec.load import load_environment
+from controlplane.spec.environment import Environment, Target
+from controlplane.spec.load import load_environment, load_workflows
 from controlplane.spec.model import Workflow
 
 DEFAULT_WAIT = "10m"
@@ -68,8 +68,15 @@ def worker_command(env_name: str, target_name: str, repo: Path) -> int:
             f"target '{target.name}' of environment '{environment.name}' is a {target.engine} "
             f"target; cpl worker serves {_either(hosts)} targets"
         )
-    outbox = Outbox.for_repo(repo, environment)
-    worker()(target, dead_letters=outbox, announce=lambda line: echo(line, err=True))
+    # the worker's payload codec offloads by the thresholds of the target's workflows
+    workflows = tuple(loaded.model for loaded in load_workflows(repo).workflows)
+    worker()(
+        target,
+        dead_letters=Outbox.for_repo(repo, environment),
+        announce=lambda line: echo(line, err=True),
+        environment=environment,
+        workflows=workflows,
+    )
     echo("worker stopped", err=True)
     return int(ExitCode.OK)
 
@@ -121,7 +128,7 @@ def run_command(
     environment = load_environment(repo, env_name)
     workflow = find_workflow(repo, workflow_ref)
     target = select_target(environment, workflow, target_name)
-    runner = _runner(target, workflow)
+    runner = _runner(target, workflow, environment)
     run_id = runner.start(workflow, target, environment, run_input)
     outcome = runner.outcome(target, run_id, timeout) if wait else RUNNING
     report: dict[str, Any] = {
@@ -147,7 +154,7 @@ def run_command(
     return int(ExitCode.ERROR)
 
 
-def _runner(target: Target, workflow: Workflow) -> Runner:
+def _runner(target: Target, workflow: Workflow, environment: Environment) -> Runner:
     """The runner of the target's engine; a ConfigError saying how to run it otherwise."""
     engine = engine_named(target.engine)
     if engine.runner is None:
@@ -157,7 +164,7 @@ def _runner(target: Target, workflow: Workflow) -> Runner:
             f"cpl run starts {_either(runnable, 'and')} runs; target '{target.name}' is "
             f"{target.engine}{hint}"
         )
-    return engine.runner()
+    return engine.runner(environment)
 
 
 def _either(names: list[str], word: str = "or") -> str:
@@ -233,9 +240,13 @@ def signal_command(
     environment = load_environment(repo, env_name)
     target = target_named(environment, target_name)
     engine = engine_named(target.engine)
-    runner = engine.runner() if engine.runner is not None else None
+    runner = engine.runner(environment) if engine.runner is not None else None
     if runner is None or not runner.signals:
-        takers = [e.name for e in ENGINES.values() if e.runner is not None and e.runner().signals]
+        takers = [
+            e.name
+            for e in ENGINES.values()
+            if e.runner is not None and e.runner(environment).signals
+        ]
         raise ConfigError(
             f"target '{target.name}' of environment '{environment.name}' is a {target.engine} "
             f"target; its runs take no signals (cpl signal needs a {_either(takers)} target)"

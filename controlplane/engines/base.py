@@ -101,7 +101,8 @@ class Engine:
     """Diff paths that stand for the whole spec by its digest (an engine that keeps the spec
     by digest, not field by field): a plan shows the spec's own changed fields instead."""
     thread_safe_client: bool = False
-    runner: Callable[[], Runner] | None = None
+    runner: Callable[[Environment], Runner] | None = None
+    """Makes a runner for the environment its runs belong to."""
     run_hint: Callable[[Workflow], str] | None = None
     worker: Callable[[], Worker] | None = None
     emulator: Callable[[], Emulator] | None = None

@@ -38,7 +38,10 @@ RUNNING: RunOutcome = {"status": "running", "output": None, "error": None, "trac
 
 
 class Runner(Protocol):
-    """Runs of deployed workflows on one engine (errors are EngineError naming the target)."""
+    """Runs of deployed workflows on one engine (errors are EngineError naming the target).
+
+    The bundle's `runner(environment)` makes one for the environment the runs belong to
+    (Temporal clients resolve offloaded payloads in its stores)."""
 
     signals: bool
     """Whether runs take signals (`cpl signal`: approvals, pause, resume, skip)."""
@@ -63,11 +66,18 @@ class Worker(Protocol):
     """cpl's side of an engine's runs, where cpl provides one (Temporal: the interpreter)."""
 
     def __call__(
-        self, target: Target, *, dead_letters: Outbox | None, announce: Callable[[str], None]
+        self,
+        target: Target,
+        *,
+        dead_letters: Outbox | None,
+        announce: Callable[[str], None],
+        environment: Environment | None = None,
+        workflows: tuple[Workflow, ...] = (),
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
         `announce` receives one line once serving (and one when stopping); `dead_letters`
         hands dead letters to the environment's queues (`controlplane.deadletters`).
+        `environment` and the repo's `workflows` configure payload offload (Temporal's codec).
         """
         ...

@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
+from collections import Counter, defaultdict
 from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import boto3
 import pytest
+import temporalio.converter
 from botocore.exceptions import ClientError
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from controlplane.deadletters.outbox import Outbox
@@ -34,9 +38,21 @@ from controlplane.engines.translator import Artifact
 from controlplane.spec.environment import Target
 from controlplane.spec.model import Workflow
 
-from .scenarios import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, TARGETS, environment
+from .scenarios import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, HANG_QUEUE, TARGETS, environment
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Observed:
+    """How a scenario's run ended, and how many attempts each task step made."""
+
+    outcome: RunOutcome
+    attempts: Counter[str]
+
+
+UNAVAILABLE_ERROR = "SQS.SdkClientException"
+"""What moto's sqs:sendMessage to a missing queue fails with (conf.unavailable's error)."""
 
 RUN_TIMEOUT = 30.0
 """Seconds a scenario run may take on either engine."""
@@ -46,6 +62,24 @@ RUN_TIMEOUT = 30.0
 async def echo(argument: Any) -> Any:
     """Returns its input, like a Lambda function on moto."""
     return argument
+
+
+ATTEMPT_TIMES: dict[str, list[float]] = defaultdict(list)
+"""When each attempt of conf.unavailable started (epoch seconds), per workflow id."""
+
+
+@activity.defn(name="conf.unavailable")
+async def unavailable(argument: Any) -> Any:
+    """Always fails, retryably, with the error moto's sendMessage to a missing queue raises,
+    so that retry scenarios (and `retry.nonRetryable`) name one error on both engines."""
+    ATTEMPT_TIMES[activity.info().workflow_id].append(time.time())
+    raise ApplicationError("The specified queue does not exist.", type=UNAVAILABLE_ERROR)
+
+
+@activity.defn(name="conf.hang")
+async def hang(argument: Any) -> Any:
+    """Never answers (until cancelled), like a task waiting for a token nobody sends."""
+    await asyncio.Event().wait()
 
 
 @activity.defn(name="conf.fail")
@@ -64,14 +98,35 @@ class TemporalEngine:
     def on_loop(self, coroutine: Coroutine[Any, Any, T], timeout: float = RUN_TIMEOUT) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout + 5)
 
-    def run(self, spec: SpecPayload, run_input: Any, workflow_id: str) -> RunOutcome:
-        async def run() -> RunOutcome:
+    def run(self, spec: SpecPayload, run_input: Any, workflow_id: str) -> Observed:
+        async def run() -> Observed:
             handle = await start_run(
                 self.client, spec, run_input, task_queue=ACTIVITY_QUEUE, workflow_id=workflow_id
             )
-            return await run_outcome(handle, RUN_TIMEOUT)
+            outcome = await run_outcome(handle, RUN_TIMEOUT)
+            return Observed(outcome, await self._attempts(handle))
 
         return self.on_loop(run())
+
+    @staticmethod
+    async def _attempts(handle: WorkflowHandle[Any, Any]) -> Counter[str]:
+        """Attempts per step, from the run's history: each activity the interpreter schedules
+        carries its step name as summary; its last Started event counts the attempts."""
+        history = await handle.fetch_history()
+        converter = temporalio.converter.default().payload_converter
+        step_of: dict[int, str] = {}
+        attempts: Counter[str] = Counter()
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                if event.user_metadata.HasField("summary"):
+                    summary = converter.from_payload(event.user_metadata.summary, str)
+                    step_of[event.event_id] = summary
+            elif event.HasField("activity_task_started_event_attributes"):
+                started = event.activity_task_started_event_attributes
+                step = step_of.get(started.scheduled_event_id)
+                if step is not None:
+                    attempts[step] += started.attempt
+        return attempts
 
 
 class StepFunctionsEngine:
@@ -98,9 +153,27 @@ class StepFunctionsEngine:
             arn = error.response["Error"]["Message"].rsplit(" ", 1)[-1]
             self.client.update_state_machine(stateMachineArn=arn, definition=definition)
 
-    def run(self, target: Target, workflow: Workflow, run_input: Any) -> RunOutcome:
+    def run(self, target: Target, workflow: Workflow, run_input: Any) -> Observed:
         execution = start_execution(self.client, target, workflow, run_input)
-        return execution_outcome(self.client, execution, RUN_TIMEOUT, poll=0.05)
+        outcome = execution_outcome(self.client, execution, RUN_TIMEOUT, poll=0.05)
+        return Observed(outcome, self._attempts(execution))
+
+    def _attempts(self, execution: str) -> Counter[str]:
+        """Attempts per state: the TaskScheduled events while the task state is entered
+        (scenarios counting attempts run their tasks one at a time)."""
+        attempts: Counter[str] = Counter()
+        current: str | None = None
+        paginator = self.client.get_paginator("get_execution_history")
+        for page in paginator.paginate(executionArn=execution):
+            for event in page["events"]:
+                kind = str(event["type"])
+                if kind == "TaskStateEntered":
+                    current = str(event["stateEnteredEventDetails"]["name"])
+                elif kind == "TaskScheduled" and current is not None:
+                    attempts[current] += 1
+                elif kind.endswith("StateExited"):
+                    current = None
+        return attempts
 
 
 def take_dead_letters(moto_endpoint: str, workflow: str, target: str) -> list[dict[str, Any]]:
@@ -124,12 +197,16 @@ def take_dead_letters(moto_endpoint: str, workflow: str, target: str) -> list[di
 @pytest.fixture(scope="session")
 def sfn_engine(moto_endpoint: str) -> StepFunctionsEngine:
     """boto3 on the session's moto server (Lambda functions echo their event), with the
-    dead-letter queue of the conformance environment."""
+    queue conf.hang sends to and the dead-letter queue."""
     engine = StepFunctionsEngine(moto_endpoint)
     sqs = boto3.client(
-        "sqs", endpoint_url=moto_endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+        "sqs",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    sqs.create_queue(QueueName=HANG_QUEUE.rsplit("/", 1)[-1])
     sqs.create_queue(QueueName=DEAD_LETTER_QUEUE)
     return engine
 
@@ -155,7 +232,9 @@ def temporal_engine(
 
     async def serve() -> tuple[Client, asyncio.Task[None]]:
         client = await temporal_server.connect()
-        worker = build_worker(client, ACTIVITY_QUEUE, dead_letters, activities=[echo, fail])
+        worker = build_worker(
+            client, ACTIVITY_QUEUE, dead_letters, activities=[echo, fail, unavailable, hang]
+        )
 
         async def run_until_stopped() -> None:
             async with worker:

@@ -36,6 +36,10 @@ ACTIVITY_QUEUE = "cpl-conformance"
 
 DEAD_LETTER_QUEUE = "conf-dlq"
 MISSING_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
+HANG_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/conf-hang"
+"""An existing queue: conf.hang on moto sends to it and waits for a task token (never sent)."""
+UNAVAILABLE = "SQS.SdkClientException"
+"""The error of conf.unavailable on both engines (moto's sendMessage to a missing queue)."""
 RUN_ENGINES: tuple[EngineName, ...] = ("temporal", "stepfunctions")
 """Engines the scenarios run on; Argo needs a Kubernetes API server, which cannot run here."""
 
@@ -46,9 +50,12 @@ class Scenario:
 
     `trace` is the expected trace; with `concurrent` only as a multiset (the order between
     concurrent branches or iterations is unspecified). A successful run must end with
-    `output`; a failed one (`error` set) with that error name. `diverges` maps an engine to
-    the construct whose non-exact Support record declares how that engine differs, and
-    `note` says how (both end up in docs/portability.md).
+    `output`; a failed one (`error` set) with that error name. `attempts` counts the
+    attempts of task steps (run one at a time), as each engine's history shows them.
+    `unobserved` names constructs the spec uses that the scenario cannot observe (delays
+    between attempts): it proves nothing about them (tests/conformance/proofs.py).
+    `diverges` maps an engine to the construct whose non-exact Support record declares how
+    that engine differs, and `note` says how (both end up in docs/portability.md).
     """
 
     id: str
@@ -59,6 +66,8 @@ class Scenario:
     output: Any = None
     error: str | None = None
     concurrent: bool = False
+    attempts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    unobserved: frozenset[str] = frozenset()
     diverges: Mapping[EngineName, str] = field(default_factory=lambda: MappingProxyType({}))
     note: str = ""
     dead_letter: bool = False
@@ -109,6 +118,14 @@ spec:
         stepfunctions: {{resource: "arn:aws:lambda:us-east-1:123456789012:function:conf-echo"}}
         temporal: {{activity: conf.echo, taskQueue: {ACTIVITY_QUEUE}}}
         argo: {{image: "ghcr.io/acme/conformance:1.0.0", command: [echo]}}
+      conf.unavailable:
+        stepfunctions: {{resource: "arn:aws:states:::sqs:sendMessage"}}
+        temporal: {{activity: conf.unavailable, taskQueue: {ACTIVITY_QUEUE}}}
+        argo: {{image: "ghcr.io/acme/conformance:1.0.0", command: [unavailable]}}
+      conf.hang:
+        stepfunctions: {{resource: "arn:aws:states:::sqs:sendMessage.waitForTaskToken"}}
+        temporal: {{activity: conf.hang, taskQueue: {ACTIVITY_QUEUE}}}
+        argo: {{image: "ghcr.io/acme/conformance:1.0.0", command: [hang]}}
       conf.fail:
         stepfunctions: {{resource: "arn:aws:states:::sqs:sendMessage"}}
         temporal: {{activity: conf.fail, taskQueue: {ACTIVITY_QUEUE}}}
@@ -391,6 +408,117 @@ steps:
     resultPath: $.report
 """
 
+RETRY = f"""
+start: call
+steps:
+  - name: call
+    type: task
+    activity: conf.unavailable
+    parameters: {{QueueUrl: "{MISSING_QUEUE}", MessageBody: ping}}
+    retry: {{maxAttempts: 3, initialInterval: 1s, backoffRate: 2, maxInterval: 1s}}
+    catch: [{{errors: ["*"], next: gave-up, resultPath: $.failure}}]
+    next: done
+  - {{name: done, type: succeed}}
+  - {{name: gave-up, type: succeed}}
+"""
+
+NON_RETRYABLE = f"""
+start: call
+steps:
+  - name: call
+    type: task
+    activity: conf.unavailable
+    parameters: {{QueueUrl: "{MISSING_QUEUE}", MessageBody: ping}}
+    retry: {{maxAttempts: 3, initialInterval: 1s, nonRetryable: [{UNAVAILABLE}]}}
+    next: done
+  - {{name: done, type: succeed}}
+"""
+
+HANG = f"""
+start: call
+steps:
+  - name: call
+    type: task
+    activity: conf.hang
+    parameters: {{QueueUrl: "{HANG_QUEUE}", MessageBody: wait}}
+    timeout: 2s
+    catch: [{{errors: [Timeout], next: timed-out, resultPath: $.failure}}]
+    next: done
+  - {{name: done, type: succeed}}
+  - {{name: timed-out, type: succeed}}
+"""
+
+SILENT = f"""
+start: call
+steps:
+  - name: call
+    type: task
+    activity: conf.hang
+    parameters: {{QueueUrl: "{HANG_QUEUE}", MessageBody: wait}}
+    timeout: 30s
+    heartbeat: 2s
+    catch: [{{errors: [Timeout], next: timed-out}}]
+    next: done
+  - {{name: done, type: succeed}}
+  - {{name: timed-out, type: succeed}}
+"""
+
+OPERATORS = """
+start: screen
+steps:
+  - name: screen
+    type: choice
+    rules:
+      - when:
+          all:
+            - {path: $.status, ne: closed}
+            - {path: $.score, ge: 50}
+            - {path: $.score, le: 50}
+            - {path: $.attempts, lt: 3}
+            - {path: $.ref, exists: true}
+            - {path: $.voided, exists: false}
+            - {path: $.ref, matches: "^INV-.*"}
+            - {path: $.currency, matches: "^(EUR|GBP)$"}
+        next: accepted
+    default: rejected
+  - name: accepted
+    type: task
+    activity: conf.echo
+    parameters: {ref: $.ref}
+    resultPath: $.accepted
+    end: true
+  - {name: rejected, type: succeed}
+"""
+
+APPROVAL_TIMEOUT = """
+start: sign-off
+steps:
+  - name: sign-off
+    type: approval
+    signal: sign-off
+    approvers: {roles: [controller]}
+    timeout: 2s
+    onTimeout: escalate
+    next: approved
+  - {name: approved, type: succeed}
+  - name: escalate
+    type: task
+    activity: conf.echo
+    parameters: {escalated: $.id}
+    resultPath: $.escalation
+    end: true
+"""
+
+WORKFLOW_TIMEOUT = """
+timeout: 2s
+start: hold
+steps:
+  - {name: hold, type: wait, duration: 60s, next: done}
+  - {name: done, type: succeed}
+"""
+
+INVOICE = {"status": "open", "score": 50, "attempts": 2, "ref": "INV-7", "currency": "GBP"}
+
 DEAD_LETTER = f"""
 start: reserve
 steps:
@@ -556,6 +684,91 @@ SCENARIOS: tuple[Scenario, ...] = (
             "auditTrail": None,
             "report": {"audit": None},
         },
+    ),
+    Scenario(
+        "retry-exhausted",
+        "retry: maxAttempts attempts (backoff capped by maxInterval), then the catch",
+        RETRY,
+        {"id": "r-1"},
+        ("call", "gave-up"),
+        output={
+            "id": "r-1",
+            "failure": {"Error": UNAVAILABLE, "Cause": "The specified queue does not exist."},
+        },
+        attempts={"call": 3},
+        unobserved=frozenset({"retry.backoff", "retry.maxInterval"}),
+    ),
+    Scenario(
+        "retry-non-retryable",
+        "retry: an error listed in nonRetryable fails at the first attempt",
+        NON_RETRYABLE,
+        {"id": "r-2"},
+        ("call",),
+        error=UNAVAILABLE,
+        attempts={"call": 1},
+        unobserved=frozenset({"retry.backoff"}),
+    ),
+    Scenario(
+        "task-timeout",
+        "task timeout: an attempt that does not finish in `timeout` fails with Timeout",
+        HANG,
+        {"id": "t-1"},
+        ("call", "timed-out"),
+        output={
+            "id": "t-1",
+            "failure": {"Error": "Timeout", "Cause": "activity timed out (START_TO_CLOSE)"},
+        },
+        diverges={"stepfunctions": "catch.Timeout.resultPath"},
+        note="the caught error is written as {Error: States.Timeout, Cause: ''}",
+    ),
+    Scenario(
+        "task-heartbeat",
+        "task heartbeat: an attempt silent for `heartbeat` fails with Timeout",
+        SILENT,
+        {"id": "t-2"},
+        ("call", "timed-out"),
+        output={"id": "t-2"},
+    ),
+    Scenario(
+        "choice-operators",
+        "choice: ne, ge and le at the boundary, lt, exists true/false, matches (prefix and "
+        "alternatives) all hold",
+        OPERATORS,
+        INVOICE,
+        ("screen", "accepted"),
+        output={**INVOICE, "accepted": {"ref": "INV-7"}},
+    ),
+    Scenario(
+        "choice-operators-false",
+        "choice: one comparison false (lt at the boundary) makes `all` false: the default",
+        OPERATORS,
+        {**INVOICE, "attempts": 3},
+        ("screen", "rejected"),
+        output={**INVOICE, "attempts": 3},
+    ),
+    Scenario(
+        "choice-operators-missing",
+        "choice: `ne` on a missing path is false (not true), like every comparison",
+        OPERATORS,
+        {key: value for key, value in INVOICE.items() if key != "status"},
+        ("screen", "rejected"),
+        output={key: value for key, value in INVOICE.items() if key != "status"},
+    ),
+    Scenario(
+        "approval-timeout",
+        "approval: no answer within `timeout` goes to onTimeout",
+        APPROVAL_TIMEOUT,
+        {"id": "a-1"},
+        ("sign-off", "escalate"),
+        output={"id": "a-1", "escalation": {"escalated": "a-1"}},
+    ),
+    Scenario(
+        "workflow-timeout",
+        "workflow timeout: a run longer than `timeout` fails with Timeout",
+        WORKFLOW_TIMEOUT,
+        {},
+        ("hold",),
+        error="Timeout",
     ),
     Scenario(
         "dead-letter",

@@ -18,14 +18,14 @@ import pytest
 
 from controlplane.engines import ENGINES
 from controlplane.engines.lowering import step_names
-from controlplane.engines.temporal.runner import RunOutcome
+from controlplane.engines.runs import RunOutcome
 from controlplane.engines.temporal.translate import spec_payload
 from controlplane.engines.translator import Artifact
 from controlplane.spec.check import check_workflow
 from controlplane.spec.environment import EngineName, Environment
 from controlplane.spec.model import Workflow
 
-from .conftest import StepFunctionsEngine, TemporalEngine, take_dead_letters
+from .conftest import Observed, StepFunctionsEngine, TemporalEngine, take_dead_letters
 from .scenarios import RUN_ENGINES, SCENARIOS, TARGETS, Scenario, environment
 
 pytestmark = pytest.mark.integration
@@ -76,9 +76,11 @@ def test_scenarios_are_valid_distinct_workflows(rendered: Rendered) -> None:
             assert engine in RUN_ENGINES and scenario.note, scenario.id
 
 
-def _observed(outcome: RunOutcome, workflow: Workflow, scenario: Scenario) -> dict[str, Any]:
-    """What a run did, in the scenario's terms: its trace without helper states, and how it
-    ended (the output when it succeeded, the error name when it failed)."""
+def _observed(run: Observed, workflow: Workflow, scenario: Scenario) -> dict[str, Any]:
+    """What a run did, in the scenario's terms: its trace without helper states, how it
+    ended (the output when it succeeded, the error name when it failed) and the attempts of
+    the steps whose attempts the scenario counts."""
+    outcome = run.outcome
     names = step_names(workflow)
     trace = [name for name in outcome["trace"] if name in names]
     observed: dict[str, Any] = {
@@ -89,6 +91,8 @@ def _observed(outcome: RunOutcome, workflow: Workflow, scenario: Scenario) -> di
         observed["output"] = outcome["output"]
     else:
         observed["error"] = (outcome["error"] or {}).get("error")
+    if scenario.attempts:
+        observed["attempts"] = {step: run.attempts[step] for step in scenario.attempts}
     return observed
 
 
@@ -102,6 +106,8 @@ def _expected(scenario: Scenario) -> dict[str, Any]:
         expected["error"] = scenario.error
     else:
         expected["output"] = scenario.output
+    if scenario.attempts:
+        expected["attempts"] = dict(scenario.attempts)
     return expected
 
 
@@ -113,7 +119,7 @@ def _run(
     environment: Environment,
     temporal_engine: TemporalEngine,
     sfn_engine: StepFunctionsEngine,
-) -> RunOutcome:
+) -> Observed:
     if engine == "temporal":
         workflow_id = f"conformance-{scenario.id}-{uuid.uuid4().hex[:8]}"
         return temporal_engine.run(spec_payload(artifact), scenario.input, workflow_id)
@@ -134,7 +140,7 @@ def test_scenario_runs_alike_on_every_engine(
 ) -> None:
     workflow, artifacts = deployed[scenario.id]
     artifact = artifacts[engine]
-    outcome = _run(
+    run = _run(
         engine,
         scenario,
         workflow,
@@ -143,13 +149,13 @@ def test_scenario_runs_alike_on_every_engine(
         temporal_engine,
         sfn_engine,
     )
-    observed, expected = _observed(outcome, workflow, scenario), _expected(scenario)
+    observed, expected = _observed(run, workflow, scenario), _expected(scenario)
 
     declared = scenario.diverges.get(engine)
     if declared is None:
-        assert observed == expected, outcome
+        assert observed == expected, run
         if scenario.dead_letter:
-            _assert_dead_lettered(scenario, workflow, artifact, outcome, engine, moto_endpoint)
+            _assert_dead_lettered(scenario, workflow, artifact, run.outcome, engine, moto_endpoint)
         return
     assert observed != expected, (
         f"{scenario.id} now runs as expected on {engine}: remove its declared divergence"
@@ -175,6 +181,7 @@ def _assert_dead_lettered(
     data = event["data"]
     assert data["version"] == workflow.metadata.version and data["runId"]
     assert data["input"] == scenario.input
+    assert outcome["error"] is not None
     assert (data["error"], data["cause"]) == (scenario.error, outcome["error"]["cause"])
     [record] = [r for r in artifact.support if r.feature == "onError.deadLetter"]
     if record.support == "exact":

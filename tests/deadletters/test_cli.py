@@ -98,7 +98,7 @@ def test_replay_with_corrected_input_starts_a_run_audits_and_deletes(
         "temporal",
         "running",
     )
-    outcome = TemporalRunner().outcome(environment.target("temporal"), run["runId"], 60)
+    outcome = TemporalRunner(environment).outcome(environment.target("temporal"), run["runId"], 60)
     assert outcome["status"] == "succeeded" and outcome["trace"] == ["check", "done"]
 
     [event] = [e for e in audit_events(repo, "dev.cpl.dlq.replayed") if e["data"]["id"] == letter]

@@ -6,7 +6,9 @@ import asyncio
 import dataclasses
 import json
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -21,6 +23,8 @@ from controlplane.engines.temporal.namespaces import share_namespaces
 from controlplane.engines.translator import Artifact
 from controlplane.spec.environment import Environment
 from tests.engine_modules.conftest import changed, renamed, unique
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.integration
 
@@ -212,12 +216,31 @@ def test_inventory_lists_published_versions_and_every_schedule_of_the_namespace(
         )
 
     asyncio.run(foreign_schedule())
-    listed = {live.resource: live for live in engine.inventory(set())}
+    # Schedules are listed through Temporal's visibility store, which catches up with
+    # creations and deletions a moment later: wait for it, within a bound.
+    listed = _settled(
+        lambda: {live.resource: live for live in engine.inventory(set())},
+        lambda found: set(found) == {ours.resource, "by-hand"},
+    )
     assert set(listed) == {ours.resource, "by-hand"}
     assert listed[ours.resource].workflow == scheduled.workflow
     assert listed["by-hand"].workflow is None  # in cpl's namespace, without cpl's memo
     engine.delete(ours.id)
-    assert [live.resource for live in engine.inventory(set())] == ["by-hand"]
+    remaining = _settled(
+        lambda: [live.resource for live in engine.inventory(set())],
+        lambda found: found == ["by-hand"],
+    )
+    assert remaining == ["by-hand"]
+
+
+def _settled(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 15.0) -> T:
+    """`read()` once `done` holds for it, or its last value after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = read()
+    return value
 
 
 def test_desired_document_is_what_diff_compares(

@@ -10,7 +10,8 @@ from pathlib import Path
 from controlplane.engines import ENGINES
 from controlplane.engines.translator import Feature
 from controlplane.report.portability import features_markdown
-from tests.conformance.scenarios import SCENARIOS, conformance_markdown
+from tests.conformance.proofs import proofs_markdown
+from tests.conformance.scenarios import SCENARIOS, conformance_markdown, environment
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "portability.md"
 
@@ -20,7 +21,13 @@ def portability_markdown() -> str:
     tables: dict[str, dict[str, Feature]] = {
         name: engine.translator.FEATURES for name, engine in ENGINES.items()
     }
-    return features_markdown(tables) + "\n" + conformance_markdown(SCENARIOS, tables)
+    return "\n".join(
+        [
+            features_markdown(tables),
+            conformance_markdown(SCENARIOS, tables),
+            proofs_markdown(environment()),
+        ]
+    )
 
 
 def test_portability_doc_is_up_to_date() -> None:

@@ -30,6 +30,8 @@ _STATUS: dict[str, RunState] = {
     "ABORTED": "cancelled",
     "PENDING_REDRIVE": "failed",
 }
+_CPL_ERRORS = {"States.Timeout": "Timeout", "States.HeartbeatTimeout": "Timeout"}
+"""Engine error names reported as the spec's (a timed-out attempt is `Timeout` everywhere)."""
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -96,11 +98,11 @@ def execution_outcome(
     if status == "succeeded" and described.get("output") is not None:
         output = json.loads(described["output"])
     error = None
-    if status == "failed":
-        error = {
-            "error": str(described.get("error") or described["status"]),
-            "cause": str(described.get("cause") or ""),
-        }
+    if described["status"] == "TIMED_OUT":
+        error = {"error": "Timeout", "cause": "the run exceeded its timeout"}
+    elif status == "failed":
+        name = str(described.get("error") or described["status"])
+        error = {"error": _CPL_ERRORS.get(name, name), "cause": str(described.get("cause") or "")}
     return {"status": status, "output": output, "error": error, "trace": trace}
 
 
@@ -120,6 +122,9 @@ class StepFunctionsRunner:
     state machine is resumed through its task token, not by cpl)."""
 
     signals = False
+
+    def __init__(self, environment: Environment | None = None) -> None:
+        self.environment = environment
 
     def start(
         self, workflow: Workflow, target: Target, environment: Environment, run_input: Any

@@ -186,6 +186,11 @@ class StepFunctionsTranslator(Translator[State]):
         "catch.DataPathError": Feature(
             "approximated", "a path error is States.Runtime on Step Functions, not catchable"
         ),
+        "catch.Timeout.resultPath": Feature(
+            "approximated",
+            "a caught timeout is written at resultPath as {Error: States.Timeout} (the engine's "
+            "name), not Timeout; routing on it is exact",
+        ),
         "choice": Feature("exact"),
         "condition": Feature("exact"),
         "condition.eq.structured": Feature(
@@ -246,12 +251,21 @@ class StepFunctionsTranslator(Translator[State]):
         "input.schema": Feature(
             "approximated", "validated by cpl before StartExecution, not by the engine"
         ),
-        "payload.limit": Feature("exact"),
+        "payload.limit": Feature(
+            "approximated",
+            f"checked against Step Functions' documented {PAYLOAD_LIMIT_BYTES}-byte limit when "
+            "rendering; the emulator cpl is tested on does not enforce the limit",
+        ),
         "payload.limit.exceeded": Feature(
             "unsupported", f"Step Functions payloads are limited to {PAYLOAD_LIMIT_BYTES} bytes"
         ),
         "payload.offload": Feature(
-            "unsupported", "Step Functions does not offload payloads; tasks must pass references"
+            "unsupported",
+            "Step Functions checks its 256 KiB limit on every state's input and result before "
+            "a later state could move the data to S3 (an S3 state in ASL could only move data "
+            "already below the limit), so cpl renders no claim check: a function must write "
+            "data above the threshold to the bound store itself and return a reference "
+            "(docs/runtime.md, Payload offload)",
         ),
         "onError.deadLetter": Feature(
             "approximated",
@@ -725,6 +739,8 @@ class StepFunctionsTranslator(Translator[State]):
         ctx.record("catch", path)
         if "DataPathError" in catch.errors:
             ctx.record("catch.DataPathError", f"{path}/errors")
+        if catch.result_path is not None and {"Timeout", "*"} & set(catch.errors):
+            ctx.record("catch.Timeout.resultPath", f"{path}/resultPath")
         errors = ["States.ALL"] if "*" in catch.errors else [_error_name(e) for e in catch.errors]
         return {
             "ErrorEquals": errors,

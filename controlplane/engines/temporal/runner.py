@@ -13,11 +13,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError, RPCStatusCode
 
 from controlplane.engines.runs import RunOutcome, RunState
+from controlplane.engines.temporal.codec import ClaimCheckError, target_converter
 from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
     RunResult,
@@ -71,12 +73,20 @@ async def start_run(
     )
 
 
-async def connect(address: str, namespace: str, timeout: float | None = None) -> Client:
+async def connect(
+    address: str,
+    namespace: str,
+    timeout: float | None = None,
+    data_converter: DataConverter | None = None,
+) -> Client:
     """A client for `namespace` at `address`; EngineError naming the address when unreachable
     or, with a `timeout` (seconds), when it does not answer in time (a frozen server accepts
-    the connection and never replies)."""
+    the connection and never replies). `data_converter`: e.g. the payload-offload codec's."""
+    options: dict[str, Any] = {"namespace": namespace}
+    if data_converter is not None:
+        options["data_converter"] = data_converter
     try:
-        return await asyncio.wait_for(Client.connect(address, namespace=namespace), timeout)
+        return await asyncio.wait_for(Client.connect(address, **options), timeout)
     except TimeoutError:
         raise EngineError(
             f"the Temporal server at {address} (namespace {namespace}) did not answer within "
@@ -100,7 +110,12 @@ async def run_outcome(handle: WorkflowHandle[Any, Any], timeout: float | None) -
     except TimeoutError:
         return {"status": "running", "output": None, "error": None, "trace": await _trace(handle)}
     except WorkflowFailureError as failure:
-        return _failed(failure.cause)
+        outcome = _failed(failure.cause)
+        if not outcome["trace"] and outcome["status"] == "failed":
+            # Timed out or terminated: the engine, not the interpreter, ended the run, so no
+            # error carries the trace; a query replays the closed run's history on a worker.
+            outcome["trace"] = await _trace(handle, CLOSED_QUERY_TIMEOUT)
+        return outcome
     return {
         "status": "succeeded",
         "output": result.get("output"),
@@ -127,10 +142,14 @@ def _failed(cause: BaseException | None) -> RunOutcome:
     return {"status": "failed", "output": None, "error": error, "trace": trace}
 
 
-async def _trace(handle: WorkflowHandle[Any, Any]) -> list[str]:
+CLOSED_QUERY_TIMEOUT = 5.0
+"""Seconds to wait for a worker to answer the status query of a closed run."""
+
+
+async def _trace(handle: WorkflowHandle[Any, Any], timeout: float | None = None) -> list[str]:
     try:
-        status = await handle.query("status")
-    except (RPCError, WorkflowQueryFailedError):
+        status = await asyncio.wait_for(handle.query("status"), timeout)
+    except (RPCError, WorkflowQueryFailedError, TimeoutError):
         return []
     return [str(step) for step in status.get("trace", [])]
 
@@ -138,10 +157,22 @@ async def _trace(handle: WorkflowHandle[Any, Any]) -> list[str]:
 class TemporalRunner:
     """The bundle's runner: interpreter runs of a target's published spec versions.
 
-    Each call connects anew (`cpl run` makes one or two calls per process).
+    Each call connects anew (`cpl run` makes one or two calls per process). With the
+    `environment`, its clients resolve offloaded payloads (docs/runtime.md, "Payload
+    offload"); a start offloads by the started workflow's `payload.offload`.
     """
 
     signals = True
+
+    def __init__(self, environment: Environment | None = None) -> None:
+        self.environment = environment
+
+    def _converter(
+        self, target: Target, workflows: tuple[Workflow, ...] = ()
+    ) -> DataConverter | None:
+        if self.environment is None:
+            return None
+        return target_converter(self.environment, target, workflows)
 
     def start(
         self, workflow: Workflow, target: Target, environment: Environment, run_input: Any
@@ -149,9 +180,11 @@ class TemporalRunner:
         """Render → spec payload → start the interpreter run on the target's task queue."""
         address, namespace, task_queue = _settings(target)
         payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
+        self.environment = environment
+        converter = self._converter(target, (workflow,))
 
         async def go() -> str:
-            client = await connect(address, namespace, Timeouts.of(target).connect)
+            client = await connect(address, namespace, Timeouts.of(target).connect, converter)
             try:
                 handle = await start_run(client, payload, run_input, task_queue=task_queue)
             except RPCError as error:
@@ -159,6 +192,8 @@ class TemporalRunner:
                     f"Temporal at {address} refused to start {workflow.key} in namespace "
                     f"{namespace}: {error.message}"
                 ) from None
+            except ClaimCheckError as error:
+                raise EngineError(f"cannot start {workflow.key}: {error}") from None
             return handle.id
 
         return asyncio.run(go())
@@ -166,18 +201,25 @@ class TemporalRunner:
     def outcome(self, target: Target, run_id: str, timeout: float) -> RunOutcome:
         address, namespace, _ = _settings(target)
 
+        converter = self._converter(target)
+
         async def go() -> RunOutcome:
-            client = await connect(address, namespace, Timeouts.of(target).connect)
+            client = await connect(address, namespace, Timeouts.of(target).connect, converter)
             handle = client.get_workflow_handle(run_id, result_type=RunResult)
-            return await run_outcome(handle, timeout)
+            try:
+                return await run_outcome(handle, timeout)
+            except ClaimCheckError as error:
+                raise EngineError(f"cannot read the result of run '{run_id}': {error}") from None
 
         return asyncio.run(go())
 
     def signal(self, target: Target, run_id: str, name: str, args: list[Any]) -> None:
         address, namespace, _ = _settings(target)
 
+        converter = self._converter(target)
+
         async def go() -> None:
-            client = await connect(address, namespace, Timeouts.of(target).connect)
+            client = await connect(address, namespace, Timeouts.of(target).connect, converter)
             try:
                 await client.get_workflow_handle(run_id).signal(name, *args)
             except RPCError as error:
@@ -194,21 +236,35 @@ class TemporalRunner:
 
 
 def serve_worker(
-    target: Target, *, dead_letters: Outbox | None, announce: Callable[[str], None]
+    target: Target,
+    *,
+    dead_letters: Outbox | None,
+    announce: Callable[[str], None],
+    environment: Environment | None = None,
+    workflows: tuple[Workflow, ...] = (),
 ) -> None:
     """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
     then running workflow tasks finish. Dead letters go through `dead_letters` (whose spool
-    is re-sent at start and periodically), else to the log only."""
-    asyncio.run(_serve(target, dead_letters, announce))
+    is re-sent at start and periodically), else to the log only. With the `environment`,
+    payloads above the smallest offload threshold of the target's `workflows` go to their
+    store (`codec.target_converter`).
+    """
+    converter = target_converter(environment, target, workflows) if environment else None
+    asyncio.run(_serve(target, dead_letters, announce, converter))
 
 
-async def _serve(target: Target, outbox: Outbox | None, announce: Callable[[str], None]) -> None:
+async def _serve(
+    target: Target,
+    outbox: Outbox | None,
+    announce: Callable[[str], None],
+    converter: DataConverter | None = None,
+) -> None:
     # imported here: the worker loads the workflow sandbox, which clients and runs never need
     from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
     from controlplane.engines.temporal.runtime.worker import build_worker
 
     address, namespace, task_queue = _settings(target)
-    client = await connect(address, namespace, Timeouts.of(target).connect)
+    client = await connect(address, namespace, Timeouts.of(target).connect, converter)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signals.SIGINT, signals.SIGTERM):

@@ -198,9 +198,11 @@ class TemporalTranslator(Translator[None]):
             "worker: cpl records the codec named by the key binding but cannot enforce it",
         ),
         "payload.offload": Feature(
-            "unsupported",
-            "Temporal has no built-in payload offload: it needs a claim-check payload codec "
-            "on clients and workers, which cpl does not configure; payloads above 2 MiB fail",
+            "approximated",
+            "a claim-check payload codec keeps payloads above the threshold in the bound S3 "
+            "store; `cpl worker` and `cpl run` install it (one threshold per target: the "
+            "smallest of its offloading workflows), activity workers of your own must install "
+            "it too (codec.claim_check_converter) or they receive references they cannot read",
         ),
         "tracing": Feature(
             "approximated",

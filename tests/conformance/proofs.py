@@ -1,0 +1,155 @@
+"""What proves each `exact` claim of the engines cpl runs here (docs/runtime.md, "Proof").
+
+A construct is `exact` on an engine only when a test shows it on the real engine: the
+Temporal dev server, or the Step Functions emulator. Most proofs are conformance scenarios:
+a scenario proves construct F on engine E when rendering it for E records F as exact and it
+runs as expected on E (`scenario_proofs`, derived, never listed by hand). The rest are the
+dedicated tests below, each with what it shows; tests/conformance/test_truth.py checks that
+every exact claim has one or the other, and that every test named here exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from controlplane.engines import ENGINES
+from controlplane.spec.environment import EngineName, Environment
+from controlplane.spec.model import Workflow
+
+from .scenarios import RUN_ENGINES, SCENARIOS, TARGETS, Scenario
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A test (pytest node id, from the repo root) and what it shows on the engine."""
+
+    test: str
+    shows: str
+
+
+_BACKOFF = Proof(
+    "tests/conformance/test_retry_delays.py::test_backoff_doubles_the_delay_up_to_max_interval",
+    "the delays between attempts double from initialInterval and stop growing at maxInterval",
+)
+
+DEDICATED: Mapping[EngineName, Mapping[str, tuple[Proof, ...]]] = {
+    "temporal": {
+        "retry.backoff": (_BACKOFF,),
+        "retry.maxInterval": (_BACKOFF,),
+        "input.schema": (
+            Proof(
+                "tests/runtime/test_interpreter.py::test_input_schema_rejection_fails_with_input_invalid",
+                "the interpreter fails a run whose input breaks the schema with InputInvalid",
+            ),
+        ),
+        "retention": (
+            Proof(
+                "tests/engine_modules/test_temporal.py::test_namespace_is_a_shared_resource_derived_from_its_workflows",
+                "the namespace is registered with the retention and read back from the server",
+            ),
+        ),
+        "schedule": (
+            Proof(
+                "tests/engine_modules/test_temporal.py::test_lifecycle_create_read_diff_update_delete",
+                "the schedule is created on the server, read back, updated and deleted",
+            ),
+        ),
+        "schedule.timezone": (
+            Proof(
+                "tests/engine_modules/test_temporal.py::test_lifecycle_create_read_diff_update_delete",
+                "the schedule's time zone is created on the server and read back",
+            ),
+        ),
+        "schedule.overlap": (
+            Proof(
+                "tests/engine_modules/test_temporal.py::test_lifecycle_create_read_diff_update_delete",
+                "the overlap policy is updated on the server and read back",
+            ),
+        ),
+    },
+    "stepfunctions": {
+        "retry.maxInterval": (_BACKOFF,),
+        "schedule": (
+            Proof(
+                "tests/engine_modules/test_stepfunctions.py::test_lifecycle_create_read_diff_update_delete",
+                "the EventBridge Scheduler schedule is created, read back, updated and deleted",
+            ),
+        ),
+        "schedule.timezone": (
+            Proof(
+                "tests/engine_modules/test_stepfunctions.py::test_lifecycle_create_read_diff_update_delete",
+                "the schedule's time zone is created and read back",
+            ),
+        ),
+        "security.encryption": (
+            Proof(
+                "tests/engine_modules/test_stepfunctions.py::test_lifecycle_create_read_diff_update_delete",
+                "the state machine's encryptionConfiguration is deployed and read back",
+            ),
+        ),
+        "retry.jitter": (
+            Proof(
+                "tests/conformance/test_retry_delays.py::test_stepfunctions_full_jitter_spreads_retry_delays",
+                "the delays between attempts stay within the backoff and are spread at random",
+            ),
+        ),
+    },
+}
+"""Exact claims proven by a dedicated test instead of a scenario (deploy-time settings,
+behaviour a scenario cannot observe)."""
+
+
+def scenario_proofs(
+    environment: Environment, scenarios: Iterable[Scenario] = SCENARIOS
+) -> dict[EngineName, dict[str, list[str]]]:
+    """Per engine, each construct that some scenario proves, with the scenarios' ids."""
+    proofs: dict[EngineName, dict[str, list[str]]] = {engine: {} for engine in RUN_ENGINES}
+    for scenario in scenarios:
+        workflow = scenario.workflow()
+        for engine in RUN_ENGINES:
+            if engine in scenario.diverges:
+                continue
+            for feature in exact_features(workflow, engine, environment) - scenario.unobserved:
+                ids = proofs[engine].setdefault(feature, [])
+                if scenario.id not in ids:
+                    ids.append(scenario.id)
+    return proofs
+
+
+def exact_features(workflow: Workflow, engine: EngineName, environment: Environment) -> set[str]:
+    """The constructs the engine's translator records as exact for `workflow`."""
+    target = environment.target(TARGETS[engine])
+    artifact = ENGINES[engine].translator.render(workflow, target, environment)
+    return {record.feature for record in artifact.support if record.support == "exact"}
+
+
+def proofs_markdown(environment: Environment) -> str:
+    """The "Proof" section of docs/portability.md: what proves each exact claim."""
+    derived = scenario_proofs(environment)
+    lines = [
+        "## Proof of exact claims",
+        "",
+        "Each construct a table above calls `exact` on an engine cpl runs here is proven on "
+        "that engine: by the conformance scenarios that use it (they run on the Temporal dev "
+        "server and on the Step Functions emulator), or by the test named. "
+        "`tests/conformance/test_truth.py` fails when a claim has no proof. Argo manifests are "
+        "rendered and validated against Argo's schema, not run: no Kubernetes API server can "
+        "run here.",
+        "",
+    ]
+    for engine in RUN_ENGINES:
+        lines.extend([f"### {engine}", "", "| construct | proven by |", "|---|---|"])
+        features = sorted(set(derived[engine]) | set(DEDICATED.get(engine, {})))
+        for feature in features:
+            cells = [f"scenario `{id_}`" for id_ in derived[engine].get(feature, [])[:4]]
+            more = len(derived[engine].get(feature, [])) - 4
+            if more > 0:
+                cells.append(f"{more} more scenarios")
+            cells.extend(
+                f"`{proof.test.split('::')[-1]}` ({proof.shows})"
+                for proof in DEDICATED.get(engine, {}).get(feature, ())
+            )
+            lines.append(f"| `{feature}` | {'; '.join(cells)} |")
+        lines.append("")
+    return "\n".join(lines)
