@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -32,6 +33,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from controlplane.deadletters.outbox import bound_queues
+from controlplane.deadletters.sqs import QueueUnreachable, ensure
 from controlplane.deploy.lock import StateLock
 from controlplane.engines import ENGINES
 from controlplane.engines.emulation import Emulator, LocalServer
@@ -83,6 +90,7 @@ class ServiceStatus:
     action: str = ""  # up: started | already running; down: stopped | not running
     # `pid`: of the running server; after `down` stopped one, the pid it had.
     detail: str = ""
+    provisioned: tuple[str, ...] = ()  # up: the queues and buckets it holds for the environment
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +105,7 @@ class ServiceStatus:
             "action": self.action or None,
             "detail": self.detail or None,
             "log": str(self.log),
+            "provisioned": list(self.provisioned),
         }
 
 
@@ -186,7 +195,64 @@ def local_up(
                 results[service.name] = ServiceStatus(
                     service, True, True, pid, _log_path(directory, service.name), "started"
                 )
+        for name, status in results.items():
+            if status.healthy:
+                made = provision(environment, status.service.address)
+                results[name] = dataclasses.replace(status, provisioned=made)
     return [results[service.name] for service in services]
+
+
+def provision(environment: Environment, address: str) -> tuple[str, ...]:
+    """Create, on the emulator at `address`, the dead-letter queues and the object-store
+    buckets the environment binds there, so the local stack works out of the box.
+
+    A queue is there when the emulator is the endpoint its target reaches it through (a Step
+    Functions target's own endpoint, or `spec.aws` for a Temporal target); a bucket of
+    `bindings.stores` when `spec.aws` names the emulator. Creating is idempotent.
+    """
+    made: list[str] = []
+    endpoint = address.rstrip("/")
+    try:
+        for _, queue in bound_queues(environment):
+            if (queue.endpoint or "").rstrip("/") == endpoint:
+                ensure(queue)
+                made.append(f"sqs:{queue.name}")
+        aws = environment.spec.aws
+        if aws is not None and (aws.endpoint or "").rstrip("/") == endpoint:
+            for bucket in sorted(_buckets(environment)):
+                _ensure_bucket(bucket, aws.region, endpoint)
+                made.append(f"s3:{bucket}")
+    except QueueUnreachable as error:
+        raise EngineError(f"cannot create the queues of the local stack: {error}") from None
+    return tuple(made)
+
+
+def _ensure_bucket(bucket: str, region: str, endpoint: str) -> None:
+    """Create an S3 bucket on the local emulator unless it exists (any credentials do)."""
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="cpl-local",
+        aws_secret_access_key="cpl-local",
+        config=Config(connect_timeout=2.0, retries={"total_max_attempts": 2}),
+    )
+    options = {} if region == "us-east-1" else {"LocationConstraint": region}
+    try:
+        if options:
+            client.create_bucket(Bucket=bucket, CreateBucketConfiguration=options)
+        else:
+            client.create_bucket(Bucket=bucket)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":
+            raise EngineError(f"cannot create bucket {bucket} at {endpoint}: {error}") from None
+    except BotoCoreError as error:
+        raise EngineError(f"cannot create bucket {bucket} at {endpoint}: {error}") from None
+
+
+def _buckets(environment: Environment) -> set[str]:
+    urls = (store.url for store in environment.spec.bindings.stores.values())
+    return {parsed.netloc for parsed in map(urlparse, urls) if parsed.scheme == "s3"}
 
 
 def local_down(

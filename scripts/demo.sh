@@ -75,6 +75,33 @@ sleep 3
 expect 0 $CPL run health/patient-intake --env local --repo "$DEMO" --wait --timeout 2m --input \
   '{"intakeId": "3f0c9a56-1d2b-4c1e-9a8f-2b7d5e6c4a10", "patient": {"firstName": "Ada", "lastName": "Lovelace", "dateOfBirth": "1815-12-10"}, "consents": ["treatment", "privacy-notice"], "insurance": null, "clinicId": "clinic-berlin-1"}'
 
+step "a run that fails: the patient is already registered; its dead letter goes to health-dlq (SQS)"
+INTAKE='{"intakeId": "7a1d2c3b-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "consents": ["treatment"], "insurance": null, "clinicId": "clinic-berlin-1", "patient": {"firstName": "Ada", "lastName": "Byron", "dateOfBirth": "1815-12-10", "mrn": "%s"}}'
+expect 1 $CPL run health/patient-intake --env local --repo "$DEMO" --wait --timeout 2m \
+  --input "$(printf "$INTAKE" dup-0001)"
+
+step "dead letters of the local environment (listing consumes nothing)"
+expect 0 $CPL dlq list --env local --repo "$DEMO"
+LETTER=$($CPL dlq list --env local --repo "$DEMO" --format json | .venv/bin/python -c \
+  'import json, sys; print(next(m["id"] for m in json.load(sys.stdin)["messages"] if m["workflow"] == "health/patient-intake"))')
+
+step "replay it with the corrected input (the merged MRN): a new run, linked in the audit trail"
+expect 0 $CPL dlq replay "$LETTER" --env local --repo "$DEMO" --format json \
+  --input "$(printf "$INTAKE" MRN-1001)" | tee "$OUT/replay.json"
+.venv/bin/python - "$DEMO" "$OUT/replay.json" <<'PY'
+import json, sys
+from pathlib import Path
+from controlplane.engines.temporal.runner import TemporalRunner
+from controlplane.spec.load import load_environment
+
+environment = load_environment(Path(sys.argv[1]), "local")
+run_id = json.loads(Path(sys.argv[2]).read_text())["replayedAs"]["runId"]
+outcome = TemporalRunner(environment).outcome(environment.target("temporal-local"), run_id, 120)
+print(f"replayed run {run_id}: {outcome['status']}")
+sys.exit(0 if outcome["status"] == "succeeded" else 1)
+PY
+expect 0 $CPL dlq list --env local --repo "$DEMO"
+
 step "drift: change a live state machine by hand, as someone in the console would"
 .venv/bin/python - "$DEMO" <<'PY'
 import json, sys

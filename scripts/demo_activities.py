@@ -1,7 +1,7 @@
 """Demo activity worker: for every Temporal activity binding of an environment, an activity
 that echoes its input (plus the few fields later steps read, see RESULTS), on the binding's
-task queue. Stands in for the teams' real workers in `scripts/demo.sh`; stops on
-SIGTERM/SIGINT.
+task queue; FAILURES make some inputs fail, as a real system would refuse them. Stands in for
+the teams' real workers in `scripts/demo.sh`; stops on SIGTERM/SIGINT.
 
     python scripts/demo_activities.py [--repo DIR] [--env local]
 """
@@ -16,10 +16,10 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
 from controlplane.spec.load import load_environment
-
 
 # Fields a real activity would return and a later step of the demo workflows reads.
 RESULTS: dict[str, dict[str, Any]] = {
@@ -27,9 +27,21 @@ RESULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _duplicate_patient(payload: Any) -> None:
+    """The master patient index already holds this patient (a registration whose MRN was
+    not merged yet): the run fails, and its dead letter waits for a corrected input."""
+    patient = payload.get("patient") if isinstance(payload, dict) else None
+    if isinstance(patient, dict) and str(patient.get("mrn", "")).startswith("dup-"):
+        raise ApplicationError("patient already registered", type="DuplicatePatient")
+
+
+FAILURES = {"PatientsRegister": _duplicate_patient}
+
+
 def _echo(name: str) -> Any:
     @activity.defn(name=name)
     async def echo(payload: Any) -> Any:
+        FAILURES.get(name, lambda _: None)(payload)
         if isinstance(payload, dict):
             return {**payload, **RESULTS.get(name, {})}
         return payload

@@ -151,6 +151,8 @@ def _line(status: ServiceStatus, repo: Path) -> str:
         line += f"; {status.detail}"
     if status.running:
         line += f"; log {_relative(status.log, repo)}"
+    if status.provisioned:
+        line += f"; holds {', '.join(status.provisioned)}"
     return line
 
 

@@ -53,19 +53,16 @@ def _env_option(func: Any) -> Any:
 @click.option(
     "--target", "target_name", required=True, help="A target of ENV whose engine has a worker."
 )
-@click.option(
-    "--dead-letter",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Append dead letters to FILE (JSON Lines) as well as logging them.",
-)
 @repo_option
-def worker_command(env_name: str, target_name: str, dead_letter: Path | None, repo: Path) -> int:
+def worker_command(env_name: str, target_name: str, repo: Path) -> int:
     """Run the worker that hosts cpl's workflow interpreter (Temporal targets).
 
     Polls the target's task queue in its namespace until Ctrl-C (or SIGTERM), then lets
-    running workflow tasks finish and exits 0.
+    running workflow tasks finish and exits 0. Dead letters go to the queues bound in ENV
+    (SQS through spec.aws), else to the spool under .cpl/dlq/ENV (see cpl dlq).
     """
+    from controlplane.deadletters.outbox import Outbox
+
     environment = load_environment(repo, env_name)
     target = target_named(environment, target_name)
     worker = engine_named(target.engine).worker
@@ -79,7 +76,7 @@ def worker_command(env_name: str, target_name: str, dead_letter: Path | None, re
     workflows = tuple(loaded.model for loaded in load_workflows(repo).workflows)
     worker()(
         target,
-        dead_letter=dead_letter,
+        dead_letters=Outbox.for_repo(repo, environment),
         announce=lambda line: echo(line, err=True),
         environment=environment,
         workflows=workflows,

@@ -9,12 +9,14 @@ SDK is imported only then. An engine cpl starts no runs on has neither, and its 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any, Literal, NotRequired, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, Protocol, TypedDict
 
 from controlplane.engines.faults import FaultPlan
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
+
+if TYPE_CHECKING:
+    from controlplane.deadletters.outbox import Outbox
 
 RunState = Literal["running", "succeeded", "failed", "cancelled"]
 
@@ -94,15 +96,15 @@ class Worker(Protocol):
         self,
         target: Target,
         *,
-        dead_letter: Path | None,
+        dead_letters: Outbox | None,
         announce: Callable[[str], None],
         environment: Environment | None = None,
         workflows: tuple[Workflow, ...] = (),
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
-        `announce` receives one line once serving (and one when stopping); `dead_letter`,
-        when given, is a JSON Lines file dead letters are appended to. `environment` and the
-        repo's `workflows` configure payload offload (Temporal's codec).
+        `announce` receives one line once serving (and one when stopping); `dead_letters`
+        hands dead letters to the environment's queues (`controlplane.deadletters`).
+        `environment` and the repo's `workflows` configure payload offload (Temporal's codec).
         """
         ...

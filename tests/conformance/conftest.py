@@ -26,17 +26,20 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
+from controlplane.deadletters.outbox import Outbox
+from controlplane.deadletters.spool import Spool
 from controlplane.engines.stepfunctions.breaker import breaker_tables, ensure_circuit_table
 from controlplane.engines.stepfunctions.runner import execution_outcome, start_execution
 from controlplane.engines.temporal.devserver import DevServer
 from controlplane.engines.temporal.runner import RunOutcome, run_outcome, start_run
+from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
 from controlplane.engines.temporal.runtime.payload import SpecPayload
 from controlplane.engines.temporal.runtime.worker import build_worker
 from controlplane.engines.translator import Artifact
 from controlplane.spec.environment import Target
 from controlplane.spec.model import Workflow
 
-from .scenarios import ACTIVITY_QUEUE, HANG_QUEUE
+from .scenarios import ACTIVITY_QUEUE, DEAD_LETTER_QUEUE, HANG_QUEUE, TARGETS, environment
 
 T = TypeVar("T")
 
@@ -184,18 +187,46 @@ def _aws(service: str, endpoint: str) -> Any:
     )
 
 
+def take_dead_letters(moto_endpoint: str, workflow: str, target: str) -> list[dict[str, Any]]:
+    """The dead-letter CloudEvents of `workflow` on `target` in DEAD_LETTER_QUEUE (removed)."""
+    sqs = _aws("sqs", moto_endpoint)
+    url = sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"]
+    taken = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            event = json.loads(message["Body"])
+            data = event.get("data") or {}
+            if (data.get("workflow"), data.get("target")) == (workflow, target):
+                taken.append(event)
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return taken
+
+
 @pytest.fixture(scope="session")
 def sfn_engine(moto_endpoint: str) -> StepFunctionsEngine:
     """boto3 on the session's moto server (Lambda functions echo their event), with the
-    queue conf.hang sends to."""
+    queue conf.hang sends to and the dead-letter queue."""
     engine = StepFunctionsEngine(moto_endpoint)
-    _aws("sqs", moto_endpoint).create_queue(QueueName=HANG_QUEUE.rsplit("/", 1)[-1])
+    sqs = _aws("sqs", moto_endpoint)
+    sqs.create_queue(QueueName=HANG_QUEUE.rsplit("/", 1)[-1])
+    sqs.create_queue(QueueName=DEAD_LETTER_QUEUE)
     return engine
 
 
 @pytest.fixture(scope="session")
-def temporal_engine(temporal_server: DevServer) -> Iterator[TemporalEngine]:
-    """The interpreter and the conf.* activities on ACTIVITY_QUEUE of the dev server."""
+def temporal_engine(
+    temporal_server: DevServer,
+    sfn_engine: StepFunctionsEngine,
+    moto_endpoint: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[TemporalEngine]:
+    """The interpreter and the conf.* activities on ACTIVITY_QUEUE of the dev server; dead
+    letters go to SQS on the moto server, as `cpl worker` sends them."""
+    conformance = environment(moto_endpoint)
+    spool = Spool(tmp_path_factory.mktemp("conformance-dlq") / "spool.jsonl")
+    dead_letters = DeadLetterHandOff(
+        Outbox(conformance, spool), conformance.target(TARGETS["temporal"])
+    )
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="conformance", daemon=True)
     thread.start()
@@ -203,7 +234,9 @@ def temporal_engine(temporal_server: DevServer) -> Iterator[TemporalEngine]:
 
     async def serve() -> tuple[Client, asyncio.Task[None]]:
         client = await temporal_server.connect()
-        worker = build_worker(client, ACTIVITY_QUEUE, activities=[echo, fail, unavailable, hang])
+        worker = build_worker(
+            client, ACTIVITY_QUEUE, dead_letters, activities=[echo, fail, unavailable, hang]
+        )
 
         async def run_until_stopped() -> None:
             async with worker:

@@ -34,6 +34,7 @@ TENANT = "conformance"
 ACTIVITY_QUEUE = "cpl-conformance"
 """Task queue of the conformance worker (the interpreter and the conf.* activities)."""
 
+DEAD_LETTER_QUEUE = "conf-dlq"
 MISSING_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
 HANG_QUEUE = "https://sqs.us-east-1.amazonaws.com/123456789012/conf-hang"
 """An existing queue: conf.hang on moto sends to it and waits for a task token (never sent)."""
@@ -69,6 +70,8 @@ class Scenario:
     unobserved: frozenset[str] = frozenset()
     diverges: Mapping[EngineName, str] = field(default_factory=lambda: MappingProxyType({}))
     note: str = ""
+    dead_letter: bool = False
+    """The failed run's dead-letter CloudEvent must reach the real queue bound for it."""
 
     def workflow(self) -> Workflow:
         """The scenario's spec as a workflow of tenant `conformance` named after its id."""
@@ -127,8 +130,15 @@ spec:
         stepfunctions: {{resource: "arn:aws:states:::sqs:sendMessage"}}
         temporal: {{activity: conf.fail, taskQueue: {ACTIVITY_QUEUE}}}
         argo: {{image: "ghcr.io/acme/conformance:1.0.0", command: [fail]}}
+    queues:
+      {DEAD_LETTER_QUEUE}:
+        stepfunctions: "https://sqs.us-east-1.amazonaws.com/123456789012/{DEAD_LETTER_QUEUE}"
+        temporal: {DEAD_LETTER_QUEUE}
+        argo: {DEAD_LETTER_QUEUE}
+  aws: {{region: us-east-1, endpoint: "http://127.0.0.1:4566"}}
 """
-"""Where the scenarios run: one target per engine and the conf.* bindings."""
+"""Where the scenarios run: one target per engine, the conf.* bindings, the dead-letter queue
+(SQS on the Step Functions emulator, also for Temporal through `spec.aws`)."""
 
 
 def environment(moto_endpoint: str | None = None) -> Environment:
@@ -136,6 +146,7 @@ def environment(moto_endpoint: str | None = None) -> Environment:
     document = yaml.safe_load(ENVIRONMENT)
     if moto_endpoint is not None:
         document["spec"]["targets"][0]["endpoint"] = moto_endpoint
+        document["spec"]["aws"]["endpoint"] = moto_endpoint
     return Environment.model_validate(document)
 
 
@@ -567,6 +578,17 @@ steps:
     end: true
 """
 
+DEAD_LETTER = f"""
+start: reserve
+steps:
+  - name: reserve
+    type: task
+    activity: conf.echo
+    next: reject
+  - {{name: reject, type: fail, error: OrderRejected, cause: not in stock}}
+onError: {{deadLetter: {DEAD_LETTER_QUEUE}}}
+"""
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "linear-tasks",
@@ -846,6 +868,16 @@ SCENARIOS: tuple[Scenario, ...] = (
         ("reserve", "confirm"),
         output={"orderId": "o-1", "lines": 2, "reservation": {"orderId": "o-1", "lines": 2}},
         unobserved=frozenset({"task.idempotencyKey"}),
+    ),
+    Scenario(
+        "dead-letter",
+        "onError.deadLetter: an unhandled failure sends the dead-letter CloudEvent to the "
+        "bound SQS queue, then the run fails with its error",
+        DEAD_LETTER,
+        {"orderId": "o-dl"},
+        ("reserve", "reject"),
+        error="OrderRejected",
+        dead_letter=True,
     ),
 )
 """Every scenario, in the order of the documentation."""

@@ -18,13 +18,14 @@ import pytest
 
 from controlplane.engines import ENGINES
 from controlplane.engines.lowering import step_names
+from controlplane.engines.runs import RunOutcome
 from controlplane.engines.temporal.translate import spec_payload
 from controlplane.engines.translator import Artifact
 from controlplane.spec.check import check_workflow
 from controlplane.spec.environment import EngineName, Environment
 from controlplane.spec.model import Workflow
 
-from .conftest import Observed, StepFunctionsEngine, TemporalEngine
+from .conftest import Observed, StepFunctionsEngine, TemporalEngine, take_dead_letters
 from .scenarios import RUN_ENGINES, SCENARIOS, TARGETS, Scenario, environment
 
 pytestmark = pytest.mark.integration
@@ -135,6 +136,7 @@ def test_scenario_runs_alike_on_every_engine(
     conformance_environment: Environment,
     temporal_engine: TemporalEngine,
     sfn_engine: StepFunctionsEngine,
+    moto_endpoint: str,
 ) -> None:
     workflow, artifacts = deployed[scenario.id]
     artifact = artifacts[engine]
@@ -152,6 +154,8 @@ def test_scenario_runs_alike_on_every_engine(
     declared = scenario.diverges.get(engine)
     if declared is None:
         assert observed == expected, run
+        if scenario.dead_letter:
+            _assert_dead_lettered(scenario, workflow, artifact, run.outcome, engine, moto_endpoint)
         return
     assert observed != expected, (
         f"{scenario.id} now runs as expected on {engine}: remove its declared divergence"
@@ -159,3 +163,28 @@ def test_scenario_runs_alike_on_every_engine(
     records = [record for record in artifact.support if record.feature == declared]
     assert records, f"{engine} renders {scenario.id} without a `{declared}` Support record"
     assert all(record.support != "exact" for record in records), records
+
+
+def _assert_dead_lettered(
+    scenario: Scenario,
+    workflow: Workflow,
+    artifact: Artifact,
+    outcome: RunOutcome,
+    engine: EngineName,
+    moto_endpoint: str,
+) -> None:
+    """The run's dead-letter CloudEvent is in the real queue with every field; its trace is
+    the run's where the engine's `onError.deadLetter` record is exact (else it may be null)."""
+    [event] = take_dead_letters(moto_endpoint, workflow.key, TARGETS[engine])
+    assert (event["specversion"], event["type"]) == ("1.0", "dev.cpl.run.deadlettered")
+    assert event["id"] and event["time"] and event["subject"] == workflow.key
+    data = event["data"]
+    assert data["version"] == workflow.metadata.version and data["runId"]
+    assert data["input"] == scenario.input
+    assert outcome["error"] is not None
+    assert (data["error"], data["cause"]) == (scenario.error, outcome["error"]["cause"])
+    [record] = [r for r in artifact.support if r.feature == "onError.deadLetter"]
+    if record.support == "exact":
+        assert data["trace"] == list(scenario.trace)
+    else:
+        assert data["trace"] is None

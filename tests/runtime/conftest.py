@@ -7,6 +7,7 @@ are plain functions that hand coroutines to it through `Harness.run`.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterator
@@ -130,6 +131,11 @@ class Harness:
         self.dead_letters = dead_letters
 
     workflow = staticmethod(workflow_doc)
+
+    def dead_letter_events(self) -> list[dict[str, Any]]:
+        """The dead-letter CloudEvents the worker spooled (it runs without a queue)."""
+        lines = self.dead_letters.read_text().splitlines()
+        return [json.loads(json.loads(line)["message"]) for line in lines]
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)

@@ -59,6 +59,7 @@ def environment(address: str, **target: Any) -> str:
     """environments/local.yaml with its temporal target at `address` (namespace default)."""
     data = yaml.safe_load((ROOT / "environments" / "local.yaml").read_text())
     data["metadata"]["name"] = target.pop("env", "test")
+    data["spec"].pop("aws", None)  # no queue service: dead letters stay in the repo's spool
     for entry in data["spec"]["targets"]:
         if entry["engine"] == "temporal":
             entry.update(address=address, namespace="default", taskQueue=TASK_QUEUE, **target)
@@ -98,7 +99,6 @@ def start_worker(
         "sys.exit(run(sys.argv[1:]))\n"
     )
     args = ["worker", "--env", env, "--target", target, "--repo", str(repo)]
-    args += ["--dead-letter", str(repo / "dead-letters.jsonl")]
     process = subprocess.Popen(
         [sys.executable, "-c", script, *args],
         cwd=ROOT,
@@ -188,8 +188,9 @@ def test_run_that_fails_exits_1_with_the_error_and_trace(
     assert report["status"] == "failed"
     assert report["error"]["error"] == "ImplausibleRates"
     assert report["trace"] == ["fetch-rates", "rates-plausible", "rates-implausible"]
-    letters = (repo / "dead-letters.jsonl").read_text().splitlines()
-    assert any(json.loads(line)["workflowId"] == report["runId"] for line in letters)
+    spooled = (repo / ".cpl" / "dlq" / "test" / "spool.jsonl").read_text().splitlines()
+    letters = [json.loads(json.loads(line)["message"]) for line in spooled]
+    assert any(letter["data"]["runId"] == report["runId"] for letter in letters)
 
 
 def test_signal_approves_a_waiting_run(

@@ -657,8 +657,7 @@ def test_saga_compensates_in_reverse_order(
         "PaymentsRefund",
         "InventoryRelease",
     ]
-    letters = [json.loads(line) for line in harness.dead_letters.read_text().splitlines()]
-    (letter,) = [entry for entry in letters if entry["workflowId"] == handle.id]
-    assert letter["queue"] == "orders-dlq"
+    spooled = harness.dead_letter_events()
+    (letter,) = [event["data"] for event in spooled if event["data"]["runId"] == handle.id]
     assert [c["step"] for c in letter["compensations"]] == ["refund-payment", "release-inventory"]
     assert all(c["status"] == "completed" for c in letter["compensations"])

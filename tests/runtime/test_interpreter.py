@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -140,14 +139,13 @@ def test_saga_compensates_in_reverse_then_dead_letters_then_fails(harness: Harne
         {"undo": "charge", "id": "c-1"},
         {"undo": "reserve", "id": "r-1"},
     ]
-    letters = [json.loads(line) for line in harness.dead_letters.read_text().splitlines()]
-    [letter] = [entry for entry in letters if entry["workflowId"] == workflow_id]
-    assert letter["queue"] == "orders-dlq-test"
-    assert letter["workflow"] == {"tenant": "retail", "name": "runtime-test"}
+    letters = harness.dead_letter_events()
+    [letter] = [event["data"] for event in letters if event["data"]["runId"] == workflow_id]
+    assert letter["workflow"] == "retail/runtime-test"
     assert letter["version"] == "2.1.0"
-    assert letter["runId"]
+    assert letter["temporalRunId"]
     assert letter["input"] == {"orderId": "o-9"}
-    assert letter["error"] == {"Error": "ShipFailed", "Cause": "no carrier"}
+    assert (letter["error"], letter["cause"]) == ("ShipFailed", "no carrier")
     assert letter["trace"] == ["reserve", "charge", "ship", "refund", "release"]
     assert letter["compensations"] == [
         {"step": "refund", "status": "completed"},

@@ -301,8 +301,10 @@ def test_saga_runs_recorded_compensations_in_reverse_then_dead_letter(
     assert dead_letter["Resource"] == "arn:aws:states:::sqs:sendMessage"
     body = dead_letter["Parameters"]["MessageBody"]
     assert dead_letter["Parameters"]["QueueUrl"].endswith("/orders-dlq")
-    assert body["executionId.$"] == "$$.Execution.Id" and body["error.$"] == "$.cplError"
-    assert body["workflow"] == {"tenant": "retail", "name": "order-fulfillment"}
+    assert body["type"] == "dev.cpl.run.deadlettered"
+    assert body["data"]["runId.$"] == "$$.Execution.Id"
+    assert body["data"]["error.$"] == "$.cplError.Error"
+    assert body["data"]["workflow"] == "retail/order-fulfillment"
     assert all_states[dead_letter["Next"]] == {
         "Type": "Fail",
         "ErrorPath": "$.cplError.Error",

@@ -32,6 +32,7 @@ from controlplane.engines.lowering import (
     step_names,
 )
 from controlplane.engines.stepfunctions import calls, input_checks
+from controlplane.engines.stepfunctions.dead_letter import dead_letter_state
 from controlplane.engines.stepfunctions.triggers import render_rules
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
@@ -284,7 +285,8 @@ class StepFunctionsTranslator(Translator[State]):
         ),
         "onError.deadLetter": Feature(
             "approximated",
-            "an sqs:sendMessage state; the message has no trace (read the execution history)",
+            "an sqs:sendMessage state sends the CloudEvent; its trace is null (ASL cannot "
+            "compute it): cpl dlq show reads it from the execution history",
         ),
         "onError.compensate": Feature(
             "approximated",
@@ -940,34 +942,9 @@ class StepFunctionsTranslator(Translator[State]):
         }
 
     def _dead_letter(self, queue: str, failed: str, ctx: _StepFunctionsContext) -> State:
-        meta = ctx.workflow.metadata
-        return {
-            "Type": "Task",
-            "Resource": "arn:aws:states:::sqs:sendMessage",
-            "Parameters": {
-                "QueueUrl": queue,
-                "MessageBody": {
-                    "workflow": {"tenant": meta.tenant, "name": meta.name},
-                    "version": meta.version,
-                    "environment": ctx.environment.name,
-                    "executionId.$": "$$.Execution.Id",
-                    "input.$": "$$.Execution.Input",
-                    "error.$": ERROR_PATH,
-                },
-            },
-            "ResultPath": None,
-            "Retry": [
-                {
-                    "ErrorEquals": ["States.ALL"],
-                    "MaxAttempts": 2,
-                    "IntervalSeconds": 1,
-                    "BackoffRate": 2.0,
-                }
-            ],
-            # the run never hangs on the hand-off: it fails with the original error anyway
-            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": None, "Next": failed}],
-            "Next": failed,
-        }
+        return dead_letter_state(
+            ctx.workflow, ctx.target, ctx.environment, queue, ERROR_PATH, failed
+        )
 
     # -- configuration --------------------------------------------------------------------
 

@@ -10,8 +10,7 @@ import signal as signals
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
 from temporalio.converter import DataConverter
@@ -34,6 +33,9 @@ from controlplane.engines.timeouts import Timeouts
 from controlplane.errors import EngineError
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
+
+if TYPE_CHECKING:
+    from controlplane.deadletters.outbox import Outbox
 
 __all__ = [
     "RunOutcome",
@@ -280,26 +282,29 @@ class TemporalRunner:
 def serve_worker(
     target: Target,
     *,
-    dead_letter: Path | None,
+    dead_letters: Outbox | None,
     announce: Callable[[str], None],
     environment: Environment | None = None,
     workflows: tuple[Workflow, ...] = (),
 ) -> None:
     """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
-    then running workflow tasks finish. With the `environment`, payloads above the smallest
-    offload threshold of the target's `workflows` go to their store (`codec.target_converter`).
+    then running workflow tasks finish. Dead letters go through `dead_letters` (whose spool
+    is re-sent at start and periodically), else to the log only. With the `environment`,
+    payloads above the smallest offload threshold of the target's `workflows` go to their
+    store (`codec.target_converter`).
     """
     converter = target_converter(environment, target, workflows) if environment else None
-    asyncio.run(_serve(target, dead_letter, announce, converter))
+    asyncio.run(_serve(target, dead_letters, announce, converter))
 
 
 async def _serve(
     target: Target,
-    dead_letter: Path | None,
+    outbox: Outbox | None,
     announce: Callable[[str], None],
     converter: DataConverter | None = None,
 ) -> None:
     # imported here: the worker loads the workflow sandbox, which clients and runs never need
+    from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
     from controlplane.engines.temporal.runtime.worker import build_worker
 
     address, namespace, task_queue = _settings(target)
@@ -308,7 +313,9 @@ async def _serve(
     loop = asyncio.get_running_loop()
     for number in (signals.SIGINT, signals.SIGTERM):
         loop.add_signal_handler(number, stop.set)
-    worker = build_worker(client, task_queue, dead_letter)
+    hand_off = DeadLetterHandOff(outbox, target)
+    worker = build_worker(client, task_queue, hand_off)
+    resend = asyncio.create_task(hand_off.resend_periodically())
     try:
         async with worker:
             announce(
@@ -320,6 +327,7 @@ async def _serve(
     except RuntimeError as error:  # the worker failed to poll (namespace missing, server gone)
         raise EngineError(f"the worker for {namespace} at {address} failed: {error}") from None
     finally:
+        resend.cancel()
         for number in (signals.SIGINT, signals.SIGTERM):
             loop.remove_signal_handler(number)
 

@@ -192,9 +192,9 @@ class TemporalTranslator(Translator[None]):
         "schedule.timezone": Feature("exact", "schedule spec time zone"),
         "schedule.overlap": Feature("exact", "ScheduleOverlapPolicy SKIP / BUFFER_ONE / ALLOW_ALL"),
         "onError.deadLetter": Feature(
-            "approximated",
-            "handed to the `cpl.dead_letter` activity hosted by `cpl worker`, which records "
-            "the message (file and log) until queue backends exist",
+            "exact",
+            "the `cpl.dead_letter` activity hosted by `cpl worker` sends the CloudEvent to SQS "
+            "(spec.aws), spooling it locally while the queue cannot be reached",
         ),
         "onError.compensate": Feature("exact", "the interpreter's saga compensation"),
         "input.schema": Feature("exact", "the interpreter validates the input (jsonschema)"),

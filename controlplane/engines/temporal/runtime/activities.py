@@ -1,59 +1,112 @@
 """Activities cpl hosts itself on the interpreter's task queue (no user worker needed).
 
-`cpl.dead_letter` receives a `DeadLetterMessage` after an unhandled failure (and after
-compensation) and records it. Until queue backends exist it appends one JSON line per message
-to a file (the worker option `dead_letter_path`, else the `CPL_DEAD_LETTER_PATH` environment
-variable) and always logs it, so a message is never silently lost.
+`cpl.dead_letter` receives the interpreter's `DeadLetterMessage` after an unhandled failure
+(and after compensation), turns it into the dead-letter CloudEvent (`controlplane.deadletters`)
+and hands it to the queue bound for the workflow: SQS, retried with backoff, else the local
+spool, from which the worker re-sends it later. It returns where the message went, and it
+always logs the hand-off, so a message is never silently lost. Without an outbox (tests that
+only need the interpreter), messages go to a spool file alone.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import datetime as dt
 import logging
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio import activity
 
+from controlplane.deadletters.message import build_message, dead_letter_id
+from controlplane.deadletters.outbox import RESEND_INTERVAL, Outbox
+from controlplane.deadletters.spool import Spool, Spooled
 from controlplane.engines.temporal.runtime.payload import DEAD_LETTER_ACTIVITY, DeadLetterMessage
-
-DEAD_LETTER_PATH_ENV = "CPL_DEAD_LETTER_PATH"
+from controlplane.spec.environment import Environment, Target
 
 _log = logging.getLogger(__name__)
 
 
-class DeadLetterRecorder:
-    """Hosts `cpl.dead_letter`; records each message as one JSON line in `path` (if any)."""
+class DeadLetterHandOff:
+    """Hosts `cpl.dead_letter` for one target of an environment (see module doc).
 
-    def __init__(self, path: Path | str | None = None) -> None:
-        configured = path if path is not None else os.environ.get(DEAD_LETTER_PATH_ENV)
-        self.path = Path(configured) if configured else None
-        self._lock = asyncio.Lock()
+    `outbox` sends to the environment's queues; without one, `spool` (a file) gets every
+    message (the interpreter's tests, which run without an environment).
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox | None = None,
+        target: Target | None = None,
+        *,
+        spool: Path | str | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.target = target
+        self.spool = Spool(Path(spool)) if spool is not None else None
+
+    @property
+    def environment(self) -> Environment | None:
+        return self.outbox.environment if self.outbox is not None else None
 
     @activity.defn(name=DEAD_LETTER_ACTIVITY)
-    async def record(self, message: DeadLetterMessage) -> None:
-        """Append the message (with the time it was recorded) and log it."""
-        entry = {"recordedAt": datetime.now(UTC).isoformat(), **message}
-        line = json.dumps(entry, sort_keys=True, default=str)
+    async def hand_off(self, message: DeadLetterMessage) -> str:
+        """Build the CloudEvent and send or spool it; "sent", "spooled" or "logged"."""
+        body = self.cloudevent(message, activity.info().scheduled_time)
+        outcome = "logged"
+        if self.outbox is not None and self.target is not None:
+            outcome = await asyncio.to_thread(
+                self.outbox.hand_off, self.target, message["queue"], body
+            )
+        elif self.spool is not None:
+            entry = Spooled(self.target.name if self.target else "", message["queue"], body)
+            await asyncio.to_thread(self.spool.append, entry)
+            outcome = "spooled"
         _log.error(
-            "dead letter to %s: %s/%s run %s failed with %s",
-            message["queue"],
+            "dead letter %s of %s/%s run %s (%s) %s to %s",
+            dead_letter_id(message["workflowId"], message["runId"]),
             message["workflow"].get("tenant"),
             message["workflow"].get("name"),
-            message["runId"],
+            message["workflowId"],
             message["error"].get("Error"),
+            outcome,
+            message["queue"],
         )
-        if self.path is None:
-            return
-        async with self._lock:
-            await asyncio.to_thread(self._append, line)
+        return outcome
 
-    def _append(self, line: str) -> None:
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+    def cloudevent(self, message: DeadLetterMessage, time: dt.datetime) -> str:
+        """The dead-letter CloudEvent of the interpreter's message."""
+        workflow = message["workflow"]
+        environment = self.environment
+        return build_message(
+            id=dead_letter_id(message["workflowId"], message["runId"]),
+            environment=environment.name if environment is not None else "",
+            target=self.target.name if self.target is not None else "",
+            engine="temporal",
+            workflow=f"{workflow.get('tenant', '')}/{workflow.get('name', '')}",
+            version=message["version"],
+            run_id=message["workflowId"],
+            run_input=message["input"],
+            error=message["error"].get("Error", ""),
+            cause=message["error"].get("Cause", ""),
+            trace=list(message["trace"]),
+            time=time,
+            extra={
+                "digest": message["digest"],
+                "temporalRunId": message["runId"],
+                "compensations": message["compensations"],
+            },
+        )
+
+    async def resend_periodically(self, interval: float = RESEND_INTERVAL) -> None:
+        """Re-send the spool now and every `interval` seconds (until cancelled)."""
+        if self.outbox is None:
+            return
+        while True:
+            try:
+                result = await asyncio.to_thread(self.outbox.resend)
+            except OSError as error:  # the spool is unreadable: say so, try again later
+                _log.error("dead-letter spool: %s", error)
+            else:
+                if result.sent:
+                    _log.warning("re-sent %d spooled dead letter(s)", result.sent)
+            await asyncio.sleep(interval)

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from controlplane.engines.temporal.runtime.activities import DeadLetterRecorder
+from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
 from controlplane.engines.temporal.runtime.breaker import CircuitBreakerWorkflow
 from controlplane.engines.temporal.runtime.hosted import HOSTED_ACTIVITIES
 from controlplane.engines.temporal.runtime.interpreter import CplInterpreter
@@ -27,22 +27,24 @@ DEFAULT_TASK_QUEUE = "cpl-interpreter"
 def build_worker(
     client: Client,
     task_queue: str = DEFAULT_TASK_QUEUE,
-    dead_letter_path: Path | str | None = None,
+    dead_letters: DeadLetterHandOff | Path | str | None = None,
     activities: Sequence[Callable[..., Any]] = (),
     **options: Any,
 ) -> Worker:
     """A Worker running the interpreter and cpl's hosted activities on `task_queue`.
 
-    `activities` adds more activities to the same worker (tests, single-process demos);
-    `options` are passed to `temporalio.worker.Worker`.
+    `dead_letters` hosts `cpl.dead_letter` (a path: a spool file alone, for tests that run
+    without an environment); `activities` adds more activities to the same worker (tests,
+    single-process demos); `options` are passed to `temporalio.worker.Worker`.
     """
-    recorder = DeadLetterRecorder(dead_letter_path)
+    if not isinstance(dead_letters, DeadLetterHandOff):
+        dead_letters = DeadLetterHandOff(spool=dead_letters)
     options.setdefault("workflow_runner", sandbox_runner())
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[CplInterpreter, CircuitBreakerWorkflow],
-        activities=[recorder.record, *HOSTED_ACTIVITIES, *activities],
+        activities=[dead_letters.hand_off, *HOSTED_ACTIVITIES, *activities],
         **options,
     )
 
