@@ -24,7 +24,7 @@ from controlplane.deadletters.box import DeadLetterBox, DeadLetterError
 from controlplane.deadletters.message import DeadLetter
 from controlplane.deadletters.replay import Replayed, purge, replay
 from controlplane.engines import engine_named
-from controlplane.engines.runs import RUNNING, RunOutcome
+from controlplane.engines.runs import RUNNING, RunOutcome, spec_trace
 from controlplane.errors import ConfigError, CplError, EngineError, ExitCode
 from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Environment
@@ -86,7 +86,7 @@ def show_command(
     environment, box = _box(repo, env_name, target_name)
     letter = box.find(letter_id)
     if letter.trace is None:
-        letter = replace(letter, trace=_trace(environment, letter))
+        letter = replace(letter, trace=_trace(repo, environment, letter))
     message = _shown(letter, _classifications(repo))
     if output_format == "json":
         emit(to_json(message), output_file)
@@ -242,8 +242,9 @@ def _shown(letter: DeadLetter, classes: dict[str, str]) -> dict[str, Any]:
     return shown
 
 
-def _trace(environment: Environment, letter: DeadLetter) -> list[str] | None:
-    """The run's trace from its engine (Step Functions: the execution history)."""
+def _trace(repo: Path, environment: Environment, letter: DeadLetter) -> list[str] | None:
+    """The run's trace from its engine (Step Functions: the execution history), in the
+    terms of its workflow's steps when the repo still has the workflow."""
     try:
         target = environment.target(letter.target)
     except KeyError:
@@ -251,7 +252,10 @@ def _trace(environment: Environment, letter: DeadLetter) -> list[str] | None:
     engine = engine_named(target.engine)
     if engine.runner is None:
         return None
-    return engine.runner(environment).outcome(target, letter.runId, 0.0)["trace"]
+    trace = engine.runner(environment).outcome(target, letter.runId, 0.0)["trace"]
+    workflows = {w.model.key: w.model for w in load_workflows(repo).workflows}
+    workflow = workflows.get(letter.workflow)
+    return trace if workflow is None else spec_trace(trace, workflow)
 
 
 def _validate(workflow: Workflow, run_input: Any, source: str) -> None:

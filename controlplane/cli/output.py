@@ -22,7 +22,6 @@ from controlplane.spec.types import parse_duration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_no_color = False
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def console_for(err: bool = False) -> Console:
     """A rich console: colour only on a TTY and never with --no-color or NO_COLOR; control
     characters in what it prints are escaped (`SafeConsole`)."""
     stream = sys.stderr if err else sys.stdout
-    plain = _no_color or "NO_COLOR" in os.environ or not stream.isatty()
+    plain = _no_color_asked() or "NO_COLOR" in os.environ or not stream.isatty()
     return SafeConsole(
         file=stream,
         no_color=plain,
@@ -108,10 +107,19 @@ def console_for(err: bool = False) -> Console:
     )
 
 
+NO_COLOR_KEY = "cpl.no_color"
+
+
 def _set_no_color(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
-    global _no_color
-    _no_color = _no_color or value
+    # Kept in the invocation's context (shared by the group and its command), not in a
+    # global: one --no-color must not outlive its command in a process that runs several.
+    ctx.meta[NO_COLOR_KEY] = ctx.meta.get(NO_COLOR_KEY, False) or value
     return value
+
+
+def _no_color_asked() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.meta.get(NO_COLOR_KEY, False))
 
 
 # Waiver expiry depends on the date: tests pin it (hidden from --help).

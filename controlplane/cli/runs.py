@@ -29,7 +29,7 @@ from controlplane.cli.selection import find_workflow, select_target, target_name
 from controlplane.engines import ENGINES, engine_named
 from controlplane.engines.faults import FaultPlan, load_fault_plan
 from controlplane.engines.outages import carry_out_outages, check_outages
-from controlplane.engines.runs import RUNNING, Runner
+from controlplane.engines.runs import RUNNING, Runner, spec_trace
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Environment, Target
@@ -164,6 +164,7 @@ def run_command(
         "engine": target.engine,
         "runId": run_id,
         **outcome,
+        "trace": spec_trace(outcome["trace"], workflow),
         # engines echo run data in error text: redacted by the workflow's classification
         "error": redact_run_error(outcome["error"], workflow.metadata.classification),
         "output": mask_secrets(outcome["output"]),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, Protocol, TypedDict
 
 from controlplane.engines.faults import FaultPlan
+from controlplane.engines.lowering import step_names
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
 
@@ -108,3 +109,11 @@ class Worker(Protocol):
         `environment` and the repo's `workflows` configure payload offload (Temporal's codec).
         """
         ...
+
+
+def spec_trace(trace: list[str], workflow: Workflow) -> list[str]:
+    """`trace` in the spec's terms: the states an engine adds around the steps (an input
+    check, a circuit breaker's calls, the dead-letter hand-off) are not steps, so a trace
+    reads the same on every engine."""
+    steps = step_names(workflow)
+    return [name for name in trace if name in steps]
