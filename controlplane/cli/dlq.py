@@ -22,7 +22,7 @@ from controlplane.cli.output import console_for, emit, format_option, repo_optio
 from controlplane.cli.selection import find_workflow, select_target, target_named
 from controlplane.deadletters.box import DeadLetterBox, DeadLetterError
 from controlplane.deadletters.message import DeadLetter
-from controlplane.deadletters.replay import Replayed, purge, replay
+from controlplane.dlq import Replayed, purge, replay
 from controlplane.engines import engine_named
 from controlplane.engines.runs import RUNNING, RunOutcome, spec_trace
 from controlplane.errors import ConfigError, CplError, EngineError, ExitCode

@@ -28,9 +28,9 @@ from controlplane.cli.output import (
 from controlplane.cli.selection import find_workflow, select_target, target_named
 from controlplane.engines import ENGINES, engine_named
 from controlplane.engines.faults import FaultPlan, load_fault_plan
-from controlplane.engines.outages import carry_out_outages, check_outages
 from controlplane.engines.runs import RUNNING, Runner, spec_trace
 from controlplane.errors import ConfigError, ExitCode
+from controlplane.outages import carry_out_outages, check_outages
 from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import load_environment, load_workflows

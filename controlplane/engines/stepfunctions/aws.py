@@ -11,7 +11,9 @@ import boto3
 from botocore.config import Config
 
 from controlplane.engines.timeouts import Timeouts
+from controlplane.errors import ConfigError
 from controlplane.spec.environment import Target
+from controlplane.spec.model import Workflow
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _session_lock = threading.Lock()
@@ -48,3 +50,15 @@ def aws_client(target: Target, service: str, *, botocore_retries: bool = False) 
             if local and session.get_credentials() is None:
                 options.update(aws_access_key_id="cpl-local", aws_secret_access_key="cpl-local")
         return session.client(service, **options)
+
+
+def state_machine_arn(target: Target, workflow: Workflow) -> str:
+    """`arn:aws:states:<region>:<account of roleArn>:stateMachine:<tenant>-<name>`."""
+    parts = (target.role_arn or "").split(":")
+    if len(parts) < 6 or not parts[4]:
+        raise ConfigError(
+            f"target '{target.name}' needs a roleArn (arn:aws:iam::<account>:role/...) to "
+            "locate its state machines"
+        )
+    name = f"{workflow.metadata.tenant}-{workflow.metadata.name}"
+    return f"arn:aws:states:{target.region}:{parts[4]}:stateMachine:{name}"

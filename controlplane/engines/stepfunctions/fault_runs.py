@@ -11,8 +11,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from controlplane.engines.faults import FaultPlan
 from controlplane.engines.runs import RunOutcome
+from controlplane.engines.stepfunctions.aws import state_machine_arn
 from controlplane.engines.stepfunctions.faults import fault_events, faulted_definition
-from controlplane.engines.stepfunctions.runner import state_machine_arn
 from controlplane.errors import EngineError
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow

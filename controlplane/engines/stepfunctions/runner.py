@@ -18,8 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from controlplane.engines.faults import FaultPlan
 from controlplane.engines.runs import RunOutcome, RunState
-from controlplane.engines.stepfunctions.aws import aws_client
-from controlplane.errors import ConfigError, EngineError
+from controlplane.engines.stepfunctions.aws import aws_client, state_machine_arn
+from controlplane.errors import EngineError
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
 
@@ -34,18 +34,6 @@ _STATUS: dict[str, RunState] = {
 _CPL_ERRORS = {"States.Timeout": "Timeout", "States.HeartbeatTimeout": "Timeout"}
 """Engine error names reported as the spec's (a timed-out attempt is `Timeout` everywhere)."""
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-def state_machine_arn(target: Target, workflow: Workflow) -> str:
-    """`arn:aws:states:<region>:<account of roleArn>:stateMachine:<tenant>-<name>`."""
-    parts = (target.role_arn or "").split(":")
-    if len(parts) < 6 or not parts[4]:
-        raise ConfigError(
-            f"target '{target.name}' needs a roleArn (arn:aws:iam::<account>:role/...) to "
-            "locate its state machines"
-        )
-    name = f"{workflow.metadata.tenant}-{workflow.metadata.name}"
-    return f"arn:aws:states:{target.region}:{parts[4]}:stateMachine:{name}"
 
 
 def client_for(target: Target) -> Any:

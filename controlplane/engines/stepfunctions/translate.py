@@ -467,7 +467,15 @@ class StepFunctionsTranslator(Translator[State]):
             retriers = self._retry(step.retry, f"{path}/retry", own)
             if retriers:
                 state["Retry"] = retriers
-        return calls.finish(self, state, step, path, own, lambda_task=lambda_task)
+        return calls.finish(
+            state,
+            step,
+            path,
+            own,
+            lambda_task=lambda_task,
+            seconds=lambda duration, at: self._seconds(duration, at, own),
+            with_catch=lambda done: self._with_catch(done, step, path, own),
+        )
 
     def choice(self, step: ChoiceStep, path: str, ctx: RenderContext) -> State:
         own = _own(ctx)

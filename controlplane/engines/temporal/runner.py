@@ -334,7 +334,7 @@ async def _serve(
 
 def fault_specs(plan: FaultPlan) -> list[FaultSpec]:
     """The plan's faults as the interpreter reads them (its outages are carried out around
-    the run by `cpl run`, see engines/outages.py)."""
+    the run by `cpl run`, see controlplane/outages.py)."""
     return [
         {
             "step": fault.step,

@@ -16,6 +16,7 @@ from pathlib import Path
 from controlplane.engines.faults import FaultPlan, Outage
 from controlplane.engines.runs import Runner
 from controlplane.errors import ConfigError
+from controlplane.local import local_up, running_target_server, stop_target_server
 from controlplane.spec.environment import Environment, Target
 
 POLL_SECONDS = 0.2
@@ -27,8 +28,6 @@ def check_outages(
 ) -> None:
     """ConfigError when an outage cannot be carried out: `stop: worker`, or no running `cpl
     local` server for the target."""
-    from controlplane.local import running_target_server
-
     for index, outage in enumerate(plan.outages):
         if outage.stop == "worker":
             raise ConfigError(
@@ -51,7 +50,6 @@ def carry_out_outages(
 ) -> None:
     """Each outage in turn once its step has started (or not at all if the run ends before,
     or `deadline`, a time.monotonic() value, passes)."""
-    from controlplane.local import local_up, stop_target_server
 
     for outage in plan.outages:
         if not _started(outage, runner, target, run_id, deadline):

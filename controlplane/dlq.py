@@ -1,4 +1,5 @@
-"""Replaying and purging a dead letter, with their audit events.
+"""Operations on dead letters (`cpl dlq replay|purge`): replaying and purging one, with
+their audit events. The mechanics (the message, queues, spool) are `controlplane.deadletters`.
 
 A replay holds the dead letter (hidden in its queue), starts a new run with the dead
 letter's input (or a corrected one), records `dev.cpl.dlq.replayed` in the environment's
