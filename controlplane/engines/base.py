@@ -103,6 +103,9 @@ class Engine:
     thread_safe_client: bool = False
     runner: Callable[[Environment], Runner] | None = None
     """Makes a runner for the environment its runs belong to."""
+    proven_on: str | None = None
+    """Where a test proves the engine's `exact` claims (docs/runtime.md, "Proof"), e.g. "the
+    Temporal dev server"; None: artifacts are rendered and checked, never run here."""
     run_hint: Callable[[Workflow], str] | None = None
     worker: Callable[[], Worker] | None = None
     emulator: Callable[[], Emulator] | None = None

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.engines import ENGINES
 from controlplane.engines.translator import SUPPORT_LEVELS, Artifact, Support, SupportLevel
 
 MARKS: dict[SupportLevel, str] = {
@@ -181,6 +182,7 @@ class CompatReport:
             ],
             "summary": {engine: dict(counts) for engine, counts in self.totals().items()},
             "engines": list(self.engines),
+            "provenOn": {name: _proven_on(name) for name in self.engines},
             "constructs": [construct.to_json() for construct in self.constructs],
             "notes": [note.to_json() for note in self.notes],
         }
@@ -351,6 +353,11 @@ def _table(report: CompatReport) -> list[str]:
     return [line(headers), *(line(row) for row in rows)]
 
 
+def _proven_on(engine: str) -> str | None:
+    """Where tests prove the engine's exact claims (None: its artifacts are never run here)."""
+    return ENGINES[engine].proven_on if engine in ENGINES else None
+
+
 def _legend(report: CompatReport) -> list[str]:
     lines = [
         "exact        the engine does what the spec says",
@@ -366,6 +373,13 @@ def _legend(report: CompatReport) -> list[str]:
         "places       steps and fields using it (as counted by the engine reporting most)",
         "workflows    how many of the selected workflows use it",
     ]
+    for name in report.engines:
+        where = _proven_on(name)
+        lines.append(
+            f"{name}: exact is proven by tests on {where}"
+            if where
+            else f"{name}: artifacts are rendered and schema-checked; no run is proven here"
+        )
     return lines
 
 

@@ -34,4 +34,5 @@ ENGINE = Engine(
     names=engine_names,
     runner=lazy("controlplane.engines.stepfunctions.runner:StepFunctionsRunner"),
     emulator=lazy("controlplane.engines.stepfunctions.emulator:StepFunctionsEmulator"),
+    proven_on="the Step Functions emulator (moto)",
 )

@@ -39,4 +39,5 @@ ENGINE = Engine(
     runner=lazy("controlplane.engines.temporal.runner:TemporalRunner"),
     worker=partial(load, "controlplane.engines.temporal.runner:serve_worker"),
     emulator=lazy("controlplane.engines.temporal.devserver:TemporalEmulator"),
+    proven_on="the Temporal dev server",
 )
