@@ -26,18 +26,18 @@ def url_problem(url: str) -> str | None:
         host = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        return f"webhook '{shown_url(url)}' is not a valid URL"
+        return f"'{shown_url(url)}' is not a valid URL"
     if not host:
-        return f"webhook '{shown_url(url)}' has no host"
+        return f"'{shown_url(url)}' has no host"
     if parts.username is not None or parts.password is not None:
-        return f"webhook '{shown_url(url)}' carries a user name or password: not allowed"
+        return f"'{shown_url(url)}' carries a user name or password: not allowed"
     if parts.scheme == "https":
         return None
     if parts.scheme == "http":
         if is_loopback(host):
             return None
-        return f"webhook '{shown_url(url)}' is http:// to a host that is not loopback: use https://"
-    return f"webhook '{shown_url(url)}' is not an https:// URL"
+        return f"'{shown_url(url)}' is http:// to a host that is not loopback: use https://"
+    return f"'{shown_url(url)}' is not an https:// URL"
 
 
 def is_loopback(host: str) -> bool:
