@@ -148,7 +148,9 @@ def add_notifications(environment_file: Path, *entries: str) -> None:
     environment_file.write_text(text.rstrip("\n") + "\n" + notifications_yaml(*entries))
 
 
-def local_environment(name: str, sfn_endpoint: str | None = None) -> str:
+def local_environment(
+    name: str, sfn_endpoint: str | None = None, *, argo_only: bool = False
+) -> str:
     """environments/local.yaml renamed; with `sfn_endpoint`, a Step Functions target only,
     at that endpoint, with short timeouts (an unreachable engine fails fast)."""
     text = (ROOT / "environments" / "local.yaml").read_text()
@@ -162,6 +164,8 @@ def local_environment(name: str, sfn_endpoint: str | None = None) -> str:
         )
         text = text.replace("aws: {region: us-east-1, endpoint: http://127.0.0.1:4566}", "")
         text = re.sub(r"    - name: (temporal|argo)-local\n(      .*\n)+", "", text)
+    if argo_only:
+        text = re.sub(r"    - name: (temporal|sfn)-local\n(      .*\n)+", "", text)
     return text
 
 
@@ -186,4 +190,20 @@ def failing_apply_repo(tmp_path: Path) -> Repo:
     )
     (tmp_path / "environments").mkdir()
     (tmp_path / "environments" / "dev.yaml").write_text(local_environment("dev", CLOSED_PORT))
+    return Repo(tmp_path)
+
+
+@pytest.fixture
+def failing_change_repo(tmp_path: Path) -> Repo:
+    """One Argo workflow delivered by GitOps into deploy/argo/, where a file stands in the
+    way of the workflows/ folder: the plan is a create, and `cpl apply` fails that change."""
+    (tmp_path / "workflows" / "retail").mkdir(parents=True)
+    shutil.copy(
+        ROOT / "workflows" / "retail" / "price-feed-export.yaml",
+        tmp_path / "workflows" / "retail" / "price-feed-export.yaml",
+    )
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "environments" / "dev.yaml").write_text(local_environment("dev", argo_only=True))
+    (tmp_path / "deploy" / "argo").mkdir(parents=True)
+    (tmp_path / "deploy" / "argo" / "workflows").write_text("in the way\n")
     return Repo(tmp_path)

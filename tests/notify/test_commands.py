@@ -141,6 +141,33 @@ def test_a_failed_apply_posts_one_message(failing_apply_repo: Repo, receiver: Re
     assert "cannot read the live state of sfn-local/retail-inventory-sync" in sent["error"]
 
 
+def test_an_apply_whose_change_fails_posts_the_failed_change(
+    failing_change_repo: Repo, receiver: Receiver
+) -> None:
+    receiver.start()
+    add_notifications(
+        _environment_file(failing_change_repo),
+        f"{{webhook: '{receiver.url()}', events: [apply-failed], format: json}}",
+    )
+
+    result = failing_change_repo.cpl("apply", "--yes")
+
+    assert result.code == 1
+    assert "FAILED   create retail/price-feed-export @ argo-local" in result.out + result.err
+    (request,) = receiver.received
+    sent = request.json()
+    assert sent["summary"] == {"applied": 0, "deleted": 0, "failed": 1, "skipped": 0}
+    (finding,) = sent["findings"]
+    assert finding["where"] == "argo-local/retail-price-feed-export"
+    assert (finding["status"], finding["action"], finding["workflow"]) == (
+        "failed",
+        "create",
+        "retail/price-feed-export",
+    )
+    assert "cannot write" in finding["text"]
+    assert sent["error"] is None
+
+
 def test_webhook_down_spools_and_flush_sends_later_in_order_once(
     checked_repo: Repo, receiver: Receiver
 ) -> None:

@@ -86,3 +86,24 @@ def test_the_json_body_drops_findings_to_fit_its_bound() -> None:
     body = render(big, "json")
     assert len(body) <= MAX_BODY
     assert json.loads(body)["totalFindings"] == 20
+
+
+def test_a_failed_change_of_a_regulated_workflow_hides_the_engine_text() -> None:
+    from controlplane.deploy.apply import ApplyResult, Outcome
+    from controlplane.deploy.plan import PlannedChange
+    from controlplane.notify.notice import apply_notice
+
+    def failed(workflow: str) -> Outcome:
+        change = PlannedChange(
+            "create", workflow, "sfn", "stepfunctions", workflow.replace("/", "-")
+        )
+        return Outcome(change, "failed", message="input rejected: patient Jane Roe, 1970-01-01")
+
+    result = ApplyResult("prod", "sha256:0", (failed("health/intake"), failed("retail/sync")))
+    notice = apply_notice("prod", 1, result, None, {"health/intake": "phi", "retail/sync": None})
+
+    body = render(notice, "json").decode()
+    regulated, plain = json.loads(body)["findings"]
+    assert "Jane Roe" not in regulated["text"]
+    assert "[redacted: 44 characters of engine error text of a phi workflow" in regulated["text"]
+    assert "patient Jane Roe" in plain["text"]  # an unregulated workflow's error is shown
