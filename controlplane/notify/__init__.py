@@ -23,7 +23,7 @@ from controlplane.errors import CplError
 from controlplane.notify import sender
 from controlplane.notify.notice import Notice, apply_notice, check_notice, drift_notice
 from controlplane.notify.payload import render
-from controlplane.notify.spool import FlushResult, Spool, spool_dir
+from controlplane.notify.spool import Failure, FlushResult, Spool, spool_dir
 from controlplane.notify.webhook import Webhook, resolve, scrub
 from controlplane.redaction import redact_text
 
@@ -171,9 +171,11 @@ def _flush(hook: Webhook, spool: Spool, dropped: int = 0) -> FlushResult:
         return FlushResult(0, len(spool.pending()), hook.problem or "no URL", dropped)
     url = hook.url
 
-    def deliver(body: bytes) -> str | None:
-        error = sender.post(url, body)
-        return None if error is None else scrub(error, url)
+    def deliver(body: bytes) -> Failure | None:
+        failure = sender.post(url, body)
+        if failure is None:
+            return None
+        return Failure(scrub(failure.reason, url), failure.malformed)
 
     result = spool.flush(deliver)
     return FlushResult(result.delivered, result.pending, result.error, dropped)

@@ -18,10 +18,14 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from controlplane.notify.spool import Failure
 from controlplane.notify.webhook import scrub, shown_url
 from controlplane.redaction import redact_text
 
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
+# Answers about the message itself (bad request, too large, unprocessable): no retry and no
+# later flush would change them.
+_MALFORMED_STATUS = frozenset({400, 413, 422})
 _MAX_ANSWER = 64 * 1024  # bytes of an answer read at most (an untrusted server)
 
 
@@ -53,6 +57,7 @@ class _Answer:
     error: str  # "" on success
     retryable: bool = False
     retry_after: float | None = None
+    malformed: bool = False
 
 
 def post(
@@ -61,7 +66,7 @@ def post(
     policy: RetryPolicy | None = None,
     *,
     sleep: Callable[[float], None] = time.sleep,
-) -> str | None:
+) -> Failure | None:
     """POST `body` (JSON) to `url` with bounded retries: None once it is accepted (2xx),
     else why it was not (no part of the URL but its scheme and host)."""
     policy = policy or DEFAULT_RETRY
@@ -71,15 +76,17 @@ def post(
             delay = _backoff(policy, attempt)
             if answer.retry_after is not None:
                 if answer.retry_after > policy.retry_after_cap:
-                    return f"{answer.error} (Retry-After {answer.retry_after:g}s: not waiting)"
+                    return Failure(
+                        f"{answer.error} (Retry-After {answer.retry_after:g}s: not waiting)"
+                    )
                 delay = answer.retry_after
             sleep(delay)
         answer = _post_once(url, body, policy.timeout)
         if not answer.error:
             return None
         if not answer.retryable:
-            return answer.error
-    return f"{answer.error} (after {policy.attempts} attempts)"
+            return Failure(answer.error, answer.malformed)
+    return Failure(f"{answer.error} (after {policy.attempts} attempts)")
 
 
 def _post_once(url: str, body: bytes, timeout: float) -> _Answer:
@@ -98,7 +105,8 @@ def _post_once(url: str, body: bytes, timeout: float) -> _Answer:
         retryable = exc.code in _RETRYABLE_STATUS or exc.code >= 500
         retry_after = _retry_after(exc.headers.get("Retry-After")) if exc.headers else None
         said = redact_text(scrub(str(exc.reason), url))[:200]
-        return _Answer(f"HTTP {exc.code} {said}".strip(), retryable, retry_after)
+        error = f"HTTP {exc.code} {said}".strip()
+        return _Answer(error, retryable, retry_after, exc.code in _MALFORMED_STATUS)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         cause: object = getattr(exc, "reason", None) or exc
         text = redact_text(scrub(str(cause), url))[:300]

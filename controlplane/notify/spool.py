@@ -39,6 +39,18 @@ def spool_dir(repo: Path, environment: str, key: str) -> Path:
 
 
 @dataclass(frozen=True)
+class Failure:
+    """Why a message was not delivered; `malformed` when the webhook refused the message
+    itself (it will never take it: it is dropped so it cannot block the ones after it)."""
+
+    reason: str
+    malformed: bool = False
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass(frozen=True)
 class FlushResult:
     """What one flush did: messages delivered, still waiting, and why it stopped."""
 
@@ -86,13 +98,13 @@ class Spool:
             if path.name.endswith(SUFFIX) and not path.name.startswith(".")
         )
 
-    def flush(self, send: Callable[[bytes], str | None]) -> FlushResult:
+    def flush(self, send: Callable[[bytes], Failure | None]) -> FlushResult:
         """Send waiting messages oldest first with `send` (None: accepted), deleting each
-        once accepted; stop at the first failure. Holds an exclusive lock on the spool, so
-        two processes never send the same message."""
+        once accepted, or refused as malformed; stop at any other failure. Holds an
+        exclusive lock on the spool, so two processes never send the same message."""
         if not self.directory.is_dir():
             return FlushResult(0, 0)
-        delivered = 0
+        delivered, refused = 0, None
         with self._locked():
             queue = self.pending()
             for index, path in enumerate(queue):
@@ -100,13 +112,16 @@ class Spool:
                     body = path.read_bytes()
                 except FileNotFoundError:  # sent by a flush that held the lock before us
                     continue
-                error = send(body)
-                if error is not None:
-                    return FlushResult(delivered, len(queue) - index, error)
+                failure = send(body)
+                if failure is not None and not failure.malformed:
+                    return FlushResult(delivered, len(queue) - index, failure.reason)
                 path.unlink()
                 fsync_directory(self.directory)
-                delivered += 1
-        return FlushResult(delivered, 0)
+                if failure is None:
+                    delivered += 1
+                else:
+                    refused = f"a message was refused and dropped: {failure.reason}"
+        return FlushResult(delivered, 0, refused)
 
     def _trim(self) -> int:
         waiting = self.pending()

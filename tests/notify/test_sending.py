@@ -9,7 +9,7 @@ import pytest
 
 from controlplane.notify import spool as spool_module
 from controlplane.notify.sender import RetryPolicy, post
-from controlplane.notify.spool import Spool
+from controlplane.notify.spool import Failure, Spool
 from controlplane.notify.webhook import shown_url, url_problem
 from tests.notify.conftest import Receiver, Repo, add_notifications
 
@@ -24,7 +24,7 @@ def test_backoff_between_retries_is_bounded_and_retries_are_bounded(receiver: Re
 
     error = post(receiver.url(), BODY, policy, sleep=pauses.append)
 
-    assert error == "HTTP 500 Internal Server Error (after 4 attempts)"
+    assert error == Failure("HTTP 500 Internal Server Error (after 4 attempts)")
     assert len(receiver.received) == 4
     assert len(pauses) == 3 and all(0.025 <= pause <= 0.08 for pause in pauses)
 
@@ -48,7 +48,7 @@ def test_a_retry_after_beyond_the_cap_leaves_the_message_for_later(receiver: Rec
 
     error = post(receiver.url(), BODY, RetryPolicy(retry_after_cap=30), sleep=pauses.append)
 
-    assert error is not None and "Retry-After 3600s: not waiting" in error
+    assert error is not None and "Retry-After 3600s: not waiting" in error.reason
     assert pauses == [] and len(receiver.received) == 1
 
 
@@ -56,9 +56,31 @@ def test_a_rejection_is_not_retried_and_redirects_are_not_followed(receiver: Rec
     receiver.answers = [(404, {}), (302, {"Location": "http://127.0.0.1:9/elsewhere"})]
     receiver.start()
 
-    assert post(receiver.url(), BODY, sleep=lambda _: None) == "HTTP 404 Not Found"
-    assert post(receiver.url(), BODY, sleep=lambda _: None) == "HTTP 302 Found"
+    assert post(receiver.url(), BODY, sleep=lambda _: None) == Failure("HTTP 404 Not Found")
+    assert post(receiver.url(), BODY, sleep=lambda _: None) == Failure("HTTP 302 Found")
     assert len(receiver.received) == 2
+
+
+def test_a_message_refused_as_malformed_is_dropped_and_does_not_block_the_next(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.answers = [(404, {}), (400, {})]
+    receiver.start()
+    spool = Spool(tmp_path / "spool")
+    spool.add(b'{"n": 1}', "drift")
+    spool.add(b'{"n": 2}', "drift")
+
+    def send(body: bytes) -> Failure | None:
+        return post(receiver.url(), body, sleep=lambda _: None)
+
+    gone = spool.flush(send)  # 404: the webhook is gone; both wait
+    assert (gone.delivered, gone.pending, gone.error) == (0, 2, "HTTP 404 Not Found")
+    refused = spool.flush(send)  # 400 for the first: dropped, the second goes out
+
+    assert (refused.delivered, refused.pending) == (1, 0)
+    assert refused.error == "a message was refused and dropped: HTTP 400 Bad Request"
+    assert [r.body for r in receiver.received] == [b'{"n": 1}', b'{"n": 1}', b'{"n": 2}']
+    assert spool.pending() == []
 
 
 def test_a_full_spool_drops_its_oldest_messages(
