@@ -136,11 +136,13 @@ def send(repo: Path, environment: Environment, notice: Notice) -> list[FlushResu
         dropped = spool.add(render(notice, setting.format), notice.event)
         result = _flush(hook, spool, dropped)
         if not result.ok:
+            flush_command = f"`cpl notify flush --env {environment.name}`"
+            waiting = f"; {result.pending} message(s) wait for {flush_command}"
+            waiting = waiting if result.pending else ""
+            full = f" ({result.dropped} oldest dropped: spool full)" if result.dropped else ""
             _warn(
                 f"notification ({notice.event}) to webhook {hook.name} not sent: "
-                f"{result.error}; {result.pending} message(s) wait for "
-                f"`cpl notify flush --env {environment.name}`"
-                + (f" ({result.dropped} oldest dropped: spool full)" if result.dropped else "")
+                f"{result.error}{waiting}{full}"
             )
         results.append(result)
     return results
