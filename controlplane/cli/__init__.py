@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "local": "controlplane.cli.local:local_group",
     "drift": "controlplane.cli.drift:drift_command",
     "audit": "controlplane.cli.audit:audit_group",
+    "notify": "controlplane.cli.notify:notify_group",
     "report": "controlplane.cli.report:report_command",
     "import": "controlplane.cli.importing:import_command",
     "serve": "controlplane.cli.serve:serve_group",

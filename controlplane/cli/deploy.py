@@ -41,6 +41,7 @@ from controlplane.deploy.plan import Fingerprint, Plan, fingerprint, moved, plan
 from controlplane.deploy.state import State, StateStore, load_state
 from controlplane.engines import EngineClient
 from controlplane.errors import ConfigError, ExitCode
+from controlplane.notify import note_apply, notify_apply_failures
 from controlplane.pipeline import DesiredState, desired_state
 from controlplane.policy.change import Change, compare
 from controlplane.policy.decision import Decision
@@ -229,6 +230,7 @@ def plan_command(
 @today_option
 @repo_option
 @format_option("json")
+@notify_apply_failures
 def apply_command(
     env_name: str,
     plan_file: Path | None,
@@ -350,6 +352,7 @@ def _apply_planned(
         # From here on the outcome is known: Ctrl-C while reporting, closing or unlocking
         # reports it (cli.run) instead of "Aborted.".
         mark_finished(apply_text(result)[-1], int(result.exit_code))
+        note_apply(result, workflows)
     finally:
         backend.close()
     _report(result, output_format, output_file)

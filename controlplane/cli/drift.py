@@ -29,6 +29,7 @@ from controlplane.drift.compliance import LiveCompliance
 from controlplane.drift.metrics import drift_metrics
 from controlplane.drift.render import drift_markdown, drift_sarif, drift_text
 from controlplane.errors import ConfigError
+from controlplane.notify import notify_drift
 from controlplane.pipeline import load_specs, render_all
 from controlplane.policy.engine import open_engine
 from controlplane.spec.load import LoadResult, load_environment
@@ -104,6 +105,7 @@ def drift_command(
     if sync and ref is not None:
         raise click.UsageError("--sync applies the working tree's specs: it takes no --ref")
     report = drift(repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency)
+    notify_drift(repo, env_name, report)
     if metrics_file is not None:
         write_output(metrics_file, drift_metrics(report))
     if summary_file is not None:

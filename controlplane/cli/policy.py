@@ -18,6 +18,7 @@ from controlplane.cli.output import (
     today_option,
 )
 from controlplane.errors import ExitCode
+from controlplane.notify import notify_check
 from controlplane.pipeline import check
 from controlplane.policy.decision import Decision
 from controlplane.policy.testing import TestReport, run_tests
@@ -55,6 +56,7 @@ def check_command(
     1 when documents are invalid or a workflow cannot be placed on any target.
     """
     decision = check(repo, env_name, base, today.date() if today else None)
+    notify_check(repo, env_name, decision)
     report = _render(decision, output_format)
     if output_file is not None or output_format == "text":
         _print_text(decision)

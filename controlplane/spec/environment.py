@@ -284,6 +284,41 @@ class AuditSettings(Model):
     sinks: list[Sink] = Field(default_factory=list)
 
 
+NotifyEvent = Literal["check-denied", "drift", "apply-failed"]
+"""What a notification is sent for (docs/notifications.md)."""
+
+WEBHOOK_URL = "CPL-S061"
+"""The code of a notification webhook that is neither https:// nor http:// to loopback."""
+
+
+class WebhookFromEnv(Model):
+    """A webhook URL read from an environment variable when it is used: the URL of a chat
+    webhook is its secret, so it stays out of the repo."""
+
+    env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+class Notification(Model):
+    """Where to post a message when one of `events` happens (docs/notifications.md).
+
+    `events`, not `on`: YAML 1.1 reads an unquoted `on` key as the boolean true.
+    """
+
+    webhook: Annotated[str, Field(max_length=2048)] | WebhookFromEnv
+    events: list[NotifyEvent] = Field(min_length=1)
+    format: Literal["slack", "json"] = "slack"
+
+    @field_validator("webhook")
+    @classmethod
+    def _sendable(cls, value: str | WebhookFromEnv) -> str | WebhookFromEnv:
+        from controlplane.notify.webhook import url_problem
+
+        problem = url_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise PydanticCustomError(WEBHOOK_URL, "{problem}", {"problem": problem})
+        return value
+
+
 class AwsSettings(Model):
     """The AWS account cpl itself calls for engines that are not AWS (docs/runtime.md).
 
@@ -308,6 +343,7 @@ class EnvironmentBody(Model):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     aws: AwsSettings | None = None
+    notifications: list[Notification] = Field(default_factory=list, max_length=20)
 
 
 class Environment(Model):
