@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +18,8 @@ from rich.segment import Segment
 from controlplane.errors import CplError
 from controlplane.files import write_atomic
 from controlplane.spec.types import parse_duration
+from controlplane.terminal import echo as echo
+from controlplane.terminal import escape_controls as escape_controls
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,27 +50,6 @@ def take_finished() -> Finished | None:
     return finished
 
 
-# Characters a document may carry that a terminal would obey instead of showing: C0 controls
-# but tab and newline (ESC starts colour, title and clear-screen sequences; CR overwrites a
-# line), DEL, C1 controls (0x9b is a one-byte CSI), and the bidirectional overrides that make
-# text read differently from what it is.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _visible(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def escape_controls(text: str) -> str:
-    """`text` with every terminal control character shown as an escape (`\\x1b`, `\\u202e`).
-
-    Newlines and tabs are kept. Every human output of the CLI passes through here: the
-    rich consoles of `console_for`, `echo` and text reports of `emit`.
-    """
-    return _CONTROLS.sub(_visible, text)
-
-
 class SafeConsole(Console):
     """A rich Console that escapes control characters in the text it prints.
 
@@ -85,11 +65,6 @@ class SafeConsole(Console):
             for segment in buffer
         )
         return super()._render_buffer(safe)
-
-
-def echo(text: str, err: bool = False) -> None:
-    """Print a line for a person (control characters escaped, see `escape_controls`)."""
-    click.echo(escape_controls(text), err=err)
 
 
 def console_for(err: bool = False) -> Console:

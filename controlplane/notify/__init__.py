@@ -26,6 +26,7 @@ from controlplane.notify.payload import render
 from controlplane.notify.spool import Failure, FlushResult, Spool, spool_dir
 from controlplane.notify.webhook import Webhook, resolve, scrub
 from controlplane.redaction import redact_text
+from controlplane.terminal import warn
 
 if TYPE_CHECKING:
     from controlplane.deploy.apply import ApplyResult
@@ -184,6 +185,4 @@ def _flush(hook: Webhook, spool: Spool, dropped: int = 0) -> FlushResult:
 
 
 def _warn(line: str) -> None:
-    from controlplane.cli.output import echo
-
-    echo(f"warning: {line}", err=True)
+    warn(line)
