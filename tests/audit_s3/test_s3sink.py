@@ -90,22 +90,30 @@ def test_two_processes_appending_at_once_make_one_chain(
     runner: Callable[..., Path], locked_bucket: str, s3: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repos = [runner("first", locked_bucket), runner("second", locked_bucket)]
+    go = repos[0].parent / "go"
     script = (
-        "import sys; from pathlib import Path\n"
-        "from controlplane.audit import Auditor\n"
+        "import sys, time; from pathlib import Path\n"
+        "from controlplane.audit import Auditor, s3_sinks\n"
         "from controlplane.spec.load import load_environment\n"
-        "repo = Path(sys.argv[1])\n"
-        "a = Auditor.for_environment(repo, load_environment(repo, 'prod'))\n"
+        "repo, go = Path(sys.argv[1]), Path(sys.argv[2])\n"
+        "environment = load_environment(repo, 'prod')\n"
+        "a = Auditor.for_environment(repo, environment)\n"
+        "while not go.exists(): time.sleep(0.01)\n"  # both start appending together
         "for n in range(8):\n"
         "    print(a.emit('dev.cpl.plan.created', None, {'count': n}).event.id, flush=True)\n"
+        "print('conflicts', s3_sinks(repo, environment)[0].conflicts, file=sys.stderr)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", script, str(repo)], stdout=subprocess.PIPE, env=env, text=True
+            [sys.executable, "-c", script, str(repo), str(go)],
+            stdout=subprocess.PIPE,
+            env=env,
+            text=True,
         )
         for repo in repos
     ]
+    go.touch()
     outputs = [process.communicate(timeout=120)[0].split() for process in processes]
     assert [process.returncode for process in processes] == [0, 0]
 
