@@ -16,7 +16,8 @@ through a spool the same way (`s3sink.py`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -251,3 +252,26 @@ class Auditor:
             classification=classification,
         )
         return record(event, self.sinks, repo=self.repo, aws=self.aws)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[list[FlushResult]]:
+        """Collect the events emitted inside the block into one S3 object per S3 sink,
+        written when the block ends (file and HTTP sinks are written at once, as always).
+
+        The list it yields gets the S3 flush results when the block ends: one with
+        `pending` means S3 was away and the events wait in the spool.
+        """
+        sinks = [
+            sink
+            for sink in open_sinks(self.repo, self.environment, self.sinks, self.aws)
+            if isinstance(sink, S3Sink)
+        ]
+        results: list[FlushResult] = []
+        for sink in sinks:
+            sink.deferred += 1
+        try:
+            yield results
+        finally:
+            for sink in sinks:
+                sink.deferred -= 1
+            results.extend(sink.flush() for sink in sinks if not sink.deferred)

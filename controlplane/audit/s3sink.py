@@ -5,7 +5,8 @@ sink's), then the spool is flushed: the events waiting are linked after the chai
 and written as one new object, `<prefix>/<env>/<sequence:012d>.jsonl` (`s3store.py`), whose
 lines are exactly the file sink's (`cplprevhash` / `cplhash`, `chain.py`): the objects in
 sequence order are one hash-chained log. Spool files are deleted only after S3 created the
-object. So:
+object. A command that records several events at once can make them one object with
+`Auditor.batch()`; otherwise each write sends what is waiting (one event, or a backlog). So:
 
 - a new runner continues the chain: it reads the head (the last object's sequence and the
   hash of its last line) from S3 before writing;
@@ -94,6 +95,7 @@ class S3Sink:
         self._head: Head | None = None  # what this process last wrote or read
         self._lock_checked = False
         self._last_stamp = 0
+        self.deferred = 0  # > 0 inside `Auditor.batch()`: write only spools
 
     def __repr__(self) -> str:
         return f"S3Sink({self.shown_url!r}, spool={str(self.spool_dir)!r})"
@@ -109,8 +111,11 @@ class S3Sink:
         return self._store
 
     def write(self, event: AuditEvent) -> FlushResult:
-        """Spool `event`, then flush the spool unless S3 failed moments ago."""
+        """Spool `event`, then flush the spool unless S3 failed moments ago or a batch is
+        being collected (`Auditor.batch()` flushes it as one object when it ends)."""
         self.spool(event)
+        if self.deferred:
+            return FlushResult(delivered=0, pending=0)
         if time.monotonic() < self._retry_after:
             return FlushResult(delivered=0, pending=len(self.pending()), error="cooling down")
         return self.flush()

@@ -180,3 +180,21 @@ def test_unreachable_s3_spools_then_flush_sends_in_order(
     assert chain_ids(s3, bucket)[1:] == [r.event.id for r in recorded]
     code, out = verify(repo, capsys)
     assert code == 0, out
+
+
+def test_a_batch_of_events_is_one_object(
+    runner: Callable[..., Path], bucket: str, s3: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = runner("first", bucket)
+    recorder = auditor(repo)
+    with recorder.batch() as results:
+        ids = [recorder.emit("dev.cpl.plan.created", None, {"count": n}).event.id for n in (1, 2)]
+        assert object_keys(s3, bucket) == []  # nothing sent before the batch ends
+    assert [(r.delivered, r.pending) for r in results] == [(2, 0)]
+    ids.append(recorder.emit("dev.cpl.plan.created", None, {"count": 3}).event.id)
+
+    assert object_keys(s3, bucket) == [key(1), key(2)]
+    assert s3.head_object(Bucket=bucket, Key=key(1))["Metadata"]["cpl-events"] == "2"
+    assert chain_ids(s3, bucket) == ids
+    code, out = verify(repo, capsys)
+    assert code == 0, out
