@@ -188,12 +188,12 @@ def record(
         except OSError as exc:
             failures.append(f"{sink!r}: {exc}")
             continue
-        if not isinstance(result, FlushResult) or not result.pending:
+        if isinstance(sink, FileSink) or not isinstance(result, FlushResult) or not result.pending:
             continue
         pending += result.pending
         what = "audit collector" if isinstance(sink, HttpSink) else "audit sink"
         warnings.append(
-            f"{what} {sink.shown_url}: {result.pending} event(s) spooled for later "  # type: ignore[union-attr]
+            f"{what} {sink.shown_url}: {result.pending} event(s) spooled for later "
             f"delivery ({result.error})"
         )
     if failures:
