@@ -154,3 +154,14 @@ def test_a_tail_deleted_from_an_unversioned_bucket_shows_against_the_deploy_stat
     assert code == 1
     assert "the log's last apply has no completion event" in out
     assert "(after its last object)" in out
+
+
+def test_an_unreachable_sink_fails_verify_with_its_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.audit_s3.conftest import free_port, write_environment
+
+    write_environment(tmp_path, "{s3: 's3://audit-gone/audit'}", f"http://127.0.0.1:{free_port()}")
+    code, out = verify(tmp_path, capsys)
+    assert code == 1
+    assert "s3://audit-gone/audit/prod/: cannot list the objects: Could not connect" in out
