@@ -64,7 +64,14 @@ def select(events: list[dict[str, Any]], since: dt.datetime) -> list[dict[str, A
 def export(path: Path, since: dt.datetime, format: ExportFormat = "json") -> str:
     """The log's events since `since`: a JSON array of structured-mode CloudEvents (with
     their chain hashes) or CSV with `CSV_COLUMNS` (data as compact JSON)."""
-    events = select(read_events(path), since)
+    return export_events(read_events(path), since, format)
+
+
+def export_events(
+    events: list[dict[str, Any]], since: dt.datetime, format: ExportFormat = "json"
+) -> str:
+    """`export` for events already read (from an S3 sink's objects, say), in chain order."""
+    events = select(events, since)
     if format == "json":
         return json.dumps(events, indent=2, ensure_ascii=False) + "\n"
     buffer = io.StringIO()

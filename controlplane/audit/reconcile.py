@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,20 @@ def state_problem(path: Path, state: State) -> str | None:
     """Why the log at `path` (whose chain is good) does not match `state`, or None."""
     if state.serial == 0:
         return None
-    applies = _read_applies(path, state.environment)
+    lines = path.read_bytes().splitlines() if path.exists() else []
+    return lines_problem(lines, path.exists(), state)
+
+
+def lines_problem(lines: Iterable[bytes], exists: bool, state: State) -> str | None:
+    """`state_problem` for a log's lines read from anywhere (an S3 sink's objects, say);
+    `exists` says whether there is a log at all."""
+    if state.serial == 0:
+        return None
+    applies = _read_applies(lines, state.environment)
     applied = [r for r in state.resources if r.status == "applied"]
     at = f"the deploy state of '{state.environment}' is at serial {state.serial}"
     if applies.events == 0:
-        what = "there is no log" if not path.exists() else "the log has no apply event"
+        what = "there is no log" if not exists else "the log has no apply event"
         return (
             f"{at} ({len(applied)} resource(s) applied) but {what}: the log was deleted, "
             "replaced or cut"
@@ -97,25 +107,24 @@ def state_problem(path: Path, state: State) -> str | None:
     return None
 
 
-def _read_applies(path: Path, environment: str) -> _Applies:
+def _read_applies(lines: Iterable[bytes], environment: str) -> _Applies:
     applies = _Applies()
-    if not path.exists():
-        return applies
-    with path.open("rb") as handle:
-        for line in handle:
-            event: dict[str, Any] = json.loads(line)
-            data = event.get("data")
-            if event.get("type") not in _APPLY_EVENTS or not isinstance(data, dict):
-                continue
-            if data.get("environment") != environment:
-                continue
-            applies.events += 1
-            if event["type"] in (APPLY_STARTED, APPLY_COMPLETED):
-                applies.unfinished = event["type"] == APPLY_STARTED
-            serial = data.get("serial")
-            if isinstance(serial, int):
-                applies.serial = max(applies.serial, serial)
-            if event["type"] == APPLY_SUCCEEDED and data.get("action") != "delete":
-                key = (str(data.get("workflow")), str(data.get("target")), str(data.get("digest")))
-                applies.applied.add(key)
+    for line in lines:
+        if not line.strip():
+            continue
+        event: dict[str, Any] = json.loads(line)
+        data = event.get("data")
+        if event.get("type") not in _APPLY_EVENTS or not isinstance(data, dict):
+            continue
+        if data.get("environment") != environment:
+            continue
+        applies.events += 1
+        if event["type"] in (APPLY_STARTED, APPLY_COMPLETED):
+            applies.unfinished = event["type"] == APPLY_STARTED
+        serial = data.get("serial")
+        if isinstance(serial, int):
+            applies.serial = max(applies.serial, serial)
+        if event["type"] == APPLY_SUCCEEDED and data.get("action") != "delete":
+            key = (str(data.get("workflow")), str(data.get("target")), str(data.get("digest")))
+            applies.applied.add(key)
     return applies

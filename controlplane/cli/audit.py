@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
 
 import click
 
-from controlplane.audit import flush, log_paths
-from controlplane.audit.export import ExportFormat, export, parse_since
-from controlplane.audit.reconcile import against_state
+from controlplane.audit import FileSink, S3Sink, flush, log_paths, open_sinks, s3_sinks
+from controlplane.audit.export import ExportFormat, export, export_events, parse_since
+from controlplane.audit.reconcile import against_state, lines_problem
+from controlplane.audit.s3verify import S3VerifyResult, verify_s3
 from controlplane.audit.verify import VerifyResult, verify
 from controlplane.cli.output import console_for, emit, repo_option
 from controlplane.deploy.state import load_state
@@ -27,7 +29,9 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-@click.option("--env", "env_name", default=None, help="Verify this environment's file sinks.")
+@click.option(
+    "--env", "env_name", default=None, help="Verify this environment's file and S3 sinks."
+)
 @click.option(
     "--file",
     "log_file",
@@ -45,19 +49,28 @@ def verify_command(
     Without --env or --file, checks the logs of every environment in environments/. Exits 1
     naming the first bad line (edited, removed, inserted, reordered or truncated), or, for an
     environment's logs, when the log lacks what its deploy state records (a log deleted or
-    cut at the end: see `controlplane.audit.reconcile`). --file checks the chain only.
+    cut at the end: see `controlplane.audit.reconcile`). An S3 sink's chain is checked across
+    its objects, naming the first object missing, deleted, rewritten or altered.
+    --file checks the chain only.
     """
     if log_file is not None and env_name is not None:
         raise click.UsageError("give --env or --file, not both")
+    results: list[VerifyResult | S3VerifyResult]
     if log_file is not None:
         if not log_file.is_file():
             raise ConfigError(f"no audit log at {log_file}")
         results = [verify(log_file)]
     else:
+        logs = _logs(repo, env_name)
         results = [
             _against_state(verify(path), repo, environments)
-            for path, environments in _logs(repo, env_name).items()
+            for path, environments in logs.items()
+            if path is not None
         ]
+        for environment in {e.name: e for es in logs.values() for e in es}.values():
+            results += [
+                _s3_verdict(sink, repo, environment) for sink in s3_sinks(repo, environment)
+            ]
     if output_format == "json":
         ok = all(result.ok for result in results)
         click.echo(json.dumps({"ok": ok, "logs": [r.to_json() for r in results]}, indent=2))
@@ -105,7 +118,8 @@ def export_command(
 ) -> int:
     """Export the events recorded since T, after verifying the log's hash chain.
 
-    A log whose chain is broken is not exported (exit 1): run `cpl audit verify`.
+    With --env, reads the environment's first file or S3 sink (in `audit.sinks` order). A log
+    whose chain is broken is not exported (exit 1): run `cpl audit verify`.
     """
     try:
         since = parse_since(since_text)
@@ -116,10 +130,20 @@ def export_command(
     if log_file is not None:
         path = log_file
     elif env_name is not None:
-        paths = log_paths(repo, load_environment(repo, env_name))
-        if not paths:
-            raise ConfigError(f"environment '{env_name}' has no file audit sink to export")
-        path = paths[0]
+        environment = load_environment(repo, env_name)
+        sinks = [
+            sink
+            for sink in open_sinks(
+                repo, environment.name, environment.spec.audit.sinks, environment.spec.aws
+            )
+            if isinstance(sink, FileSink | S3Sink)
+        ]
+        if not sinks:
+            raise ConfigError(f"environment '{env_name}' has no file or s3 audit sink to export")
+        if isinstance(sinks[0], S3Sink):
+            _export_s3(sinks[0], since, output_format, output_file)
+            return int(ExitCode.OK)
+        path = sinks[0].path
     else:
         raise click.UsageError("give --env ENV or --file FILE")
     verdict = verify(path)
@@ -138,7 +162,7 @@ def export_command(
 @click.option("--env", "env_name", required=True, help="The environment whose spools to send.")
 @repo_option
 def flush_command(env_name: str, repo: Path) -> int:
-    """Deliver events waiting in the environment's HTTP sink spools, in order.
+    """Deliver events waiting in the environment's HTTP and S3 sink spools, in order.
 
     Exits 1 when some are still waiting (the collector is down or rejected one).
     """
@@ -148,12 +172,13 @@ def flush_command(env_name: str, repo: Path) -> int:
         line = f"delivered {result.delivered}, pending {result.pending}"
         console.print(line + (f" ({result.error})" if result.error else ""), markup=False)
     if not results:
-        console.print(f"environment '{env_name}' has no http audit sink", markup=False)
+        console.print(f"environment '{env_name}' has no http or s3 audit sink", markup=False)
     return int(ExitCode.OK if all(result.ok for result in results) else ExitCode.ERROR)
 
 
-def _logs(repo: Path, env_name: str | None) -> dict[Path, list[Environment]]:
-    """Each log file to verify, with the environments that write to it."""
+def _logs(repo: Path, env_name: str | None) -> dict[Path | None, list[Environment]]:
+    """Each log file to verify, with the environments that write to it (under None: the
+    environments with no file sink, whose S3 sinks are verified all the same)."""
     if env_name is not None:
         names = [env_name]
     else:
@@ -165,12 +190,40 @@ def _logs(repo: Path, env_name: str | None) -> dict[Path, list[Environment]]:
         )
         if not names:
             raise ConfigError(f"no environments in {directory}: give --env or --file")
-    logs: dict[Path, list[Environment]] = {}
+    logs: dict[Path | None, list[Environment]] = {}
     for name in names:
         environment = load_environment(repo, name)
-        for path in log_paths(repo, environment):
+        paths: list[Path | None] = [*log_paths(repo, environment)] or [None]
+        for path in paths:
             logs.setdefault(path, []).append(environment)
     return logs
+
+
+def _s3_verdict(sink: S3Sink, repo: Path, environment: Environment) -> S3VerifyResult:
+    """The S3 chain's verdict, failed when its chain is good but lacks what the deploy state
+    records (its last objects deleted from an unversioned bucket, say)."""
+    result = verify_s3(sink.store)
+    if not result.ok:
+        return result
+    state = load_state(environment.state_dir(repo), environment.name)
+    problem = lines_problem(result.events, result.objects > 0, state)
+    if problem is None:
+        return result
+    return dataclasses.replace(result, ok=False, reason=problem + " (after its last object)")
+
+
+def _export_s3(
+    sink: S3Sink, since: dt.datetime, output_format: ExportFormat, output_file: Path | None
+) -> None:
+    verdict = verify_s3(sink.store)
+    if not verdict.ok:
+        raise ConfigError(
+            f"{verdict.where}: {verdict.reason}; the log is not exported (run `cpl audit verify`)"
+        )
+    events = [json.loads(line) for line in verdict.events]
+    emit(export_events(events, since, output_format), output_file)
+    if output_file is not None:
+        console_for(err=True).print(f"exported events since {_stamp(since)} to {output_file}")
 
 
 def _against_state(
@@ -182,9 +235,20 @@ def _against_state(
     return result
 
 
-def _print_verdicts(results: list[VerifyResult]) -> None:
+def _print_verdicts(results: list[VerifyResult | S3VerifyResult]) -> None:
     out, err = console_for(), console_for(err=True)
     for result in results:
+        if isinstance(result, S3VerifyResult):
+            if result.ok:
+                detail = (
+                    f"{result.objects} objects, {result.lines} events, head {result.head}"
+                    if result.objects
+                    else "no objects yet"
+                )
+                out.print(f"{result.sink}: ok ({detail})", markup=False)
+            else:
+                err.print(f"{result.where}: {result.reason}", style="bold red", markup=False)
+            continue
         if result.ok:
             detail = f"{result.lines} lines, head {result.head}" if result.lines else "empty"
             if not result.path.exists():

@@ -266,17 +266,41 @@ class DeploySettings(Model):
     _state_confined = field_validator("state")(_confined)
 
 
+class S3Retention(Model):
+    """S3 Object Lock retention of each audit object: `mode` for `days` from its upload."""
+
+    mode: Literal["COMPLIANCE", "GOVERNANCE"]
+    days: int = Field(ge=1, le=36500)
+
+
 class Sink(Model):
+    """One audit sink: exactly one of `file`, `http` or `s3` (`s3://bucket/prefix`).
+
+    An s3 sink reaches S3 in its own `region` / through its own `endpoint` when set, else in
+    the environment's `aws` settings (docs/security.md); `retention` needs a bucket with
+    Object Lock enabled.
+    """
+
     allow_outside_repo: bool = False
     file: str | None = None
     http: str | None = None
+    s3: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+    region: str | None = None
+    endpoint: str | None = None
+    retention: S3Retention | None = None
 
     _file_confined = field_validator("file")(_confined)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Sink:
-        if (self.file is None) == (self.http is None):
-            raise PydanticCustomError("CPL-S004", "an audit sink is either `file` or `http`")
+        if [self.file, self.http, self.s3].count(None) != 2:
+            raise PydanticCustomError(
+                "CPL-S004", "an audit sink is exactly one of `file`, `http` or `s3`"
+            )
+        if self.s3 is None and (self.region or self.endpoint or self.retention):
+            raise PydanticCustomError(
+                "CPL-S004", "`region`, `endpoint` and `retention` belong to an `s3` audit sink"
+            )
         return self
 
 
