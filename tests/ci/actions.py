@@ -95,6 +95,10 @@ class Runner:
             done.steps.append(self._step(step, done, {}, WORKFLOW_SHELL, env))
         return done
 
+    def action(self, **with_: str) -> Step:
+        """Run the action alone, as a step `uses: ./.github/actions/cpl` with `with_`."""
+        return self._step({"name": "cpl", "uses": LOCAL_ACTION, "with": with_}, Job([]), {}, [], {})
+
     # -- steps -------------------------------------------------------------------------------
 
     def _step(

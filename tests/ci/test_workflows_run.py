@@ -80,7 +80,9 @@ def test_a_pull_request_is_planned_commented_once_and_applied_on_merge(control: 
     assert posts[0][-1] == f"body=@{control.root / 'cpl-comment.md'}"
 
     # the next push updates that comment in place
-    control.answer(COMMENTS, [{"id": 5, "body": "<!-- cpl-plan:prod -->"}, {"id": 42, "body": body}])
+    control.answer(
+        COMMENTS, [{"id": 5, "body": "<!-- cpl-plan:prod -->"}, {"id": 42, "body": body}]
+    )
     (control.gh / "log.jsonl").unlink()
     assert not _pull_request_job(control).failed
     (update,) = [c for c in control.calls() if "--method" in c]
