@@ -4,11 +4,13 @@ of `main`, against the session's Temporal dev server (tests/ci/actions.py says h
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from controlplane.ci.body import MAX_CHARS
+from controlplane.engines.temporal.devserver import free_port
 from tests.ci.actions import WORKFLOWS, Job
 from tests.ci.conftest import Control
 
@@ -166,3 +168,24 @@ def test_drift_opens_one_issue_per_environment(control: Control) -> None:
     assert [c[:2] for c in writes] == [["label", "create"], ["issue", "create"]]
     assert writes[1][writes[1].index("--body-file") + 1] == str(body_file)
     assert writes[1][writes[1].index("--title") + 1] == "cpl drift: local"
+
+
+def test_an_unreadable_engine_fails_the_drift_job_and_says_so_in_the_issue(
+    control: Control,
+) -> None:
+    local = control.root / "environments" / "local.yaml"
+    address = re.search(r"address: (\S+)", local.read_text(encoding="utf-8"))
+    assert address is not None
+    local.write_text(
+        local.read_text(encoding="utf-8").replace(address.group(1), f"127.0.0.1:{free_port()}"),
+        encoding="utf-8",
+    )
+    control.answer("issue-list", [{"number": 4, "body": "<!-- cpl-drift:local -->\nold"}])
+    job = control.runner(**{"matrix.environment": "local"}).job(DRIFT, "drift")
+    assert job.failed
+    assert job.step("Drift").outputs["exit-code"] == "1"
+    (edit,) = [c for c in control.calls() if c[:2] == ["issue", "edit"]]
+    assert edit[2] == "4"  # the open issue is updated, not a second one opened
+    assert (
+        edit[edit.index("--title") + 1] == "cpl drift: local (partial: an engine could not be read)"
+    )
