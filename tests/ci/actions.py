@@ -131,7 +131,8 @@ class Runner:
 
     def _remember(self, record: Step, scope: dict[str, str]) -> Step:
         if record.id:
-            target = scope if "inputs.command" in scope else self.context
+            # inside the action (a scope of its inputs) its steps are its own
+            target = scope if scope else self.context
             target[f"steps.{record.id}.outcome"] = record.outcome
             for key, value in record.outputs.items():
                 target[f"steps.{record.id}.outputs.{key}"] = value
@@ -196,10 +197,8 @@ class Runner:
     def value(self, expression: str, scope: dict[str, str]) -> str:
         if expression in scope:
             return scope[expression]
-        if expression.startswith("steps.") and "inputs.command" not in scope:
-            return self.context.get(expression, "")  # a skipped step's output is empty
-        if expression.startswith("steps."):
-            return scope.get(expression, "")
+        if expression.startswith("steps."):  # a skipped step's output is empty
+            return (scope if scope else self.context).get(expression, "")
         assert expression in self.context, f"no value for the expression {expression!r}"
         return self.context[expression]
 
@@ -208,13 +207,14 @@ class Runner:
 
     def condition(self, condition: Any, job: Job, scope: dict[str, str]) -> bool:
         """The forms of `if:` used here: `!cancelled()`, `A == 'x'`, `A != 'x'`, joined by
-        `&&`; no `if:` means every earlier step succeeded."""
+        `&&`. As on GitHub, a condition without a status function (and no `if:`) also needs
+        every earlier step to have succeeded."""
         if condition is None:
             return not job.failed
         text = str(condition).strip()
         match = _EXPRESSION.fullmatch(text)
         text = match.group(1) if match else text
-        result = True
+        result = "cancelled()" in text or not job.failed
         for term in (t.strip() for t in text.split("&&")):
             if term == "!cancelled()":
                 continue
