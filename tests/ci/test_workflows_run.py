@@ -189,3 +189,14 @@ def test_an_unreadable_engine_fails_the_drift_job_and_says_so_in_the_issue(
     assert (
         edit[edit.index("--title") + 1] == "cpl drift: local (partial: an engine could not be read)"
     )
+
+
+def test_invalid_documents_fail_the_pull_request_before_any_plan(control: Control) -> None:
+    control.answer(COMMENTS, [])
+    control.edit("classification: internal", "classification: secret", "an unknown class")
+    job = _pull_request_job(control)
+    assert job.failed
+    assert job.step("Validate").outcome == "failure"
+    assert "CPL-S004" in job.step("Validate").stdout
+    assert not job.step("Plan").ran and not job.step("Keep the plan file").ran
+    assert [c for c in control.calls() if "--method" in c] == []  # no comment of a non-plan

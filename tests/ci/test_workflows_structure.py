@@ -4,6 +4,8 @@ apply finds, and scripts that take no `${{ }}` expressions (values come in throu
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +173,15 @@ def test_scripts_take_values_through_env_never_expressions(where: str, script: s
     """A `${{ }}` inside a script is pasted into the shell: a branch name or a title could
     run code. Every value reaches the scripts as an environment variable."""
     assert "${{" not in script, where
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+@pytest.mark.parametrize(("where", "script"), _scripts(), ids=[w for w, _ in _scripts()])
+def test_scripts_pass_shellcheck(tmp_path: Path, where: str, script: str) -> None:
+    path = tmp_path / "step.sh"
+    path.write_text("#!/bin/bash\n" + script, encoding="utf-8")
+    done = subprocess.run(["shellcheck", "-s", "bash", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, f"{where}:\n{done.stdout}"
 
 
 def test_the_action_declares_what_the_workflows_use() -> None:
