@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit venv clean bench browser
+.PHONY: demo test lint typecheck unit venv clean bench tools
 
 venv: $(STAMP)
 
@@ -30,11 +30,13 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q
 
-# Headless Chromium for tests/report/test_browser.py (Debian's package; needs root, as in CI).
-browser:
-	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+# Debian tools the tests use (needs root, as in CI): headless Chromium for
+# tests/report/test_browser.py, jq and shellcheck for the CI workflows of tests/ci/.
+tools:
+	command -v chromium >/dev/null && command -v jq >/dev/null && command -v shellcheck >/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends chromium jq shellcheck)
 
-test: browser lint typecheck unit
+test: tools lint typecheck unit
 
 # The benchmarks of bench/ (minutes each; results are recorded by hand in bench/RESULTS.md).
 bench: $(STAMP)

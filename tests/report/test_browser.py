@@ -1,5 +1,5 @@
 """The report renders in a real browser: headless Chromium (Debian's `chromium` package, which
-`make browser` installs) loads the page from a file and writes a screenshot.
+`make tools` installs) loads the page from a file and writes a screenshot.
 
 Chromium runs with networking features off and a throwaway profile; the page itself allows no
 fetch at all (Content-Security-Policy `default-src 'none'`).
@@ -21,7 +21,7 @@ WIDTH, HEIGHT = 1280, 2000
 
 pytestmark = pytest.mark.skipif(
     not CHROMIUM.exists(),
-    reason="/usr/bin/chromium is absent: run `make browser` (apt-get install chromium)",
+    reason="/usr/bin/chromium is absent: run `make tools` (apt-get install chromium)",
 )
 
 
