@@ -175,7 +175,9 @@ def test_scripts_take_values_through_env_never_expressions(where: str, script: s
     assert "${{" not in script, where
 
 
-@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed: run `make tools`")
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck is not installed: run `make tools`"
+)
 @pytest.mark.parametrize(("where", "script"), _scripts(), ids=[w for w, _ in _scripts()])
 def test_scripts_pass_shellcheck(tmp_path: Path, where: str, script: str) -> None:
     path = tmp_path / "step.sh"
