@@ -13,7 +13,7 @@ from controlplane.audit.export import ExportFormat, export, parse_since
 from controlplane.audit.reconcile import against_state
 from controlplane.audit.verify import VerifyResult, verify
 from controlplane.cli.output import console_for, emit, repo_option
-from controlplane.deploy.state import load_state
+from controlplane.deploy.stores import open_store
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment
@@ -178,7 +178,7 @@ def _against_state(
 ) -> VerifyResult:
     """`result`, failed when its chain is good but the log lacks what a deploy state records."""
     for environment in environments:
-        result = against_state(result, load_state(environment.state_dir(repo), environment.name))
+        result = against_state(result, open_store(environment, repo).load(environment.name))
     return result
 
 
