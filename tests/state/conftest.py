@@ -3,6 +3,7 @@ control repo whose `local` environment keeps its state in them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from controlplane.deploy.aws import deploy_client
+from controlplane.deploy.state import ResourceState
 from controlplane.spec.environment import AwsSettings
 from tests.deploy.conftest import ControlRepo, write_repo
 
@@ -56,6 +58,19 @@ def make_remote(endpoint: str, *, versioned: bool = False) -> Remote:
         BillingMode="PAY_PER_REQUEST",
     )
     return Remote(aws, bucket, table, s3, dynamodb)
+
+
+def resource(name: str, version: str = "1.0.0") -> ResourceState:
+    """A record of a Step Functions workflow `retail/<name>` as apply writes it."""
+    return ResourceState(
+        workflow=f"retail/{name}",
+        target="aws",
+        engine="stepfunctions",
+        resource_id=f"arn:aws:states:us-east-1:123456789012:stateMachine:retail-{name}",
+        artifact_digest="sha256:" + "0" * 64,
+        spec_version=version,
+        applied_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    )
 
 
 @pytest.fixture

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 import pytest
 
-from controlplane.deploy.state import ResourceState, State
+from controlplane.deploy.state import State
 from controlplane.deploy.stores.s3 import S3Store
 from controlplane.errors import ConfigError
-from tests.state.conftest import Remote, make_remote
+from tests.state.conftest import Remote, make_remote, resource
 
 KEY = "cpl/prod.cpl-state.json"
-
-
-def _resource(name: str, version: str = "1.0.0") -> ResourceState:
-    return ResourceState(
-        workflow=f"retail/{name}",
-        target="aws",
-        engine="stepfunctions",
-        resource_id=f"arn:aws:states:us-east-1:123456789012:stateMachine:retail-{name}",
-        artifact_digest="sha256:" + "0" * 64,
-        spec_version=version,
-        applied_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-    )
 
 
 def _store(remote: Remote) -> S3Store:
@@ -36,7 +23,7 @@ def test_a_saved_state_is_one_object_per_environment_and_loads_back(remote: Remo
     state = store.load("prod")
     assert state.serial == 0 and remote.object_keys() == []
 
-    written = store.save(state.with_resource(_resource("orders")))
+    written = store.save(state.with_resource(resource("orders")))
 
     assert remote.object_keys() == [KEY]
     document = json.loads(remote.object_text(KEY))
@@ -51,8 +38,8 @@ def test_without_versioning_the_previous_document_is_kept_as_a_backup_object(
     remote: Remote,
 ) -> None:
     store = _store(remote)
-    first = store.save(store.load("prod").with_resource(_resource("orders")))
-    store.save(first.with_resource(_resource("billing")))
+    first = store.save(store.load("prod").with_resource(resource("orders")))
+    store.save(first.with_resource(resource("billing")))
 
     assert remote.object_keys() == [KEY, f"{KEY}.backup"]
     backup = json.loads(remote.object_text(f"{KEY}.backup"))
@@ -63,7 +50,7 @@ def test_with_versioning_the_bucket_keeps_the_previous_documents(moto_endpoint: 
     remote = make_remote(moto_endpoint, versioned=True)
     store = _store(remote)
     first = store.save(store.load("prod"))
-    store.save(first.with_resource(_resource("orders")))
+    store.save(first.with_resource(resource("orders")))
 
     assert remote.object_keys() == [KEY]  # no backup object
     versions = remote.s3.list_object_versions(Bucket=remote.bucket, Prefix=KEY)["Versions"]
@@ -87,9 +74,9 @@ def test_a_document_that_changed_since_it_was_read_is_not_overwritten(remote: Re
     seen_by_second = second.load("prod")
     assert seen_by_second == base
 
-    first.save(base.with_resource(_resource("orders")))
+    first.save(base.with_resource(resource("orders")))
     with pytest.raises(ConfigError, match="changed while this command ran"):
-        second.save(seen_by_second.with_resource(_resource("billing")))
+        second.save(seen_by_second.with_resource(resource("billing")))
 
     kept = json.loads(remote.object_text(KEY))
     assert [r["workflow"] for r in kept["resources"]] == ["retail/orders"]
@@ -104,7 +91,7 @@ def test_the_conditional_write_refuses_even_when_the_serial_matches(remote: Remo
     remote.s3.put_object(Bucket=remote.bucket, Key=KEY, Body=remote.object_text(KEY) + " ")
 
     with pytest.raises(ConfigError, match="changed while this command ran"):
-        second.save(base.with_resource(_resource("billing")))
+        second.save(base.with_resource(resource("billing")))
 
 
 def test_a_corrupt_document_names_where_the_previous_one_is(remote: Remote) -> None:

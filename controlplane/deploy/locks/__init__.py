@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from controlplane.deploy.lock import DEFAULT_TIMEOUT, LockHolder, LockTimeout, StateLock
-from controlplane.deploy.stores import LocalStore, StateBackend
+from controlplane.deploy.stores import LocalStore, StateBackend, deploy_aws
 from controlplane.errors import ConfigError
 from controlplane.spec.environment import AwsSettings, Environment
 
@@ -55,7 +55,7 @@ def open_lock(
             f"the deploy state {store.location} needs a lock: dynamodb://table "
             "(deploy.lock, or --lock)"
         )
-    return _dynamodb(lock_url, store.lock_key, environment.spec.deploy.aws, timeout, command)
+    return _dynamodb(lock_url, store.lock_key, deploy_aws(environment), timeout, command)
 
 
 def _dynamodb(

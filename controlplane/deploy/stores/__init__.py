@@ -23,10 +23,10 @@ def open_store(environment: Environment, repo: Path, location: str | None = None
     deploy = environment.spec.deploy
     if location is None:
         if deploy.remote:
-            return _s3(str(deploy.state), environment, deploy.aws)
+            return _s3(str(deploy.state), environment, deploy_aws(environment))
         return LocalStore(environment.state_dir(repo))
     if location.startswith("s3://"):
-        return _s3(location, environment, deploy.aws)
+        return _s3(location, environment, deploy_aws(environment))
     if "://" in location:
         raise ConfigError(f"'{location}' is neither a directory of the repo nor s3://bucket/prefix")
     directory = confine_to_repo(
@@ -35,10 +35,16 @@ def open_store(environment: Environment, repo: Path, location: str | None = None
     return LocalStore(directory)
 
 
+def deploy_aws(environment: Environment) -> AwsSettings | None:
+    """The AWS account of the state and its lock: `deploy.aws`, else the environment's `aws`
+    (the account cpl itself uses), else the default chain."""
+    return environment.spec.deploy.aws or environment.spec.aws
+
+
 def _s3(url: str, environment: Environment, aws: AwsSettings | None) -> StateBackend:
     from controlplane.deploy.stores.s3 import S3Store
 
     return S3Store(url, environment.name, aws)
 
 
-__all__ = ["LocalStore", "StateBackend", "open_store"]
+__all__ = ["LocalStore", "StateBackend", "deploy_aws", "open_store"]
