@@ -14,10 +14,13 @@ from pathlib import Path
 import git
 
 from controlplane.deploy.locks.dynamodb import DynamoLock
+from controlplane.deploy.state import State
 from controlplane.deploy.stores.s3 import S3Store
 from controlplane.engines.temporal.devserver import DevServer
 from tests.deploy.conftest import ROOT, ControlRepo, write_repo
 from tests.state.conftest import make_remote, use_remote_state
+
+_EMPTY = State.new("local")
 
 # Step Functions and Temporal: their objects live in the engines both clones reach (an Argo
 # GitOps target writes manifests into each clone's own working tree).
@@ -104,3 +107,50 @@ def test_concurrent_applies_from_two_clones_serialize_and_converge(
     assert plan.code == 0, plan.out + plan.err
     drift = second.cpl("drift", "--env", "local", "--format", "json")
     assert drift.code == 0 and not drift.json()["drifted"], drift.out + drift.err
+
+
+def test_a_runner_killed_mid_apply_leaves_a_state_the_other_clone_converges(
+    tmp_path: Path, moto_endpoint: str, temporal_server: DevServer
+) -> None:
+    remote = make_remote(moto_endpoint)
+    origin = write_repo(tmp_path / "origin", moto_endpoint, temporal_server.address, EXAMPLES)
+    use_remote_state(origin, remote)
+    origin.commit("keep the deploy state in S3")
+    killed, survivor = (_clone(origin, tmp_path / name) for name in ("runner-a", "runner-b"))
+    state = S3Store(remote.state_url, "local", remote.aws)
+
+    process = subprocess.Popen(
+        killed.command("apply", "--env", "local", "--yes"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        _wait_for(
+            lambda: (
+                process.poll() is not None
+                or any(r.status == "applied" for r in (state.read() or _EMPTY).resources)
+            ),
+            60,
+        )
+    finally:
+        process.kill()
+        process.wait()
+    statuses = [r.status for r in state.load("local").resources]
+    assert statuses.count("applied") < len(EXAMPLES) + 1, "the apply finished before the kill"
+
+    # The dead runner's lock is still there (its lease has not ended): wait, or break it.
+    held = survivor.cpl("apply", "--env", "local", "--yes", "--lock-timeout", "0")
+    assert held.code == 1 and "cpl apply --env local --yes" in held.err
+    unlocked = survivor.cpl("state", "unlock", "--env", "local", "--force")
+    assert unlocked.code == 0 and "removed the lock" in unlocked.out
+
+    rerun = survivor.cpl("apply", "--env", "local", "--yes")
+    assert rerun.code == 0, rerun.out + rerun.err
+    assert survivor.cpl("plan", "--env", "local").code == 0
+    assert killed.cpl("plan", "--env", "local").code == 0
+    resources = state.load("local").resources
+    assert {r.status for r in resources} == {"applied"}
+    assert len(resources) == len(EXAMPLES) + 1  # the workflows and their Temporal namespace
+    drift = killed.cpl("drift", "--env", "local", "--format", "json")
+    assert drift.code == 0 and not drift.json()["drifted"], drift.out

@@ -27,8 +27,9 @@ from controlplane.deploy.lock import LockHolder, LockTimeout
 from controlplane.errors import ConfigError
 from controlplane.spec.environment import AwsSettings
 
-DEFAULT_LEASE = 60.0
-"""Seconds a lock outlives its last renewal (renewed every third of it)."""
+DEFAULT_LEASE = 45.0
+"""Seconds a lock outlives its last renewal (renewed every third of it): shorter than the
+default --lock-timeout, so a waiting apply outlasts the lock of a runner that was killed."""
 
 _TAKEN = "ConditionalCheckFailedException"
 
