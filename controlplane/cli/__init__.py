@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "report": "controlplane.cli.report:report_command",
     "import": "controlplane.cli.importing:import_command",
     "serve": "controlplane.cli.serve:serve_group",
+    "state": "controlplane.cli.state:state_group",
 }
 
 

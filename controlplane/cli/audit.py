@@ -15,7 +15,7 @@ from controlplane.audit.reconcile import against_state, lines_problem
 from controlplane.audit.s3verify import S3VerifyResult, verify_s3
 from controlplane.audit.verify import VerifyResult, verify
 from controlplane.cli.output import console_for, emit, repo_option
-from controlplane.deploy.state import load_state
+from controlplane.deploy.stores import open_store
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment
@@ -231,7 +231,7 @@ def _against_state(
 ) -> VerifyResult:
     """`result`, failed when its chain is good but the log lacks what a deploy state records."""
     for environment in environments:
-        result = against_state(result, load_state(environment.state_dir(repo), environment.name))
+        result = against_state(result, open_store(environment, repo).load(environment.name))
     return result
 
 

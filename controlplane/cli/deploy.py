@@ -36,9 +36,11 @@ from controlplane.deploy.apply import (
 )
 from controlplane.deploy.backend import Backend, open_backend
 from controlplane.deploy.direct import DirectBackend, close_clients, engine_clients
-from controlplane.deploy.lock import DEFAULT_TIMEOUT, LockTimeout, StateLock, read_holder
+from controlplane.deploy.lock import DEFAULT_TIMEOUT
+from controlplane.deploy.locks import EnvironmentLock, locked, open_lock
 from controlplane.deploy.plan import Fingerprint, Plan, fingerprint, moved, plan, previous_changes
-from controlplane.deploy.state import State, StateStore, load_state
+from controlplane.deploy.state import State, StateStore
+from controlplane.deploy.stores import StateBackend, open_store
 from controlplane.engines import EngineClient
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.notify import note_apply, notify_apply_failures
@@ -89,11 +91,11 @@ def make_plan(
     """Load, render, check, then plan against `state` (default: the environment's) and the
     live engines. With `--base`, only workflows changed since the ref are planned."""
     environment = load_environment(repo, env_name)
-    state_dir = environment.state_dir(repo)
-    current = state if state is not None else load_state(state_dir, environment.name)
+    store = open_store(environment, repo)
+    current = state if state is not None else store.load(environment.name)
 
     def against_state(env: Environment, loaded: LoadResult) -> dict[str, Change]:
-        return previous_changes(state_dir, current, [w.model for w in loaded.workflows])
+        return previous_changes(store, current, [w.model for w in loaded.workflows])
 
     desired = desired_state(repo, env_name, base, today, changes=against_state)
     workflows = desired.workflows
@@ -250,8 +252,8 @@ def apply_command(
     environment = load_environment(repo, env_name)
     saved = _read_plan_file(plan_file, environment.name) if plan_file else None
     console = console_for(err=True)
-    with _locked(environment.state_dir(repo), lock_timeout, console.print) as lock:
-        store = StateStore(environment.state_dir(repo), environment.name, lock)
+    with _locked(environment, repo, lock_timeout, console.print) as (lock, state_backend):
+        store = StateStore(state_backend, environment.name, lock)
         planning = make_plan(
             repo,
             env_name,
@@ -282,8 +284,8 @@ def sync(
     drift calls unmanaged is in no spec, and only a person decides to remove it."""
     environment = load_environment(repo, env_name)
     console = console_for(err=True)
-    with _locked(environment.state_dir(repo), lock_timeout, console.print) as lock:
-        store = StateStore(environment.state_dir(repo), environment.name, lock)
+    with _locked(environment, repo, lock_timeout, console.print) as (lock, state_backend):
+        store = StateStore(state_backend, environment.name, lock)
         planning = make_plan(repo, env_name, state=store.state)
         try:
             restricted = tuple(
@@ -395,21 +397,14 @@ def _refuse_stale(saved: dict[str, Any], current: Plan) -> None:
 
 
 @contextmanager
-def _locked(directory: Path, timeout: float, say: Any) -> Iterator[StateLock]:
-    """The environment's lock; says who holds it when it has to wait."""
-    lock = StateLock(directory, timeout=0, command=" ".join(["cpl", *sys.argv[1:]]))
-    try:
-        lock.acquire()
-    except LockTimeout:
-        holder = read_holder(directory)
-        who = holder.describe() if holder else "another process"
-        say(f"waiting up to {timeout:g}s for the state lock of {directory} (held by {who})")
-        lock.timeout = timeout
-        lock.acquire()
-    try:
-        yield lock
-    finally:
-        lock.release()
+def _locked(
+    environment: Environment, repo: Path, timeout: float, say: Any
+) -> Iterator[tuple[EnvironmentLock, StateBackend]]:
+    """The environment's state and its lock; says who holds it when it has to wait."""
+    backend = open_store(environment, repo)
+    lock = open_lock(environment, backend, timeout=timeout)
+    with locked(lock, say):
+        yield lock, backend
 
 
 @contextmanager

@@ -168,8 +168,8 @@ def _apply_adopted(repo: Path, env_name: str, adopted: list[Candidate]) -> None:
     keys = {(c.outcome.key, c.item.target) for c in adopted if c.outcome is not None}
     environment = load_environment(repo, env_name)
     say = console_for(err=True).print
-    with _locked(environment.state_dir(repo), 60.0, say) as lock:
-        store = StateStore(environment.state_dir(repo), environment.name, lock)
+    with _locked(environment, repo, 60.0, say) as (lock, state_backend):
+        store = StateStore(state_backend, environment.name, lock)
         planning = make_plan(repo, env_name, state=store.state)
         try:
             changes = []

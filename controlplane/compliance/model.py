@@ -508,10 +508,10 @@ class ComplianceReport:
 def assess(repo: Path, desired: DesiredState, today: dt.date | None = None) -> Assessment:
     """Grade the policy pass of `cpl check` (`controlplane.pipeline.desired_state`) over an
     environment, with the evidence from the repo, the policy library and the deploy state."""
-    from controlplane.deploy.state import load_state
+    from controlplane.deploy.stores import open_store
 
     decision, environment = desired.decision, desired.environment
-    state = load_state(environment.state_dir(repo), environment.name)
+    state = open_store(environment, repo).load(environment.name)
     applied: dict[str, list[Deployment]] = {}
     for resource in state.resources:
         applied.setdefault(resource.workflow, []).append(
@@ -631,11 +631,11 @@ def read_audit(repo: Path, environment: Environment | str) -> AuditEvidence:
     """Chain status of every audit log file of the environment, its last drift run and the
     compliance history (module doc)."""
     from controlplane.audit.reconcile import against_state
-    from controlplane.deploy.state import load_state
+    from controlplane.deploy.stores import open_store
 
     # A log is also held against the deploy state (a cut or deleted log): see reconcile.
     state = (
-        load_state(environment.state_dir(repo), environment.name)
+        open_store(environment, repo).load(environment.name)
         if isinstance(environment, Environment)
         else None
     )

@@ -293,7 +293,7 @@ class _Run:
             else:
                 workflow = self.workflows.get(change.workflow)
                 if workflow is not None:
-                    save_applied_spec(self.store.directory, workflow)
+                    save_applied_spec(self.store.backend, workflow)
                 if applied.git_commit is None and self.git_commit is not None:
                     applied = applied.model_copy(update={"git_commit": self.git_commit})
                 self.store.record(applied)

@@ -120,6 +120,19 @@ class StateLock:
     def held(self) -> bool:
         return self._descriptor is not None
 
+    @property
+    def key(self) -> str:
+        """The state this lock guards (`StateStore` checks it is the one it writes)."""
+        return str(self.directory.resolve())
+
+    @property
+    def location(self) -> str:
+        return str(self.directory)
+
+    def current_holder(self) -> LockHolder | None:
+        """Who holds the lock now, as far as its holder file says."""
+        return read_holder(self.directory)
+
     def acquire(self) -> None:
         if self.held:
             raise RuntimeError(f"the lock on {self.directory} is already held by this object")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from controlplane.deploy.state import ResourceKey, ResourceState, State
 from controlplane.engines import ENGINES, EngineClient, LiveResource, ResourceError, diff_documents
@@ -39,13 +39,15 @@ from controlplane.spec.environment import EngineName, Environment
 from controlplane.spec.model import Workflow
 from controlplane.spec.normalize import to_document
 
+if TYPE_CHECKING:
+    from controlplane.deploy.stores import StateBackend
+
 Action = Literal["create", "update", "delete", "noop"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "delete", "noop")
 DEFAULT_CONCURRENCY = 8
 """Reads in flight at once while planning (engines that allow it; see `_read_concurrently`)."""
 Outcome = TypeVar("Outcome")
 REPO_DIRECTORIES = ("workflows", "environments", "waivers")
-SPECS_DIRECTORY = "specs"
 """Under the state directory: the normalized spec of every version applied, for the change
 document of the next plan (`<tenant>/<name>@<version>.json`)."""
 
@@ -358,25 +360,18 @@ def _spec_level(
 # -- the change document against the last applied version -------------------------------------
 
 
-def spec_file(state_dir: Path, workflow: str, version: str) -> Path:
-    """Where apply keeps the normalized spec of an applied version."""
-    return state_dir / SPECS_DIRECTORY / f"{workflow}@{version}.json"
-
-
-def save_applied_spec(state_dir: Path, workflow: Workflow) -> None:
-    """Keep the normalized spec being applied (atomically; the caller holds the lock), its
-    secret-looking values masked (`controlplane.redaction`): the next plan compares masked
+def save_applied_spec(store: Path | StateBackend, workflow: Workflow) -> None:
+    """Keep the normalized spec being applied next to the state (the caller holds the lock),
+    its secret-looking values masked (`controlplane.redaction`): the next plan compares masked
     documents, so an unchanged secret is unchanged and a changed one shows as changed."""
-    path = spec_file(state_dir, workflow.key, workflow.metadata.version)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
     stored = mask_secrets(to_document(workflow))
-    temporary.write_text(canonical_json(stored) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    _backend(store).write_spec(
+        workflow.key, workflow.metadata.version, canonical_json(stored) + "\n"
+    )
 
 
 def previous_changes(
-    state_dir: Path, state: State, workflows: Iterable[Workflow]
+    state_dir: Path | StateBackend, state: State, workflows: Iterable[Workflow]
 ) -> dict[str, Change]:
     """The change of every workflow against the version last applied to the environment.
 
@@ -386,6 +381,7 @@ def previous_changes(
     with their secrets masked (the stored copies are); `current` keeps the real document,
     which the policy input carries.
     """
+    store = _backend(state_dir)
     result: dict[str, Change] = {}
     applied: dict[str, str] = {}
     for resource in state.resources:
@@ -396,7 +392,7 @@ def previous_changes(
         if version is None:
             result[workflow.key] = compare_documents(None, to_document(workflow))
             continue
-        previous = _applied_spec(state_dir, workflow.key, version)
+        previous = _applied_spec(store, workflow.key, version)
         if previous is None:
             result[workflow.key] = UNKNOWN
             continue
@@ -404,17 +400,26 @@ def previous_changes(
         change = compare_documents(mask_secrets(previous), mask_secrets(current))
         result[workflow.key] = dataclasses.replace(change, current=current)
     for key, version in applied.items():
-        previous = mask_secrets(_applied_spec(state_dir, key, version) or {})
+        previous = mask_secrets(_applied_spec(store, key, version) or {})
         result[key] = compare_documents(previous, None)
     return result
 
 
-def _applied_spec(state_dir: Path, workflow: str, version: str) -> dict[str, Any] | None:
+def _applied_spec(store: StateBackend, workflow: str, version: str) -> dict[str, Any] | None:
+    text = store.read_spec(workflow, version)
+    if text is None:
+        return None
     try:
-        document = json.loads(spec_file(state_dir, workflow, version).read_text("utf-8"))
-    except (OSError, ValueError):
+        document = json.loads(text)
+    except ValueError:
         return None
     return document if isinstance(document, dict) else None
+
+
+def _backend(store: Path | StateBackend) -> StateBackend:
+    from controlplane.deploy.stores import LocalStore
+
+    return LocalStore(store) if isinstance(store, Path) else store
 
 
 # -- fingerprints ---------------------------------------------------------------------------

@@ -9,6 +9,9 @@ or missing document is an error that names the file and its backup, never a sile
 Writers must hold the environment's lock (`controlplane.deploy.lock.StateLock`): `StateStore`
 checks that it is held, and `save_state` refuses to write over a document that changed since it
 was read (another serial) or belongs to another lineage.
+
+The directory is one state backend; `controlplane.deploy.stores` also keeps the same document
+in S3 (docs/state.md). `StateStore` takes either.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -31,7 +35,18 @@ from controlplane.files import fsync_directory
 from controlplane.spec.environment import EngineName
 
 if TYPE_CHECKING:
-    from controlplane.deploy.lock import StateLock
+    from controlplane.deploy.stores import StateBackend
+
+
+class Lock(Protocol):
+    """What `StateStore` needs of a lock: whether it is held, and on which state (`key`)."""
+
+    @property
+    def held(self) -> bool: ...
+
+    @property
+    def key(self) -> str: ...
+
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"
@@ -154,6 +169,11 @@ def load_state(directory: Path, environment: str) -> State:
     return state
 
 
+def read_state(directory: Path) -> State | None:
+    """The document in `directory` as it is, or None when there is none."""
+    return _read(directory / STATE_FILE)
+
+
 def save_state(directory: Path, state: State) -> State:
     """Write `state` atomically as the next serial and return what was written.
 
@@ -175,7 +195,27 @@ def save_state(directory: Path, state: State) -> State:
                 f"{state.serial}): was it written without holding the lock?"
             )
     written = state.model_copy(update={"serial": state.serial + 1})
-    text = json.dumps(written.to_json(), indent=2) + "\n"
+    _write(directory, written, backup=current is not None)
+    return written
+
+
+def write_state(directory: Path, state: State) -> None:
+    """Write `state` as it is (its serial unchanged) where there is no state yet: a state
+    moved here from another backend (`cpl state migrate`). Refuses to replace a document."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if (directory / STATE_FILE).exists():
+        raise ConfigError(f"{directory / STATE_FILE} exists: refusing to replace it")
+    _write(directory, state, backup=False)
+
+
+def state_text(state: State) -> str:
+    """The document as every backend stores it."""
+    return json.dumps(state.to_json(), indent=2) + "\n"
+
+
+def _write(directory: Path, written: State, *, backup: bool) -> None:
+    path = directory / STATE_FILE
+    text = state_text(written)
     descriptor, temporary = tempfile.mkstemp(dir=directory, prefix=f".{STATE_FILE}.", suffix=".tmp")
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
@@ -183,7 +223,7 @@ def save_state(directory: Path, state: State) -> State:
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        if current is not None:
+        if backup:
             _backup(path, directory / BACKUP_FILE)
         os.replace(temporary, path)
     except BaseException:
@@ -191,21 +231,23 @@ def save_state(directory: Path, state: State) -> State:
             os.unlink(temporary)
         raise
     fsync_directory(directory)
-    return written
 
 
 class StateStore:
     """The state of one environment during an apply: `record` saves after each resource.
 
-    Use it only while holding the environment's `StateLock` (checked on every write).
+    `backend` is a state directory or a `controlplane.deploy.stores.StateBackend` (S3). Use
+    it only while holding the environment's lock on that state (checked on every write).
     """
 
-    def __init__(self, directory: Path, environment: str, lock: StateLock) -> None:
-        if lock.directory.resolve() != directory.resolve():
-            raise ValueError(f"the lock is on {lock.directory}, the state in {directory}")
-        self.directory = directory
+    def __init__(self, backend: Path | StateBackend, environment: str, lock: Lock) -> None:
+        from controlplane.deploy.stores import LocalStore
+
+        self.backend = LocalStore(backend) if isinstance(backend, Path) else backend
+        if lock.key != self.backend.lock_key:
+            raise ValueError(f"the lock is on {lock.key}, the state in {self.backend.location}")
         self._lock = lock
-        self._state = load_state(directory, environment)
+        self._state = self.backend.load(environment)
 
     @property
     def state(self) -> State:
@@ -221,9 +263,15 @@ class StateStore:
 
     def _save(self, state: State) -> State:
         if not self._lock.held:
-            raise RuntimeError(f"writing the state in {self.directory} without holding its lock")
-        self._state = save_state(self.directory, state)
+            raise RuntimeError(
+                f"writing the state in {self.backend.location} without holding its lock"
+            )
+        self._state = self.backend.save(state)
         return self._state
+
+    def save_spec(self, workflow: str, version: str, text: str) -> None:
+        """Keep the normalized spec of an applied version next to the state."""
+        self.backend.write_spec(workflow, version, text)
 
 
 def now() -> dt.datetime:
@@ -238,16 +286,22 @@ def _read(path: Path) -> State | None:
         return None
     except (OSError, UnicodeDecodeError) as error:
         raise _corrupt(path, str(error)) from None
+    return parse_state(text, str(path), lambda detail: _corrupt(path, detail))
+
+
+def parse_state(text: str, where: str, corrupt: Callable[[str], ConfigError]) -> State:
+    """The state document in `text` (read from `where`); `corrupt(detail)` is the error of
+    a document that is not one, which names where to find the previous one."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError as error:
-        raise _corrupt(path, f"not JSON: {error}") from None
+        raise corrupt(f"not JSON: {error}") from None
     if not isinstance(document, dict):
-        raise _corrupt(path, "not a JSON object")
+        raise corrupt("not a JSON object")
     version = document.get("version")
     if version != STATE_VERSION:
         raise ConfigError(
-            f"{path}: state version {version!r} is not supported by this cpl (it reads version "
+            f"{where}: state version {version!r} is not supported by this cpl (it reads version "
             f"{STATE_VERSION}); use the cpl that wrote it"
         )
     try:
@@ -256,7 +310,7 @@ def _read(path: Path) -> State | None:
         details = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '$'}: {e['msg']}" for e in error.errors()
         )
-        raise _corrupt(path, details) from None
+        raise corrupt(details) from None
 
 
 def _corrupt(path: Path, detail: str) -> ConfigError:

@@ -4,6 +4,7 @@ policies, deployment and audit behave in it."""
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, overload
@@ -81,6 +82,8 @@ def _engine_schema(schema: dict[str, Any]) -> None:
 
 OUTSIDE_REPO = "CPL-S040"
 """The code of a path in an environment that leads out of the control repo."""
+STATE_URL = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.*'()/-]*)?")
+LOCK_URL = re.compile(r"dynamodb://[A-Za-z0-9_.-]{3,255}")
 
 
 def _escapes_repo(value: str) -> bool:
@@ -259,11 +262,56 @@ class PolicySettings(Model):
 
 
 class DeploySettings(Model):
+    """Where the deploy state lives (docs/state.md): a directory of the repo (default) or an
+    `s3://bucket/prefix` URL, which needs a `dynamodb://table` lock."""
+
     backend: Literal["direct", "pulumi"] = "direct"
     allow_outside_repo: bool = False
     state: str | None = None
+    lock: str | None = None
+    aws: AwsSettings | None = None
 
-    _state_confined = field_validator("state")(_confined)
+    @field_validator("state")
+    @classmethod
+    def _state_location(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and "://" in value:
+            if not STATE_URL.fullmatch(value):
+                raise PydanticCustomError(
+                    "CPL-S004",
+                    "deploy state '{url}' is neither a directory of the repo nor "
+                    "s3://bucket[/prefix]",
+                    {"url": value},
+                )
+            return value
+        return _confined(value, info)
+
+    @field_validator("lock")
+    @classmethod
+    def _lock_location(cls, value: str | None) -> str | None:
+        if value is not None and not LOCK_URL.fullmatch(value):
+            raise PydanticCustomError(
+                "CPL-S004", "deploy lock '{url}' is not dynamodb://table", {"url": value}
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _lock_with_remote_state(self) -> DeploySettings:
+        remote = self.state is not None and self.state.startswith("s3://")
+        if remote and self.lock is None:
+            raise PydanticCustomError(
+                "CPL-S003", "an s3:// deploy state needs a lock (lock: dynamodb://table)"
+            )
+        if not remote and self.lock is not None:
+            raise PydanticCustomError(
+                "CPL-S004",
+                "deploy.lock applies to an s3:// state; a directory state is locked in place",
+            )
+        return self
+
+    @property
+    def remote(self) -> bool:
+        """The state lives in object storage, not in a directory of the repo."""
+        return self.state is not None and "://" in self.state
 
 
 class S3Retention(Model):
@@ -396,8 +444,14 @@ class Environment(Model):
         return [t for t in self.spec.targets if t.select.matches(workflow)]
 
     def state_dir(self, repo: Path) -> Path:
-        """The folder of the deploy state (`deploy.state`, confined to the repo)."""
+        """The folder of the deploy state (`deploy.state`, confined to the repo); a state in
+        object storage has none (controlplane.deploy.stores opens either)."""
         deploy = self.spec.deploy
+        if deploy.remote:
+            raise ConfigError(
+                f"environment '{self.name}' keeps its deploy state in {deploy.state}, "
+                "not in a directory"
+            )
         if deploy.state is None:
             return repo / ".cpl" / "state" / self.name
         return confine_to_repo(
