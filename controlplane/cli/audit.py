@@ -205,7 +205,7 @@ def _s3_verdict(sink: S3Sink, repo: Path, environment: Environment) -> S3VerifyR
     result = verify_s3(sink.store)
     if not result.ok:
         return result
-    state = load_state(environment.state_dir(repo), environment.name)
+    state = open_store(environment, repo).load(environment.name)
     problem = lines_problem(result.events, result.objects > 0, state)
     if problem is None:
         return result

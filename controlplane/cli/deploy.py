@@ -39,8 +39,8 @@ from controlplane.deploy.direct import DirectBackend, close_clients, engine_clie
 from controlplane.deploy.lock import DEFAULT_TIMEOUT
 from controlplane.deploy.locks import EnvironmentLock, locked, open_lock
 from controlplane.deploy.plan import Fingerprint, Plan, fingerprint, moved, plan, previous_changes
-from controlplane.deploy.state import State, StateStore
-from controlplane.deploy.stores import StateBackend, open_store
+from controlplane.deploy.state import State
+from controlplane.deploy.stores import StateBackend, StateStore, open_store
 from controlplane.engines import EngineClient
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.notify import note_apply, notify_apply_failures

@@ -20,7 +20,7 @@ from controlplane.cli.drift import drift
 from controlplane.cli.output import console_for, emit, format_option, repo_option, to_json
 from controlplane.deploy.apply import apply
 from controlplane.deploy.direct import DirectBackend, close_clients
-from controlplane.deploy.state import StateStore
+from controlplane.deploy.stores import StateStore
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.importing.adopt import Candidate, candidates
 from controlplane.importing.live import read_state_machine, stepfunctions_target

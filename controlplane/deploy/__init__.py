@@ -6,10 +6,10 @@ from controlplane.deploy.state import (
     ResourceState,
     ResourceStatus,
     State,
-    StateStore,
     load_state,
     save_state,
 )
+from controlplane.deploy.stores import StateStore
 
 __all__ = [
     "LockHolder",

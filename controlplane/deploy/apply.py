@@ -31,7 +31,8 @@ from typing import Any, Literal
 
 from controlplane.deploy.backend import Backend
 from controlplane.deploy.plan import Plan, PlannedChange, save_applied_spec
-from controlplane.deploy.state import ResourceState, StateStore, now
+from controlplane.deploy.state import ResourceState, now
+from controlplane.deploy.stores import StateStore
 from controlplane.engines import ResourceError
 from controlplane.engines.translator import is_shared
 from controlplane.errors import CplError, ExitCode

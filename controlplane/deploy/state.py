@@ -25,7 +25,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -33,20 +33,6 @@ from pydantic.alias_generators import to_camel
 from controlplane.errors import ConfigError
 from controlplane.files import fsync_directory
 from controlplane.spec.environment import EngineName
-
-if TYPE_CHECKING:
-    from controlplane.deploy.stores import StateBackend
-
-
-class Lock(Protocol):
-    """What `StateStore` needs of a lock: whether it is held, and on which state (`key`)."""
-
-    @property
-    def held(self) -> bool: ...
-
-    @property
-    def key(self) -> str: ...
-
 
 STATE_VERSION = 1
 STATE_FILE = "state.json"
@@ -231,47 +217,6 @@ def _write(directory: Path, written: State, *, backup: bool) -> None:
             os.unlink(temporary)
         raise
     fsync_directory(directory)
-
-
-class StateStore:
-    """The state of one environment during an apply: `record` saves after each resource.
-
-    `backend` is a state directory or a `controlplane.deploy.stores.StateBackend` (S3). Use
-    it only while holding the environment's lock on that state (checked on every write).
-    """
-
-    def __init__(self, backend: Path | StateBackend, environment: str, lock: Lock) -> None:
-        from controlplane.deploy.stores import LocalStore
-
-        self.backend = LocalStore(backend) if isinstance(backend, Path) else backend
-        if lock.key != self.backend.lock_key:
-            raise ValueError(f"the lock is on {lock.key}, the state in {self.backend.location}")
-        self._lock = lock
-        self._state = self.backend.load(environment)
-
-    @property
-    def state(self) -> State:
-        return self._state
-
-    def record(self, resource: ResourceState) -> State:
-        """Add or replace `resource` and save the state."""
-        return self._save(self._state.with_resource(resource))
-
-    def forget(self, key: ResourceKey) -> State:
-        """Remove the resource of `key` (after it was deleted) and save the state."""
-        return self._save(self._state.without(key))
-
-    def _save(self, state: State) -> State:
-        if not self._lock.held:
-            raise RuntimeError(
-                f"writing the state in {self.backend.location} without holding its lock"
-            )
-        self._state = self.backend.save(state)
-        return self._state
-
-    def save_spec(self, workflow: str, version: str, text: str) -> None:
-        """Keep the normalized spec of an applied version next to the state."""
-        self.backend.write_spec(workflow, version, text)
 
 
 def now() -> dt.datetime:

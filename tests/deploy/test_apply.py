@@ -18,7 +18,7 @@ from controlplane.cli.deploy import make_plan
 from controlplane.deploy.apply import Outcome, apply
 from controlplane.deploy.direct import DirectBackend
 from controlplane.deploy.lock import StateLock
-from controlplane.deploy.state import StateStore
+from controlplane.deploy.stores import StateStore
 from controlplane.engines.stepfunctions.emulator import MotoServer, start_moto_server
 from controlplane.engines.temporal.devserver import DevServer, free_port
 from tests.deploy.conftest import ControlRepo, write_repo

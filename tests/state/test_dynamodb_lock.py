@@ -13,7 +13,7 @@ import pytest
 
 from controlplane.deploy.lock import LockTimeout
 from controlplane.deploy.locks.dynamodb import DynamoLock
-from controlplane.deploy.state import StateStore
+from controlplane.deploy.stores import StateStore
 from controlplane.deploy.stores.s3 import S3Store
 from tests.deploy.conftest import ControlRepo
 from tests.state.conftest import Remote, resource, use_remote_state

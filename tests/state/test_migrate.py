@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 from controlplane.deploy.lock import StateLock
-from controlplane.deploy.state import StateStore
-from controlplane.deploy.stores import LocalStore
+from controlplane.deploy.stores import LocalStore, StateStore
 from tests.deploy.conftest import ControlRepo
 from tests.state.conftest import Remote, resource, use_remote_state
 

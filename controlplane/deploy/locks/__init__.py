@@ -2,7 +2,7 @@
 DynamoDB table for a state in S3 (`deploy.lock: dynamodb://table`).
 
 Both say who holds them (`current_holder`), wait up to a timeout and then fail naming the
-holder (LockTimeout), and expose `held` and `key` to `controlplane.deploy.state.StateStore`.
+holder (LockTimeout), and expose `held` and `key` to `controlplane.deploy.stores.StateStore`.
 """
 
 from __future__ import annotations
