@@ -17,10 +17,10 @@ from controlplane.deploy.state import (
     ResourceKey,
     ResourceState,
     State,
-    StateStore,
     load_state,
     save_state,
 )
+from controlplane.deploy.stores import StateStore
 from controlplane.errors import ConfigError
 
 APPLIED_AT = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
