@@ -339,8 +339,14 @@ def _apply_planned(
     else:
         backend = open_backend(chosen, environment, repo=repo)
     workflows = {w.model.key: w.model for w in planning.desired.loaded.workflows}
+    from controlplane.audit import Auditor
+
     try:
-        with _progress(len(made.pending)) as progress:
+        # the events of one apply: one S3 object per S3 audit sink, spooled as they happen
+        with (
+            _progress(len(made.pending)) as progress,
+            Auditor.for_environment(repo, environment).batch(),
+        ):
             result = apply(
                 made,
                 planning.decision,

@@ -26,39 +26,41 @@ def record_drift(
     """Record the run in the environment's audit sinks (`classifications` by workflow key)."""
     auditor = Auditor.for_environment(repo, environment)
     known = classifications or {}
-    for item in report.items:
-        if not item.drifted:
-            continue
-        data: dict[str, Any] = {
-            "environment": report.environment,
-            "target": item.target,
-            "engine": item.engine,
-            "resource": item.resource,
-            "id": item.id,
-            "status": item.status,
-            "compliant": item.compliant,
-            "paths": [change["path"] for change in item.diff],
-            "rules": sorted({v.rule for v in item.violations}),
-        }
-        shared = item.workflow is not None and is_shared(item.workflow)
-        if shared:
-            data["resourceKey"] = item.workflow
+    # one S3 object for the whole run (file and HTTP sinks are written at once)
+    with auditor.batch():
+        for item in report.items:
+            if not item.drifted:
+                continue
+            data: dict[str, Any] = {
+                "environment": report.environment,
+                "target": item.target,
+                "engine": item.engine,
+                "resource": item.resource,
+                "id": item.id,
+                "status": item.status,
+                "compliant": item.compliant,
+                "paths": [change["path"] for change in item.diff],
+                "rules": sorted({v.rule for v in item.violations}),
+            }
+            shared = item.workflow is not None and is_shared(item.workflow)
+            if shared:
+                data["resourceKey"] = item.workflow
+            auditor.emit(
+                DRIFT_DETECTED,
+                None if shared else item.workflow,
+                data,
+                classification=known.get(item.workflow or ""),
+            )
         auditor.emit(
-            DRIFT_DETECTED,
-            None if shared else item.workflow,
-            data,
-            classification=known.get(item.workflow or ""),
+            DRIFT_COMPLETED,
+            None,
+            {
+                "environment": report.environment,
+                "tenants": list(report.tenants),
+                "drifted": report.drifted,
+                "partial": report.partial,
+                "unreachable": report.unreachable,
+                "counts": report.summary,
+                "duration": round(report.duration, 3),
+            },
         )
-    auditor.emit(
-        DRIFT_COMPLETED,
-        None,
-        {
-            "environment": report.environment,
-            "tenants": list(report.tenants),
-            "drifted": report.drifted,
-            "partial": report.partial,
-            "unreachable": report.unreachable,
-            "counts": report.summary,
-            "duration": round(report.duration, 3),
-        },
-    )

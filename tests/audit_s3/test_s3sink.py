@@ -16,6 +16,8 @@ import pytest
 
 from controlplane.audit import AuditError, Auditor, s3_sinks
 from controlplane.cli import run
+from controlplane.drift.audit import record_drift
+from controlplane.drift.model import DriftItem, DriftReport
 from controlplane.spec.load import load_environment
 from tests.audit_s3.conftest import free_port, key, object_keys, write_environment
 
@@ -196,5 +198,24 @@ def test_a_batch_of_events_is_one_object(
     assert object_keys(s3, bucket) == [key(1), key(2)]
     assert s3.head_object(Bucket=bucket, Key=key(1))["Metadata"]["cpl-events"] == "2"
     assert chain_ids(s3, bucket) == ids
+    code, out = verify(repo, capsys)
+    assert code == 0, out
+
+
+def test_a_drift_run_is_one_object(
+    runner: Callable[..., Path], bucket: str, s3: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command's events go out together: a drift run with two findings writes one object
+    of three events (two findings and the run's completion), not three objects."""
+    repo = runner("drift", bucket)
+    environment = load_environment(repo, "prod")
+    items = tuple(
+        DriftItem(f"retail/{name}", "sfn", "stepfunctions", f"retail-{name}", "missing")
+        for name in ("orders", "returns")
+    )
+    record_drift(repo, environment, DriftReport("prod", items))
+
+    assert object_keys(s3, bucket) == [key(1)]
+    assert s3.head_object(Bucket=bucket, Key=key(1))["Metadata"]["cpl-events"] == "3"
     code, out = verify(repo, capsys)
     assert code == 0, out
