@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,14 +25,22 @@ from controlplane.cli.output import (
     to_json,
     write_output,
 )
-from controlplane.drift import DEFAULT_CONCURRENCY, DriftReport, detect_drift, load_ignore
+from controlplane.drift import (
+    DEFAULT_CONCURRENCY,
+    DriftReport,
+    IgnoreRules,
+    detect_drift,
+    load_ignore,
+)
 from controlplane.drift.audit import record_drift
 from controlplane.drift.compliance import LiveCompliance
 from controlplane.drift.metrics import drift_metrics
 from controlplane.drift.render import drift_markdown, drift_sarif, drift_text
+from controlplane.engines.translator import Artifact
 from controlplane.errors import ConfigError
 from controlplane.pipeline import load_specs, render_all
 from controlplane.policy.engine import open_engine
+from controlplane.spec.environment import Environment
 from controlplane.spec.load import LoadResult, load_environment
 
 REPORT_FORMATS = ("json", "markdown", "sarif")
@@ -79,11 +89,37 @@ REPORT_FORMATS = ("json", "markdown", "sarif")
     "like apply); unmanaged resources are reported, never deleted.",
 )
 @click.option("--yes", "-y", is_flag=True, help="With --sync: do not ask for confirmation.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="TARGET",
+    help="Only these targets of ENV (repeatable).",
+)
+@click.option(
+    "--on",
+    "on",
+    type=click.Choice(["local", "temporal"]),
+    default="local",
+    show_default=True,
+    help="Where to read: in this process, or fanned out in shards on Temporal (cpl worker "
+    "processes host them; docs/drift.md).",
+)
+@click.option(
+    "--on-target",
+    default=None,
+    metavar="NAME",
+    help="With --on temporal: the Temporal target that runs the drift workflow (default: "
+    "spec.drift.on, else the environment's only Temporal target).",
+)
 @repo_option
 @format_option(*REPORT_FORMATS)
 def drift_command(
     env_name: str,
     tenants: tuple[str, ...],
+    targets: tuple[str, ...],
+    on: str,
+    on_target: str | None,
     ref: str | None,
     concurrency: int,
     metrics_file: Path | None,
@@ -103,7 +139,30 @@ def drift_command(
     """
     if sync and ref is not None:
         raise click.UsageError("--sync applies the working tree's specs: it takes no --ref")
-    report = drift(repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency)
+    fanned = None
+    if on == "temporal":
+        if ref is not None:
+            raise click.UsageError("--on temporal reads the workers' checkout: it takes no --ref")
+        from controlplane.cli.drift_fanout import drift_on_temporal
+
+        fanned = drift_on_temporal(
+            repo,
+            env_name,
+            tenants=tenants,
+            targets=targets,
+            concurrency=concurrency,
+            on_target=on_target,
+            sync=sync,
+            yes=yes,
+        )
+        report = fanned.report
+    elif on_target is not None:
+        raise click.UsageError("--on-target goes with --on temporal")
+    else:
+        scope = {"targets": targets} if targets else None
+        report = drift(
+            repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency, scope=scope
+        )
     if metrics_file is not None:
         write_output(metrics_file, drift_metrics(report))
     if summary_file is not None:
@@ -128,8 +187,47 @@ def drift_command(
             markup=False,
         )
         return int(report.exit_code)
+    if fanned is not None:
+        return _fanned_sync(fanned, len(drifted), int(report.exit_code))
     console_for(err=True).print(f"syncing {len(drifted)} drifted resource(s)", markup=False)
     return sync_drifted(repo, env_name, drifted, yes=yes)
+
+
+def _fanned_sync(fanned: Any, count: int, report_exit: int) -> int:
+    """The exit code of a sync the drift workflow did (or was refused)."""
+    outcome = fanned.sync or {}
+    console = console_for(err=True)
+    status, by = outcome.get("status"), outcome.get("by")
+    if status == "synced":
+        who = f", approved by {by}" if by else ""
+        console.print(
+            f"synced {count} drifted resource(s) in run {fanned.run_id}{who}", markup=False
+        )
+        return int(outcome["exit"])
+    reason = {"rejected": "the approval was refused", "expired": "no approval came in time"}
+    console.print(
+        f"not syncing: {reason.get(str(status), 'the run did not sync')} (run {fanned.run_id})",
+        markup=False,
+    )
+    return report_exit
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What a drift run compares the live engines with: the environment, the specs, their
+    artifacts and the ignore rules (one per repo version; fanned-out shards share it)."""
+
+    environment: Environment
+    loaded: LoadResult
+    desired: list[Artifact]
+    ignore: IgnoreRules
+
+
+def prepare(repo: Path, env_name: str, ref: str | None = None) -> Prepared:
+    environment = load_environment(repo, env_name)
+    loaded = _load(repo, ref)
+    desired = render_all([w.model for w in loaded.workflows], environment)
+    return Prepared(environment, loaded, desired, load_ignore(repo))
 
 
 def drift(
@@ -139,12 +237,16 @@ def drift(
     tenants: tuple[str, ...] = (),
     ref: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    scope: Mapping[str, Any] | None = None,
+    prepared: Prepared | None = None,
+    record: bool = True,
 ) -> DriftReport:
-    """Load, render, read back, assess the live states, record: the report of `cpl drift`."""
-    environment = load_environment(repo, env_name)
-    loaded = _load(repo, ref)
-    desired = render_all([w.model for w in loaded.workflows], environment)
-    ignore = load_ignore(repo)
+    """Load, render, read back, assess the live states, record: the report of `cpl drift`.
+
+    `scope` narrows `detect_drift` (targets, select, inventory: one shard of a fanned-out
+    run, which records once for all shards: `record` False)."""
+    ready = prepared or prepare(repo, env_name, ref)
+    environment, loaded, desired = ready.environment, ready.loaded, ready.desired
     engine = open_engine(environment, repo)
     try:
         with _progress() as progress:
@@ -152,17 +254,23 @@ def drift(
                 environment,
                 desired,
                 repo=repo,
-                ignore=ignore,
+                ignore=ready.ignore,
                 tenants=tenants,
                 concurrency=concurrency,
                 assess=LiveCompliance(loaded, environment, engine, desired),
                 progress=progress,
+                **(scope or {}),
             )
     finally:
         engine.close()
-    classes = {w.model.key: w.model.metadata.classification for w in loaded.workflows}
-    record_drift(repo, environment, report, classes)
+    if record:
+        record_drift(repo, environment, report, classifications(loaded))
     return report
+
+
+def classifications(loaded: LoadResult) -> dict[str, str]:
+    """Each workflow's classification by key (for the audit events)."""
+    return {w.model.key: w.model.metadata.classification for w in loaded.workflows}
 
 
 def _load(repo: Path, ref: str | None) -> LoadResult:

@@ -1,0 +1,263 @@
+"""`cpl drift --on temporal`: the run fanned out on Temporal, and the host behind the
+workflow's activities in `cpl worker` — the same functions as a local `cpl drift`
+(`cli/drift.py`: prepare, drift; `drift/fanout.py`: shards, aggregation; `cli/deploy.py`: sync).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controlplane.cli.deploy import sync as sync_drifted
+from controlplane.cli.drift import Prepared, classifications, drift, prepare
+from controlplane.cli.output import echo
+from controlplane.drift import DriftReport, ReadFailure
+from controlplane.drift.audit import record_drift
+from controlplane.drift.fanout import (
+    Shard,
+    aggregate,
+    plan_shards,
+    repo_version,
+    report_from_wire,
+    report_to_wire,
+    version_mismatch,
+)
+from controlplane.engines.fanout import VersionMismatch
+from controlplane.errors import ConfigError
+from controlplane.spec.environment import Environment, Target
+from controlplane.spec.load import load_environment
+
+HEARTBEAT = 30.0
+"""Seconds without a heartbeat after which a shard is given to another worker."""
+SHARD_TIMEOUT = 3600.0
+APPROVAL_TIMEOUT = 7 * 86400.0
+PARALLEL = 8
+"""Shards in flight at once (each reads with `--concurrency` threads on its worker)."""
+
+
+@dataclass(frozen=True)
+class FannedOut:
+    """What a drift run on Temporal returned: the report, the run, its shards, its sync."""
+
+    report: DriftReport
+    run_id: str
+    target: str
+    shards: list[dict[str, Any]]
+    sync: dict[str, Any] | None
+
+
+def hosting_target(environment: Environment, name: str | None) -> Target:
+    """The Temporal target that runs the drift workflow: `name` (--on-target), else the
+    environment's `drift.on`, else its only Temporal target."""
+    settings = environment.spec.drift
+    chosen = name or (settings.on if settings is not None else None)
+    temporal = [t for t in environment.spec.targets if t.engine == "temporal"]
+    if chosen is not None:
+        where = "--on-target" if name else f"environments/{environment.name}.yaml: spec.drift.on"
+        found = [t for t in environment.spec.targets if t.name == chosen]
+        if not found or found[0].engine != "temporal":
+            raise ConfigError(
+                f"{where}: '{chosen}' is not a Temporal target of environment "
+                f"'{environment.name}' (Temporal targets: "
+                f"{', '.join(t.name for t in temporal) or 'none'})"
+            )
+        return found[0]
+    if len(temporal) == 1:
+        return temporal[0]
+    if not temporal:
+        raise ConfigError(
+            f"--on temporal: environment '{environment.name}' has no Temporal target to run "
+            "the drift workflow on"
+        )
+    raise ConfigError(
+        f"--on temporal: environment '{environment.name}' has several Temporal targets "
+        f"({', '.join(t.name for t in temporal)}): choose one with --on-target or "
+        "spec.drift.on"
+    )
+
+
+def drift_request(
+    repo: Path,
+    environment: Environment,
+    *,
+    tenants: tuple[str, ...] = (),
+    targets: tuple[str, ...] = (),
+    concurrency: int,
+    sync: bool = False,
+    yes: bool = False,
+    pinned: bool = True,
+) -> dict[str, Any]:
+    """The drift workflow's input. `pinned`: carry the repo's version (a worker on another
+    one refuses); a schedule's runs are not pinned: they read the workers' repo, all shards
+    of one run at the version its plan was made on."""
+    known = {t.name for t in environment.spec.targets}
+    for name in targets:
+        if name not in known:
+            _no_target(environment, name)
+    return {
+        "environment": environment.name,
+        "tenants": sorted(set(tenants)),
+        "targets": list(targets),
+        "concurrency": concurrency,
+        "version": repo_version(repo, environment) if pinned else None,
+        "sync": sync,
+        # --yes skips the approval step only where nothing is shared with users
+        "approval": not (yes and environment.tier == "development"),
+        "heartbeat": HEARTBEAT,
+        "shard_timeout": SHARD_TIMEOUT,
+        "approval_timeout": APPROVAL_TIMEOUT,
+        "parallel": PARALLEL,
+        "started": None,
+    }
+
+
+def _no_target(environment: Environment, name: str) -> None:
+    known = ", ".join(t.name for t in environment.spec.targets)
+    raise ConfigError(
+        f"--target: environment '{environment.name}' has no target '{name}' (targets: {known})"
+    )
+
+
+def drift_on_temporal(
+    repo: Path,
+    env_name: str,
+    *,
+    tenants: tuple[str, ...],
+    targets: tuple[str, ...],
+    concurrency: int,
+    on_target: str | None,
+    sync: bool,
+    yes: bool,
+    overrides: dict[str, Any] | None = None,
+) -> FannedOut:
+    """Start the drift workflow, tell how to approve a sync, wait for the report."""
+    from controlplane.engines.temporal.drift.client import run_drift
+
+    environment = load_environment(repo, env_name)
+    target = hosting_target(environment, on_target)
+    request = drift_request(
+        repo,
+        environment,
+        tenants=tenants,
+        targets=targets,
+        concurrency=concurrency,
+        sync=sync,
+        yes=yes,
+    )
+    request["started"] = dt.datetime.now(dt.UTC).isoformat()
+    request.update(overrides or {})
+
+    def started(run_id: str) -> None:
+        echo(f"drift run {run_id} on {target.name} (task queue {target.task_queue})", err=True)
+        if sync and request["approval"]:
+            echo(
+                f"a sync waits for approval: cpl signal {run_id} approve-sync "
+                f'\'{{"approved": true, "by": "NAME"}}\' --env {environment.name} '
+                f"--target {target.name}",
+                err=True,
+            )
+
+    result = run_drift(target, request, started=started)
+    return FannedOut(
+        report=report_from_wire(result["report"]),
+        run_id=str(result.get("runId", "")),
+        target=target.name,
+        shards=list(result.get("shards") or []),
+        sync=result.get("sync"),
+    )
+
+
+class FanoutHost:
+    """The `DriftHost` of `cpl worker`: shards computed from the worker's own repo, which
+    must be at the version of the run."""
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._lock = threading.Lock()
+        self._prepared: dict[tuple[str, str], Prepared] = {}
+
+    # -- the activities --------------------------------------------------------------------
+
+    def plan(self, request: dict[str, Any]) -> dict[str, Any]:
+        ready, version = self._ready(request)
+        shards = plan_shards(
+            ready.environment,
+            ready.desired,
+            tenants=request["tenants"],
+            targets=request["targets"],
+        )
+        return {"version": version, "shards": [shard.to_json() for shard in shards]}
+
+    def shard(self, request: dict[str, Any], shard: dict[str, Any]) -> dict[str, Any]:
+        ready, _ = self._ready(request)
+        report = drift(
+            self.repo,
+            request["environment"],
+            tenants=tuple(request["tenants"]),
+            concurrency=int(request["concurrency"]),
+            scope=Shard.from_json(shard).scope(),
+            prepared=ready,
+            record=False,
+        )
+        return report_to_wire(report)
+
+    def finish(self, request: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
+        ready, _ = self._ready(request)
+        environment = ready.environment
+        shards = {key: report_from_wire(doc) for key, doc in reports["reports"].items()}
+        for key, message in sorted(reports["failed"].items()):
+            target = environment.target(key.split("/", 1)[0])
+            failure = ReadFailure(target.name, target.engine, f"shard {key} failed: {message}")
+            shards[key] = DriftReport(environment.name, (), (failure,))
+        began = request.get("started")
+        started = dt.datetime.fromisoformat(began) if began else None
+        report = aggregate(
+            environment,
+            shards,
+            tenants=request["tenants"],
+            targets=request["targets"],
+            started=started,
+            duration=(dt.datetime.now(dt.UTC) - started).total_seconds() if started else None,
+        )
+        record_drift(self.repo, environment, report, classifications(ready.loaded))
+        drifted = sorted(
+            {
+                (item.workflow, item.target)
+                for item in report.items
+                if item.status in ("modified", "missing") and item.workflow
+            }
+        )
+        return {
+            "report": report_to_wire(report),
+            "drifted": [list(pair) for pair in drifted],
+            "partial": report.partial,
+        }
+
+    def sync(self, request: dict[str, Any], drifted: list[list[str]]) -> dict[str, Any]:
+        self._ready(request)
+        keys = {(workflow, target) for workflow, target in drifted}
+        return {"exit": sync_drifted(self.repo, request["environment"], keys, yes=True)}
+
+    # -- the repo at the run's version -----------------------------------------------------
+
+    def _ready(self, request: dict[str, Any]) -> tuple[Prepared, dict[str, Any]]:
+        """The prepared desired state at this worker's version, which must be the run's."""
+        environment = load_environment(self.repo, request["environment"])
+        have = repo_version(self.repo, environment)
+        wanted = request.get("version")
+        if wanted:
+            problem = version_mismatch(wanted, have, "cpl worker")
+            if problem is not None:
+                raise VersionMismatch(problem)
+        key = (environment.name, str(have["digest"]))
+        with self._lock:  # shards of one run on one worker render the specs once
+            ready = self._prepared.get(key)
+            if ready is None:
+                ready = prepare(self.repo, environment.name)
+                if len(self._prepared) >= 4:
+                    self._prepared.pop(next(iter(self._prepared)))
+                self._prepared[key] = ready
+        return ready, have
