@@ -3,15 +3,21 @@ subprocesses hosting the shards: the same report as a local `cpl drift`."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 from typing import Any
 
 import pytest
 
-from controlplane.cli import drift_fanout
+from controlplane.audit import log_paths
+from controlplane.cli import drift_fanout, run
+from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.temporal.runner import connect
+from controlplane.spec.load import load_environment
 from controlplane.engines.temporal.drift import client
 from controlplane.engines.temporal.drift.client import run_drift
-from tests.fanout.conftest import Estate, Workers, wait_for
+from tests.fanout.conftest import HOSTING, Estate, Workers, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -62,8 +68,14 @@ def runs(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
 
     def recording(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        result = run_drift(*args, **kwargs)
-        results.append(result)
+        announce = kwargs["started"]
+
+        def started(run_id: str) -> None:
+            results.append({"runId": run_id})
+            announce(run_id)
+
+        result = run_drift(*args, **{**kwargs, "started": started})
+        results[-1] = result
         return result
 
     monkeypatch.setattr(client, "run_drift", recording)
@@ -99,3 +111,101 @@ def test_a_worker_killed_mid_shard_loses_and_duplicates_nothing(
     assert len(ids) == len(set(ids)) and slow in ids
     retried = next(s for s in shards if s["id"] == slow)
     assert retried["attempt"] == 2 and not retried["worker"].startswith(f"{pid}@")
+
+
+def _events(estate: Estate) -> list[dict[str, Any]]:
+    environment = load_environment(estate.repo.root, estate.repo.env)
+    return [
+        json.loads(line)
+        for path in log_paths(estate.repo.root, environment)
+        if path.exists()
+        for line in path.read_text().splitlines()
+    ]
+
+
+def _metrics(path: Any) -> list[str]:
+    """The samples that do not depend on when and how fast the run was."""
+    return [
+        line
+        for line in path.read_text().splitlines()
+        if "duration_seconds" not in line and "last_run_timestamp" not in line
+    ]
+
+
+def test_metrics_and_audit_events_are_written_once_as_by_a_local_run(
+    estate: Estate, workers: Workers
+) -> None:
+    workers.ensure(2)
+    before = len(_events(estate))
+    code, fanned = estate.cpl("--on", "temporal", "--metrics", str(estate.repo.root / "f.prom"))
+    events = _events(estate)[before:]
+    local_code, _ = estate.cpl("--metrics", str(estate.repo.root / "l.prom"))
+    local_events = _events(estate)[before + len(events) :]
+
+    assert (code, local_code) == (5, 5)
+    assert _metrics(estate.repo.root / "f.prom") == _metrics(estate.repo.root / "l.prom")
+    kinds = [e["type"] for e in events]
+    assert kinds == [e["type"] for e in local_events]
+    assert kinds.count("dev.cpl.drift.completed") == 1
+    drifted = [i for i in fanned["items"] if i["status"] != "in-sync"]
+    assert kinds.count("dev.cpl.drift.detected") == len(drifted) > 0
+
+
+def _stage(server: DevServer, estate: Estate, run_id: str) -> str:
+    async def go() -> str:
+        client = await connect(server.address, estate.repo.namespace)
+        status = await client.get_workflow_handle(run_id).query("status")
+        return str(status["stage"])
+
+    return asyncio.run(go())
+
+
+def test_sync_waits_for_approval_then_reapplies_what_drifted(
+    estate: Estate, workers: Workers, runs: list[dict[str, Any]], temporal_server: DevServer
+) -> None:
+    workers.ensure(2)
+    spare = (estate.spare,)
+    estate.hand_edit(estate.spare, "hot-fixed again")
+    outcome: dict[str, Any] = {}
+
+    def drift_and_sync() -> None:
+        outcome["run"] = estate.cpl("--on", "temporal", "--sync", tenants=spare)
+
+    thread = threading.Thread(target=drift_and_sync)
+    thread.start()
+    run_id = wait_for(lambda: runs and runs[-1]["runId"], what="the drift run")
+    wait_for(
+        lambda: _stage(temporal_server, estate, run_id) == "waiting for approval",
+        what="the approval step",
+    )
+    code, report = estate.cpl(tenants=spare)  # nothing re-applied before the approval
+    assert code == 5 and report["summary"]["modified"] == 1
+
+    approval = json.dumps({"approved": True, "by": "alice"})
+    repo = estate.repo
+    signal = ["signal", run_id, "approve-sync", approval, "--env", repo.env]
+    assert run([*signal, "--target", HOSTING, "--repo", str(repo.root)]) == 0
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+
+    code, report = outcome["run"]
+    assert code == 0  # apply's exit code, as a local --sync
+    assert report["summary"]["modified"] == 1  # the report is what was found before syncing
+    assert runs[-1]["sync"]["status"] == "synced" and runs[-1]["sync"]["by"] == "alice"
+    code, report = estate.cpl(tenants=spare)
+    assert (code, report["summary"]["modified"]) == (0, 0)
+
+
+def test_a_worker_on_another_commit_refuses_the_run(
+    estate: Estate, workers: Workers, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    workers.ensure(1)
+    elsewhere = {"commit": "0123456789abcdef" * 2 + "01234567", "digest": "0" * 64}
+    monkeypatch.setattr(drift_fanout, "repo_version", lambda repo, env=None: elsewhere)
+
+    code, report = estate.cpl("--on", "temporal")
+
+    assert (code, report) == (1, None)
+    err = capsys.readouterr().err
+    assert "the drift run reads commit 0123456789ab" in err
+    assert "(none: not a git checkout)" in err  # what the workers read
