@@ -258,11 +258,22 @@ def apply_command(
             state=store.state,
         )
         try:
-            return _apply_planned(
+            code = _apply_planned(
                 repo, planning, store, saved, yes, backend, output_format, output_file
             )
         finally:
             close_clients(planning.clients)
+    return keep_drift_schedule(repo, environment, code)
+
+
+def keep_drift_schedule(repo: Path, environment: Environment, code: int) -> int:
+    """After a successful apply: the environment's drift schedule (`spec.drift`, docs/drift.md)."""
+    if code != int(ExitCode.OK) or environment.spec.drift is None:
+        return code
+    from controlplane.cli.drift_fanout import keep_schedule
+
+    console_for(err=True).print(keep_schedule(repo, environment), markup=False)
+    return code
 
 
 def sync(

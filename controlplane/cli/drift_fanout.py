@@ -14,7 +14,7 @@ from typing import Any
 from controlplane.cli.deploy import sync as sync_drifted
 from controlplane.cli.drift import Prepared, classifications, drift, prepare
 from controlplane.cli.output import echo
-from controlplane.drift import DriftReport, ReadFailure
+from controlplane.drift import DEFAULT_CONCURRENCY, DriftReport, ReadFailure
 from controlplane.drift.audit import record_drift
 from controlplane.drift.fanout import (
     Shard,
@@ -261,3 +261,21 @@ class FanoutHost:
                     self._prepared.pop(next(iter(self._prepared)))
                 self._prepared[key] = ready
         return ready, have
+
+
+def keep_schedule(repo: Path, environment: Environment) -> str:
+    """Create, update or remove the environment's drift schedule (`spec.drift.schedule`) on
+    its hosting target; the line `cpl apply` prints about it."""
+    from controlplane.engines.temporal.drift.schedule import keep_schedule as keep
+    from controlplane.engines.temporal.drift.schedule import schedule_id
+
+    settings = environment.spec.drift
+    cron = settings.schedule if settings is not None else None
+    target = hosting_target(environment, None)
+    # unpinned: each run reads the workers' checkout, all its shards at its plan's version
+    request = drift_request(repo, environment, concurrency=DEFAULT_CONCURRENCY, pinned=False)
+    done = keep(target, environment.name, cron, request)
+    name = schedule_id(environment.name)
+    if cron is None:
+        return f"drift schedule {name} on {target.name}: {done}"
+    return f"drift schedule {name} on {target.name}: {cron} (UTC), {done}"

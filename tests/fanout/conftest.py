@@ -124,14 +124,15 @@ def estate(
 class Workers:
     """`cpl worker` subprocesses (with the test-only slow-shard hook) on the hosting target."""
 
-    estate: Estate
+    env: str
+    root: Path
+    slow: Path
     processes: list[subprocess.Popen[str]] = field(default_factory=list)
 
     def start(self) -> subprocess.Popen[str]:
-        repo = self.estate.repo
-        command = [sys.executable, "-m", "tests.fanout.slow_worker", "worker", "--env", repo.env]
+        command = [sys.executable, "-m", "tests.fanout.slow_worker", "worker", "--env", self.env]
         process = subprocess.Popen(
-            [*command, "--target", HOSTING, "--repo", str(repo.root)],
+            [*command, "--target", HOSTING, "--repo", str(self.root)],
             cwd=ROOT,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -139,7 +140,7 @@ class Workers:
             env={
                 **os.environ,
                 "PYTHONPATH": str(ROOT),
-                "CPL_TEST_SLOW_DIR": str(self.estate.slow),
+                "CPL_TEST_SLOW_DIR": str(self.slow),
             },
         )
         assert process.stderr is not None
@@ -171,7 +172,7 @@ class Workers:
 
 @pytest.fixture(scope="module")
 def workers(estate: Estate) -> Iterator[Workers]:
-    pool = Workers(estate)
+    pool = Workers(estate.repo.env, estate.repo.root, estate.slow)
     try:
         pool.ensure(2)
         yield pool

@@ -13,10 +13,10 @@ import pytest
 from controlplane.audit import log_paths
 from controlplane.cli import drift_fanout, run
 from controlplane.engines.temporal.devserver import DevServer
-from controlplane.engines.temporal.runner import connect
-from controlplane.spec.load import load_environment
 from controlplane.engines.temporal.drift import client
 from controlplane.engines.temporal.drift.client import run_drift
+from controlplane.engines.temporal.runner import connect
+from controlplane.spec.load import load_environment
 from tests.fanout.conftest import HOSTING, Estate, Workers, wait_for
 
 pytestmark = pytest.mark.integration
