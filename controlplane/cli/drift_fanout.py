@@ -19,14 +19,16 @@ from controlplane.drift.audit import record_drift
 from controlplane.drift.fanout import (
     Shard,
     aggregate,
+    pack,
     plan_shards,
     repo_version,
     report_from_wire,
     report_to_wire,
+    unpack,
     version_mismatch,
 )
 from controlplane.engines.fanout import VersionMismatch
-from controlplane.errors import ConfigError
+from controlplane.errors import ConfigError, EngineError
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import load_environment
 
@@ -160,9 +162,21 @@ def drift_on_temporal(
                 err=True,
             )
 
-    result = run_drift(target, request, started=started)
+    def unattended() -> None:
+        echo(
+            f"warning: no cpl worker polls task queue {target.task_queue} of namespace "
+            f"{target.namespace}: the run waits for one (cpl worker --env {environment.name} "
+            f"--target {target.name})",
+            err=True,
+        )
+
+    result = run_drift(target, request, started=started, unattended=unattended)
+    try:
+        report = report_from_wire(unpack(result["report"]))
+    except (ValueError, KeyError, TypeError) as error:  # the engine's answer is checked
+        raise EngineError(f"drift run {result.get('runId')}: unreadable report ({error})") from None
     return FannedOut(
-        report=report_from_wire(result["report"]),
+        report=report,
         run_id=str(result.get("runId", "")),
         target=target.name,
         shards=list(result.get("shards") or []),
@@ -202,12 +216,12 @@ class FanoutHost:
             prepared=ready,
             record=False,
         )
-        return report_to_wire(report)
+        return pack(report_to_wire(report))
 
     def finish(self, request: dict[str, Any], reports: dict[str, Any]) -> dict[str, Any]:
         ready, _ = self._ready(request)
         environment = ready.environment
-        shards = {key: report_from_wire(doc) for key, doc in reports["reports"].items()}
+        shards = {key: report_from_wire(unpack(doc)) for key, doc in reports["reports"].items()}
         for key, message in sorted(reports["failed"].items()):
             target = environment.target(key.split("/", 1)[0])
             failure = ReadFailure(target.name, target.engine, f"shard {key} failed: {message}")
@@ -231,7 +245,7 @@ class FanoutHost:
             }
         )
         return {
-            "report": report_to_wire(report),
+            "report": pack(report_to_wire(report)),
             "drifted": [list(pair) for pair in drifted],
             "partial": report.partial,
         }

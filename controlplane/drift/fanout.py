@@ -15,8 +15,11 @@ Temporal targets on one namespace) is managed if any shard read it, and unmanage
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import json
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +210,33 @@ def report_to_wire(report: DriftReport) -> dict[str, Any]:
     for item, wire in zip(report.items, doc["items"], strict=True):
         for violation, shape in zip(item.violations, wire["violations"], strict=True):
             shape["file"] = violation.file
+    return doc
+
+
+PACKED_LIMIT = 512 * 1024 * 1024
+"""Bytes a packed report may unpack to at most (it comes through the engine)."""
+
+
+def pack(doc: Mapping[str, Any]) -> dict[str, str]:
+    """A wire report compressed for the trip through an engine's history: reports repeat
+    their keys and paths, so this keeps them about ten times under payload limits."""
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    return {"zlib": base64.b64encode(zlib.compress(text, 6)).decode("ascii")}
+
+
+def unpack(packed: Mapping[str, Any]) -> dict[str, Any]:
+    """What `pack` packed; ValueError when it is not a packed report or unpacks too large."""
+    try:
+        data = base64.b64decode(str(packed["zlib"]), validate=True)
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(data, PACKED_LIMIT)
+        if inflater.unconsumed_tail:
+            raise ValueError(f"a packed drift report unpacks to more than {PACKED_LIMIT} bytes")
+        doc = json.loads(text)
+    except (KeyError, TypeError, zlib.error, json.JSONDecodeError) as error:
+        raise ValueError(f"not a packed drift report: {error}") from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a packed drift report: not an object")
     return doc
 
 

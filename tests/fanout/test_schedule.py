@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from controlplane.cli import run
+from controlplane.drift.fanout import unpack
 from controlplane.engines.temporal.devserver import DevServer
 from controlplane.engines.temporal.runner import connect
 from tests.drift.conftest import _environment, _write_workflows, unique
@@ -73,8 +74,9 @@ def test_apply_keeps_the_drift_schedule_whose_runs_report_as_local_drift(
     finally:
         pool.stop()
     _, local = _cpl("drift", *repo)  # the schedule's runs read every target
-    assert result["report"]["items"] == local["items"]
-    assert result["report"]["summary"] == local["summary"]
+    scheduled = unpack(result["report"])
+    assert scheduled["items"] == local["items"]
+    assert scheduled["summary"] == local["summary"]
 
     _set_drift(tmp_path, env, f"drift: {{on: {HOSTING}}}")
     assert run(["apply", "--yes", *repo]) == 0

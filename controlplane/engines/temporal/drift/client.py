@@ -8,7 +8,10 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.client import WorkflowFailureError
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -28,9 +31,11 @@ def run_drift(
     request: dict[str, Any],
     *,
     started: Callable[[str], None] = lambda run_id: None,
+    unattended: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
-    """Start the drift workflow on the target's task queue, call `started(run id)`, wait for
-    its result. EngineError when the server refuses or the run fails."""
+    """Start the drift workflow on the target's task queue, call `started(run id)` (and
+    `unattended()` when no worker polls the queue: the run waits for one), wait for its
+    result. EngineError when the server refuses or the run fails."""
     assert target.address and target.namespace and target.task_queue
     address, namespace, queue = target.address, target.namespace, target.task_queue
 
@@ -47,6 +52,8 @@ def run_drift(
                 f"{namespace}: {error.message}"
             ) from None
         started(run_id)
+        if not await _polled(client, namespace, queue):
+            unattended()
         try:
             result: dict[str, Any] = await handle.result()
         except WorkflowFailureError as failure:
@@ -60,3 +67,17 @@ def run_drift(
         return {**result, "runId": run_id}
 
     return asyncio.run(go())
+
+
+async def _polled(client: Client, namespace: str, queue: str) -> bool:
+    """Whether a worker polled the queue's activities lately (unknown counts as yes)."""
+    request = DescribeTaskQueueRequest(
+        namespace=namespace,
+        task_queue=TaskQueue(name=queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    )
+    try:
+        described = await client.workflow_service.describe_task_queue(request)
+    except RPCError:
+        return True
+    return bool(described.pollers)
