@@ -16,6 +16,7 @@ Temporal targets on one namespace) is managed if any shard read it, and unmanage
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import json
@@ -224,16 +225,17 @@ def pack(doc: Mapping[str, Any]) -> dict[str, str]:
     return {"zlib": base64.b64encode(zlib.compress(text, 6)).decode("ascii")}
 
 
-def unpack(packed: Mapping[str, Any]) -> dict[str, Any]:
-    """What `pack` packed; ValueError when it is not a packed report or unpacks too large."""
+def unpack(packed: Mapping[str, Any], limit: int = PACKED_LIMIT) -> dict[str, Any]:
+    """What `pack` packed; ValueError when it is not a packed report or unpacks to more than
+    `limit` bytes."""
     try:
         data = base64.b64decode(str(packed["zlib"]), validate=True)
         inflater = zlib.decompressobj()
-        text = inflater.decompress(data, PACKED_LIMIT)
+        text = inflater.decompress(data, limit)
         if inflater.unconsumed_tail:
-            raise ValueError(f"a packed drift report unpacks to more than {PACKED_LIMIT} bytes")
+            raise ValueError(f"a packed drift report unpacks to more than {limit} bytes")
         doc = json.loads(text)
-    except (KeyError, TypeError, zlib.error, json.JSONDecodeError) as error:
+    except (KeyError, TypeError, binascii.Error, zlib.error, json.JSONDecodeError) as error:
         raise ValueError(f"not a packed drift report: {error}") from None
     if not isinstance(doc, dict):
         raise ValueError("not a packed drift report: not an object")
