@@ -200,10 +200,18 @@ def _fanned_sync(fanned: Any, count: int, report_exit: int) -> int:
     status, by = outcome.get("status"), outcome.get("by")
     if status == "synced":
         who = f", approved by {by}" if by else ""
+        if outcome.get("error"):  # apply refused (policy, lock): its exit code
+            console.print(f"error: {outcome['error']}", style="red", markup=False)
+            return int(outcome["exit"])
         console.print(
             f"synced {count} drifted resource(s) in run {fanned.run_id}{who}", markup=False
         )
         return int(outcome["exit"])
+    if status == "failed":
+        console.print(
+            f"the sync failed in run {fanned.run_id}: {outcome.get('error')}", markup=False
+        )
+        return 1
     reason = {"rejected": "the approval was refused", "expired": "no approval came in time"}
     console.print(
         f"not syncing: {reason.get(str(status), 'the run did not sync')} (run {fanned.run_id})",

@@ -28,7 +28,7 @@ from controlplane.drift.fanout import (
     version_mismatch,
 )
 from controlplane.engines.fanout import VersionMismatch
-from controlplane.errors import ConfigError, EngineError
+from controlplane.errors import ConfigError, CplError, EngineError
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import load_environment
 
@@ -253,7 +253,10 @@ class FanoutHost:
     def sync(self, request: dict[str, Any], drifted: list[list[str]]) -> dict[str, Any]:
         self._ready(request)
         keys = {(workflow, target) for workflow, target in drifted}
-        return {"exit": sync_drifted(self.repo, request["environment"], keys, yes=True)}
+        try:
+            return {"exit": sync_drifted(self.repo, request["environment"], keys, yes=True)}
+        except CplError as error:  # refused by policy, a lock held: apply's answer, not retried
+            return {"exit": int(error.exit_code), "error": error.message}
 
     # -- the repo at the run's version -----------------------------------------------------
 

@@ -41,10 +41,13 @@ class CplDriftWorkflow:
     @workflow.run
     async def run(self, request: dict[str, Any]) -> dict[str, Any]:
         quick = RetryPolicy(maximum_attempts=3, non_retryable_error_types=["ConfigError"])
+        # every activity heartbeats: a worker that dies hands its work on within `heartbeat`
+        beat = timedelta(seconds=request["heartbeat"])
         plan = await workflow.execute_activity(
             "cpl.drift.plan",
             request,
             start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=beat,
             retry_policy=quick,
         )
         request = {**request, "version": plan["version"]}
@@ -60,7 +63,7 @@ class CplDriftWorkflow:
                         "cpl.drift.shard",
                         {"request": request, "shard": shard},
                         start_to_close_timeout=timedelta(seconds=request["shard_timeout"]),
-                        heartbeat_timeout=timedelta(seconds=request["heartbeat"]),
+                        heartbeat_timeout=beat,
                         retry_policy=RetryPolicy(
                             maximum_attempts=SHARD_ATTEMPTS,
                             maximum_interval=timedelta(seconds=30),
@@ -83,6 +86,7 @@ class CplDriftWorkflow:
             "cpl.drift.finish",
             {"request": request, "reports": reports, "failed": failed, "shards": plan["shards"]},
             start_to_close_timeout=timedelta(minutes=10),
+            heartbeat_timeout=beat,
             retry_policy=quick,
         )
         result = {
@@ -110,12 +114,18 @@ class CplDriftWorkflow:
             if approval.get("approved") is not True:
                 return {"status": "rejected", "by": approval.get("by"), "drifted": drifted}
         self._stage = "syncing"
-        synced = await workflow.execute_activity(
-            "cpl.drift.sync",
-            {"request": request, "drifted": drifted},
-            start_to_close_timeout=timedelta(minutes=30),
-            # apply is not re-run blindly: a second attempt would re-plan from the new state
-            retry_policy=RetryPolicy(maximum_attempts=1),
-        )
         by = (self._approval or {}).get("by")
+        try:
+            synced = await workflow.execute_activity(
+                "cpl.drift.sync",
+                {"request": request, "drifted": drifted},
+                start_to_close_timeout=timedelta(seconds=request["shard_timeout"]),
+                heartbeat_timeout=timedelta(seconds=request["heartbeat"]),
+                # apply records the state after every resource: run again, it converges
+                retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=list(FATAL)),
+            )
+        except ActivityError as error:
+            cause = error.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+            return {"status": "failed", "error": message, "by": by, "drifted": drifted}
         return {"status": "synced", "exit": synced["exit"], "by": by, "drifted": drifted}
