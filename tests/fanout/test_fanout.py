@@ -209,3 +209,36 @@ def test_a_worker_on_another_commit_refuses_the_run(
     err = capsys.readouterr().err
     assert "the drift run reads commit 0123456789ab" in err
     assert "(none: not a git checkout)" in err  # what the workers read
+
+
+def test_a_refused_approval_syncs_nothing(
+    estate: Estate, workers: Workers, runs: list[dict[str, Any]], temporal_server: DevServer
+) -> None:
+    workers.ensure(2)
+    spare = (estate.spare,)
+    estate.hand_edit(estate.spare, "hot-fixed once more")
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(run=estate.cpl("--on", "temporal", "--sync", tenants=spare))
+    )
+    thread.start()
+    run_id = wait_for(lambda: runs and runs[-1]["runId"], what="the drift run")
+    wait_for(
+        lambda: _stage(temporal_server, estate, run_id) == "waiting for approval",
+        what="the approval step",
+    )
+    refusal = json.dumps({"approved": False, "by": "bob"})
+    repo = estate.repo
+    signal = ["signal", run_id, "approve-sync", refusal, "--env", repo.env]
+    assert run([*signal, "--target", HOSTING, "--repo", str(repo.root)]) == 0
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+
+    assert outcome["run"][0] == 5  # the report's exit code: drift, not synced
+    assert runs[-1]["sync"] == {
+        "status": "rejected",
+        "by": "bob",
+        "drifted": [[f"{estate.spare}/order-fulfillment", "sfn-local"]],
+    }
+    code, report = estate.cpl(tenants=spare)
+    assert (code, report["summary"]["modified"]) == (5, 1)
