@@ -17,6 +17,7 @@ from controlplane.cli.output import echo
 from controlplane.drift import DEFAULT_CONCURRENCY, DriftReport, ReadFailure
 from controlplane.drift.audit import record_drift
 from controlplane.drift.fanout import (
+    SHARD_SIZE,
     Shard,
     aggregate,
     pack,
@@ -112,6 +113,7 @@ def drift_request(
         "shard_timeout": SHARD_TIMEOUT,
         "approval_timeout": APPROVAL_TIMEOUT,
         "parallel": PARALLEL,
+        "shard_size": SHARD_SIZE,
         "started": None,
     }
 
@@ -202,6 +204,7 @@ class FanoutHost:
             ready.desired,
             tenants=request["tenants"],
             targets=request["targets"],
+            size=int(request.get("shard_size") or SHARD_SIZE),
         )
         return {"version": version, "shards": [shard.to_json() for shard in shards]}
 

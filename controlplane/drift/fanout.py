@@ -3,8 +3,10 @@ of the shards' reports into the report one `detect_drift` over the whole environ
 and the wire form of a report (shards travel as JSON between processes).
 
 A shard is one target and some tenants of it: the artifacts of that target whose first tenant
-(`tenants_of`, sorted) is one of the shard's, at most `size` of them, so every artifact is read
-in exactly one shard, a shared resource included. The first shard of each target also lists
+(`tenants_of`, sorted) is one of the shard's, so every artifact is read in exactly one shard,
+a shared resource included. Tenants are taken in order and share a shard up to `size`
+artifacts (a shard has a fixed cost: an activity, a policy engine); a tenant with more is
+split into shards of its own. The first shard of each target also lists
 the target for unmanaged resources. The split depends only on the environment and the desired
 artifacts: the same repo gives the same shards, with the same ids, on every machine.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -86,7 +89,8 @@ def plan_shards(
     size: int = SHARD_SIZE,
 ) -> list[Shard]:
     """The shards of a run over `env` (limited to `tenants` and `targets` when given), in
-    target order then tenant order; ids are `<target>/<first tenant>[/<n>]`."""
+    target order then tenant order; ids are `<target>/<first tenant>[/<n>]` (`<target>/-`
+    for a target with nothing desired, listed for unmanaged resources only)."""
     wanted_tenants, wanted_targets = frozenset(tenants), frozenset(targets)
     shards: list[Shard] = []
     for target in env.spec.targets:
@@ -101,23 +105,41 @@ def plan_shards(
                 continue
             owner = min(served & wanted_tenants or served)
             by_tenant.setdefault(owner, []).append(artifact.resource)
-        first = len(shards)
-        for tenant in sorted(by_tenant):
-            resources = sorted(set(by_tenant[tenant]))
-            for n, start in enumerate(range(0, len(resources), size)):
-                suffix = f"/{n}" if n else ""
-                shards.append(
-                    Shard(
-                        id=f"{target.name}/{tenant}{suffix}",
-                        target=target.name,
-                        tenants=(tenant,),
-                        resources=tuple(resources[start : start + size]),
-                        inventory=len(shards) == first,
-                    )
-                )
-        if len(shards) == first:  # nothing desired there: still listed for unmanaged ones
-            shards.append(Shard(f"{target.name}/-", target.name, (), (), True))
+        planned = _target_shards(target.name, by_tenant, size)
+        if not planned:  # nothing desired there: still listed for unmanaged resources
+            planned = [Shard(f"{target.name}/-", target.name, (), (), True)]
+        # the first shard of a target lists it for unmanaged resources
+        shards.append(dataclasses.replace(planned[0], inventory=True))
+        shards.extend(planned[1:])
     return shards
+
+
+def _target_shards(target: str, by_tenant: Mapping[str, list[str]], size: int) -> list[Shard]:
+    """One target's shards: tenants in order share one up to `size` artifacts, a tenant with
+    more gets shards of its own."""
+    shards: list[Shard] = []
+    group: list[tuple[str, list[str]]] = []
+    for tenant in sorted(by_tenant):
+        resources = sorted(set(by_tenant[tenant]))
+        if group and sum(len(names) for _, names in group) + len(resources) > size:
+            shards.append(_group_shard(target, group))
+            group = []
+        if len(resources) <= size:
+            group.append((tenant, resources))
+            continue
+        for n, start in enumerate(range(0, len(resources), size)):
+            chunk = tuple(resources[start : start + size])
+            suffix = f"/{n}" if n else ""
+            shards.append(Shard(f"{target}/{tenant}{suffix}", target, (tenant,), chunk, False))
+    if group:
+        shards.append(_group_shard(target, group))
+    return shards
+
+
+def _group_shard(target: str, group: list[tuple[str, list[str]]]) -> Shard:
+    tenants = tuple(tenant for tenant, _ in group)
+    resources = tuple(name for _, names in group for name in names)
+    return Shard(f"{target}/{tenants[0]}", target, tenants, resources, False)
 
 
 def aggregate(

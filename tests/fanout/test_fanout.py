@@ -25,8 +25,10 @@ COMPARED = ("items", "summary", "drifted", "partial", "unreachable", "failures",
 
 
 @pytest.fixture(autouse=True)
-def quick_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A dead worker's shard goes to another worker after 5 s without a heartbeat."""
+def small_shards_quick_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shard per tenant and target (the estate is small), and a dead worker's shard goes to
+    another worker after 5 s without a heartbeat."""
+    monkeypatch.setattr(drift_fanout, "SHARD_SIZE", 1)
     monkeypatch.setattr(drift_fanout, "HEARTBEAT", 5.0)
 
 

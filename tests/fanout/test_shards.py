@@ -60,6 +60,11 @@ def test_a_large_tenant_is_split_and_a_selection_narrows_the_shards(
     shards = plan_shards(environment, desired, size=1)
     assert all(len(s.resources) <= 1 for s in shards)
     assert any(s.id.endswith("/1") for s in shards)
+    grouped = plan_shards(environment, desired, size=len(desired))  # small tenants share
+    assert [s.id for s in grouped] == [
+        f"{t.name}/{min(s.tenants[0] for s in shards if s.target == t.name)}"
+        for t in environment.spec.targets
+    ]
 
     tenant = desired[0].workflow.split("/", 1)[0]
     chosen = plan_shards(environment, desired, tenants=[tenant], targets=["sfn-local"])
