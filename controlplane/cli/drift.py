@@ -187,37 +187,10 @@ def drift_command(
             markup=False,
         )
         return int(report.exit_code)
-    if fanned is not None:
-        return _fanned_sync(fanned, len(drifted), int(report.exit_code))
+    if fanned is not None:  # the drift workflow synced, after its approval step
+        return fanned.sync_exit(len(drifted), int(report.exit_code))
     console_for(err=True).print(f"syncing {len(drifted)} drifted resource(s)", markup=False)
     return sync_drifted(repo, env_name, drifted, yes=yes)
-
-
-def _fanned_sync(fanned: Any, count: int, report_exit: int) -> int:
-    """The exit code of a sync the drift workflow did (or was refused)."""
-    outcome = fanned.sync or {}
-    console = console_for(err=True)
-    status, by = outcome.get("status"), outcome.get("by")
-    if status == "synced":
-        who = f", approved by {by}" if by else ""
-        if outcome.get("error"):  # apply refused (policy, lock): its exit code
-            console.print(f"error: {outcome['error']}", style="red", markup=False)
-            return int(outcome["exit"])
-        console.print(
-            f"synced {count} drifted resource(s) in run {fanned.run_id}{who}", markup=False
-        )
-        return int(outcome["exit"])
-    if status == "failed":
-        console.print(
-            f"the sync failed in run {fanned.run_id}: {outcome.get('error')}", markup=False
-        )
-        return 1
-    reason = {"rejected": "the approval was refused", "expired": "no approval came in time"}
-    console.print(
-        f"not syncing: {reason.get(str(status), 'the run did not sync')} (run {fanned.run_id})",
-        markup=False,
-    )
-    return report_exit
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from controlplane.cli.deploy import sync as sync_drifted
 from controlplane.cli.drift import Prepared, classifications, drift, prepare
-from controlplane.cli.output import echo
+from controlplane.cli.output import console_for, echo
 from controlplane.drift import DEFAULT_CONCURRENCY, DriftReport, ReadFailure
 from controlplane.drift.audit import record_drift
 from controlplane.drift.fanout import (
@@ -50,6 +50,32 @@ class FannedOut:
     target: str
     shards: list[dict[str, Any]]
     sync: dict[str, Any] | None
+
+    def sync_exit(self, count: int, report_exit: int) -> int:
+        """What `cpl drift --sync` exits with (and says) after the workflow's sync step."""
+        outcome = self.sync or {}
+        console = console_for(err=True)
+        status, by = outcome.get("status"), outcome.get("by")
+        if status == "synced":
+            who = f", approved by {by}" if by else ""
+            if outcome.get("error"):  # apply refused (policy, lock): its exit code
+                console.print(f"error: {outcome['error']}", style="red", markup=False)
+                return int(outcome["exit"])
+            console.print(
+                f"synced {count} drifted resource(s) in run {self.run_id}{who}", markup=False
+            )
+            return int(outcome["exit"])
+        if status == "failed":
+            console.print(
+                f"the sync failed in run {self.run_id}: {outcome.get('error')}", markup=False
+            )
+            return 1
+        reason = {"rejected": "the approval was refused", "expired": "no approval came in time"}
+        console.print(
+            f"not syncing: {reason.get(str(status), 'the run did not sync')} (run {self.run_id})",
+            markup=False,
+        )
+        return report_exit
 
 
 def hosting_target(environment: Environment, name: str | None) -> Target:
