@@ -164,6 +164,7 @@ def drift_on_temporal(
     overrides: dict[str, Any] | None = None,
 ) -> FannedOut:
     """Start the drift workflow, tell how to approve a sync, wait for the report."""
+    from controlplane.engines.temporal.codec import target_converter
     from controlplane.engines.temporal.drift.client import run_drift
 
     environment = load_environment(repo, env_name)
@@ -198,7 +199,8 @@ def drift_on_temporal(
             err=True,
         )
 
-    result = run_drift(target, request, started=started, unattended=unattended)
+    converter = target_converter(environment, target)  # reads reports workers offloaded
+    result = run_drift(target, request, started=started, unattended=unattended, converter=converter)
     try:
         report = report_from_wire(unpack(result["report"]))
     except (ValueError, KeyError, TypeError) as error:  # the engine's answer is checked

@@ -23,7 +23,6 @@ from controlplane.spec.types import parse_duration
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-
 @dataclass(frozen=True)
 class Finished:
     """The outcome of work a command completed, kept in case Ctrl-C arrives afterwards (while

@@ -12,6 +12,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowFailureError
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
@@ -32,15 +33,17 @@ def run_drift(
     *,
     started: Callable[[str], None] = lambda run_id: None,
     unattended: Callable[[], None] = lambda: None,
+    converter: DataConverter | None = None,
 ) -> dict[str, Any]:
     """Start the drift workflow on the target's task queue, call `started(run id)` (and
     `unattended()` when no worker polls the queue: the run waits for one), wait for its
-    result. EngineError when the server refuses or the run fails."""
+    result. EngineError when the server refuses or the run fails. `converter`: the target's
+    (`codec.target_converter`), which reads a report the workers offloaded."""
     assert target.address and target.namespace and target.task_queue
     address, namespace, queue = target.address, target.namespace, target.task_queue
 
     async def go() -> dict[str, Any]:
-        client = await connect(address, namespace, Timeouts.of(target).connect)
+        client = await connect(address, namespace, Timeouts.of(target).connect, converter)
         run_id = run_id_for(request["environment"])
         try:
             handle = await client.start_workflow(
