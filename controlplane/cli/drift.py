@@ -228,6 +228,13 @@ def drift(
     run, which records once for all shards: `record` False)."""
     ready = prepared or prepare(repo, env_name, ref)
     environment, loaded, desired = ready.environment, ready.loaded, ready.desired
+    known = [t.name for t in environment.spec.targets]
+    for name in (scope or {}).get("targets", ()):
+        if name not in known:
+            raise ConfigError(
+                f"--target: environment '{environment.name}' has no target '{name}' "
+                f"(targets: {', '.join(known)})"
+            )
     engine = open_engine(environment, repo)
     try:
         with _progress() as progress:

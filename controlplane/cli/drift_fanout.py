@@ -161,7 +161,6 @@ def drift_on_temporal(
     on_target: str | None,
     sync: bool,
     yes: bool,
-    overrides: dict[str, Any] | None = None,
 ) -> FannedOut:
     """Start the drift workflow, tell how to approve a sync, wait for the report."""
     from controlplane.engines.temporal.codec import target_converter
@@ -179,7 +178,6 @@ def drift_on_temporal(
         yes=yes,
     )
     request["started"] = dt.datetime.now(dt.UTC).isoformat()
-    request.update(overrides or {})
 
     def started(run_id: str) -> None:
         echo(f"drift run {run_id} on {target.name} (task queue {target.task_queue})", err=True)

@@ -7,6 +7,7 @@ from collections import Counter
 
 import pytest
 
+from controlplane.cli import run
 from controlplane.cli.drift_fanout import hosting_target
 from controlplane.drift import DriftItem, DriftReport, ReadFailure, TargetStats
 from controlplane.drift.fanout import (
@@ -139,3 +140,12 @@ def test_the_target_that_runs_the_workflow(tmp_path: object) -> None:
     several = environment.model_copy(update={"spec": body})
     with pytest.raises(ConfigError, match="several Temporal targets"):
         hosting_target(several, None)
+
+
+@pytest.mark.parametrize("where", [(), ("--on", "temporal")])
+def test_an_unknown_target_is_named(
+    where: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run(["drift", "--env", "local", "--repo", str(ROOT), "--target", "nosuch", *where])
+    assert code == 1
+    assert "--target: environment 'local' has no target 'nosuch'" in capsys.readouterr().err
