@@ -221,11 +221,13 @@ def drift(
     scope: Mapping[str, Any] | None = None,
     prepared: Prepared | None = None,
     record: bool = True,
+    progress_bar: bool = True,
 ) -> DriftReport:
     """Load, render, read back, assess the live states, record: the report of `cpl drift`.
 
     `scope` narrows `detect_drift` (targets, select, inventory: one shard of a fanned-out
-    run, which records once for all shards: `record` False)."""
+    run, which records once for all shards: `record` False, and shows no progress bar: it
+    runs in a worker, several at once)."""
     ready = prepared or prepare(repo, env_name, ref)
     environment, loaded, desired = ready.environment, ready.loaded, ready.desired
     known = [t.name for t in environment.spec.targets]
@@ -237,7 +239,7 @@ def drift(
             )
     engine = open_engine(environment, repo)
     try:
-        with _progress() as progress:
+        with _progress(progress_bar) as progress:
             report = detect_drift(
                 environment,
                 desired,
@@ -297,9 +299,9 @@ def _print_text(report: DriftReport) -> None:
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[int, int], None] | None]:
+def _progress(wanted: bool = True) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on a TTY (stderr), nothing otherwise."""
-    if not sys.stderr.isatty():
+    if not wanted or not sys.stderr.isatty():
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn

@@ -244,6 +244,7 @@ class FanoutHost:
             scope=Shard.from_json(shard).scope(),
             prepared=ready,
             record=False,
+            progress_bar=False,
         )
         return pack(report_to_wire(report))
 
