@@ -40,7 +40,7 @@ from controlplane.deploy.lock import DEFAULT_TIMEOUT, LockTimeout, StateLock, re
 from controlplane.deploy.plan import Fingerprint, Plan, fingerprint, moved, plan, previous_changes
 from controlplane.deploy.state import State, StateStore, load_state
 from controlplane.engines import EngineClient
-from controlplane.errors import ConfigError, ExitCode
+from controlplane.errors import ConfigError, CplError, EngineError, ExitCode
 from controlplane.pipeline import DesiredState, desired_state
 from controlplane.policy.change import Change, compare
 from controlplane.policy.decision import Decision
@@ -272,7 +272,10 @@ def keep_drift_schedule(repo: Path, environment: Environment, code: int) -> int:
         return code
     from controlplane.cli.drift_fanout import keep_schedule
 
-    console_for(err=True).print(keep_schedule(repo, environment), markup=False)
+    try:
+        console_for(err=True).print(keep_schedule(repo, environment), markup=False)
+    except CplError as error:  # the workflows are applied; the schedule is not
+        raise EngineError(f"applied, but the drift schedule was not kept: {error}") from None
     return code
 
 
