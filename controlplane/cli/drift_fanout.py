@@ -6,6 +6,7 @@ workflow's activities in `cpl worker` — the same functions as a local `cpl dri
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,15 +180,22 @@ def drift_on_temporal(
     )
     request["started"] = dt.datetime.now(dt.UTC).isoformat()
 
+    run: dict[str, str] = {}
+
     def started(run_id: str) -> None:
+        run["id"] = run_id
         echo(f"drift run {run_id} on {target.name} (task queue {target.task_queue})", err=True)
-        if sync and request["approval"]:
-            echo(
-                f"a sync waits for approval: cpl signal {run_id} approve-sync "
-                f'\'{{"approved": true, "by": "NAME"}}\' --env {environment.name} '
-                f"--target {target.name}",
-                err=True,
-            )
+
+    def awaiting(drifted: list[tuple[str, str]]) -> None:
+        echo(f"{len(drifted)} drifted resource(s) wait for approval to be re-applied:", err=True)
+        for workflow, on in drifted:
+            echo(f"  {workflow} on {on}", err=True)
+        approval = json.dumps({"approved": True, "by": "NAME"})
+        echo(
+            f"approve: cpl signal {run['id']} approve-sync '{approval}' --env "
+            f'{environment.name} --target {target.name} (or "approved": false to refuse)',
+            err=True,
+        )
 
     def unattended() -> None:
         echo(
@@ -198,7 +206,14 @@ def drift_on_temporal(
         )
 
     converter = target_converter(environment, target)  # reads reports workers offloaded
-    result = run_drift(target, request, started=started, unattended=unattended, converter=converter)
+    result = run_drift(
+        target,
+        request,
+        started=started,
+        unattended=unattended,
+        converter=converter,
+        awaiting=awaiting if sync and request["approval"] else None,
+    )
     try:
         report = report_from_wire(unpack(result["report"]))
     except (ValueError, KeyError, TypeError) as error:  # the engine's answer is checked

@@ -163,7 +163,11 @@ def _stage(server: DevServer, estate: Estate, run_id: str) -> str:
 
 
 def test_sync_waits_for_approval_then_reapplies_what_drifted(
-    estate: Estate, workers: Workers, runs: list[dict[str, Any]], temporal_server: DevServer
+    estate: Estate,
+    workers: Workers,
+    runs: list[dict[str, Any]],
+    temporal_server: DevServer,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     workers.ensure(2)
     spare = (estate.spare,)
@@ -180,6 +184,15 @@ def test_sync_waits_for_approval_then_reapplies_what_drifted(
         lambda: _stage(temporal_server, estate, run_id) == "waiting for approval",
         what="the approval step",
     )
+    said: list[str] = []
+    wait_for(
+        lambda: said.append(capsys.readouterr().err) or "approve: cpl signal" in "".join(said),
+        what="cpl drift to show what waits for approval",
+    )
+    shown = "".join(said)
+    assert "1 drifted resource(s) wait for approval to be re-applied:" in shown
+    assert f"  {estate.spare}/order-fulfillment on sfn-local" in shown
+    assert f"approve: cpl signal {run_id} approve-sync" in shown
     code, report = estate.cpl(tenants=spare)  # nothing re-applied before the approval
     assert code == 5 and report["summary"]["modified"] == 1
 

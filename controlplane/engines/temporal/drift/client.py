@@ -11,7 +11,12 @@ from typing import Any
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+)
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
@@ -34,11 +39,13 @@ def run_drift(
     started: Callable[[str], None] = lambda run_id: None,
     unattended: Callable[[], None] = lambda: None,
     converter: DataConverter | None = None,
+    awaiting: Callable[[list[tuple[str, str]]], None] | None = None,
 ) -> dict[str, Any]:
     """Start the drift workflow on the target's task queue, call `started(run id)` (and
     `unattended()` when no worker polls the queue: the run waits for one), wait for its
     result. EngineError when the server refuses or the run fails. `converter`: the target's
-    (`codec.target_converter`), which reads a report the workers offloaded."""
+    (`codec.target_converter`), which reads a report the workers offloaded. `awaiting` is
+    called once with the drifted (workflow, target) pairs when the run waits for approval."""
     assert target.address and target.namespace and target.task_queue
     address, namespace, queue = target.address, target.namespace, target.task_queue
 
@@ -57,6 +64,7 @@ def run_drift(
         started(run_id)
         if not await _polled(client, namespace, queue):
             unattended()
+        watcher = asyncio.ensure_future(_watch(handle, awaiting)) if awaiting else None
         try:
             result: dict[str, Any] = await handle.result()
         except WorkflowFailureError as failure:
@@ -67,6 +75,9 @@ def run_drift(
                 raise ConfigError(f"drift run {run_id}: {cause.message}") from None
             message = cause.message if isinstance(cause, ApplicationError) else str(failure)
             raise EngineError(f"drift run {run_id} failed: {message}") from None
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         return {**result, "runId": run_id}
 
     return asyncio.run(go())
@@ -84,3 +95,29 @@ async def _polled(client: Client, namespace: str, queue: str) -> bool:
     except RPCError:
         return True
     return bool(described.pollers)
+
+
+WATCH_SECONDS = 2.0
+MAX_LISTED = 1000
+"""Drifted pairs read from the `status` query at most (an engine answer is bounded)."""
+
+
+async def _watch(
+    handle: WorkflowHandle[Any, Any], awaiting: Callable[[list[tuple[str, str]]], None]
+) -> None:
+    """Poll the run's `status` until it waits for approval, then call `awaiting` once."""
+    while True:
+        await asyncio.sleep(WATCH_SECONDS)
+        try:
+            status = await handle.query("status")
+        except (RPCError, WorkflowQueryFailedError):
+            continue  # no worker answered yet: the next poll asks again
+        if isinstance(status, dict) and status.get("stage") == "waiting for approval":
+            drifted = status.get("drifted")
+            pairs = [
+                (str(pair[0]), str(pair[1]))
+                for pair in (drifted if isinstance(drifted, list) else [])[:MAX_LISTED]
+                if isinstance(pair, list) and len(pair) == 2
+            ]
+            awaiting(pairs)
+            return

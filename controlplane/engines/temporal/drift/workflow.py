@@ -29,6 +29,7 @@ class CplDriftWorkflow:
         self._stage = "planning"
         self._approval: dict[str, Any] | None = None
         self._done: dict[str, dict[str, Any]] = {}
+        self._drifted: list[list[str]] = []
 
     @workflow.signal(name=APPROVE_SIGNAL)
     def approve(self, decision: Any) -> None:
@@ -36,7 +37,7 @@ class CplDriftWorkflow:
 
     @workflow.query(name="status")
     def status(self) -> dict[str, Any]:
-        return {"stage": self._stage, "shards": sorted(self._done)}
+        return {"stage": self._stage, "shards": sorted(self._done), "drifted": self._drifted}
 
     @workflow.run
     async def run(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +103,7 @@ class CplDriftWorkflow:
 
     async def _sync(self, request: dict[str, Any], drifted: list[list[str]]) -> dict[str, Any]:
         if request.get("approval", True):
+            self._drifted = drifted  # what the approver approves (the `status` query)
             self._stage = "waiting for approval"
             try:
                 await workflow.wait_condition(
