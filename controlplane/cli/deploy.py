@@ -42,7 +42,7 @@ from controlplane.deploy.plan import Fingerprint, Plan, fingerprint, moved, plan
 from controlplane.deploy.state import State
 from controlplane.deploy.stores import StateBackend, StateStore, open_store
 from controlplane.engines import EngineClient
-from controlplane.errors import ConfigError, ExitCode
+from controlplane.errors import ConfigError, CplError, EngineError, ExitCode
 from controlplane.notify import note_apply, notify_apply_failures
 from controlplane.pipeline import DesiredState, desired_state
 from controlplane.policy.change import Change, compare
@@ -262,11 +262,25 @@ def apply_command(
             state=store.state,
         )
         try:
-            return _apply_planned(
+            code = _apply_planned(
                 repo, planning, store, saved, yes, backend, output_format, output_file
             )
         finally:
             close_clients(planning.clients)
+    return keep_drift_schedule(repo, environment, code)
+
+
+def keep_drift_schedule(repo: Path, environment: Environment, code: int) -> int:
+    """After a successful apply: the environment's drift schedule (`spec.drift`, docs/drift.md)."""
+    if code != int(ExitCode.OK) or environment.spec.drift is None:
+        return code
+    from controlplane.drift_runs import keep_schedule
+
+    try:
+        console_for(err=True).print(keep_schedule(repo, environment), markup=False)
+    except CplError as error:  # the workflows are applied; the schedule is not
+        raise EngineError(f"applied, but the drift schedule was not kept: {error}") from None
+    return code
 
 
 def sync(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,16 +24,14 @@ from controlplane.cli.output import (
     to_json,
     write_output,
 )
-from controlplane.drift import DEFAULT_CONCURRENCY, DriftReport, detect_drift, load_ignore
-from controlplane.drift.audit import record_drift
-from controlplane.drift.compliance import LiveCompliance
+from controlplane.drift import (
+    DEFAULT_CONCURRENCY,
+    DriftReport,
+)
 from controlplane.drift.metrics import drift_metrics
 from controlplane.drift.render import drift_markdown, drift_sarif, drift_text
-from controlplane.errors import ConfigError
+from controlplane.drift_runs import run_drift
 from controlplane.notify import notify_drift
-from controlplane.pipeline import load_specs, render_all
-from controlplane.policy.engine import open_engine
-from controlplane.spec.load import LoadResult, load_environment
 
 REPORT_FORMATS = ("json", "markdown", "sarif")
 
@@ -80,11 +79,37 @@ REPORT_FORMATS = ("json", "markdown", "sarif")
     "like apply); unmanaged resources are reported, never deleted.",
 )
 @click.option("--yes", "-y", is_flag=True, help="With --sync: do not ask for confirmation.")
+@click.option(
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="TARGET",
+    help="Only these targets of ENV (repeatable).",
+)
+@click.option(
+    "--on",
+    "on",
+    type=click.Choice(["local", "temporal"]),
+    default="local",
+    show_default=True,
+    help="Where to read: in this process, or fanned out in shards on Temporal (cpl worker "
+    "processes host them; docs/drift.md).",
+)
+@click.option(
+    "--on-target",
+    default=None,
+    metavar="NAME",
+    help="With --on temporal: the Temporal target that runs the drift workflow (default: "
+    "spec.drift.on, else the environment's only Temporal target).",
+)
 @repo_option
 @format_option(*REPORT_FORMATS)
 def drift_command(
     env_name: str,
     tenants: tuple[str, ...],
+    targets: tuple[str, ...],
+    on: str,
+    on_target: str | None,
     ref: str | None,
     concurrency: int,
     metrics_file: Path | None,
@@ -104,7 +129,30 @@ def drift_command(
     """
     if sync and ref is not None:
         raise click.UsageError("--sync applies the working tree's specs: it takes no --ref")
-    report = drift(repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency)
+    fanned = None
+    if on == "temporal":
+        if ref is not None:
+            raise click.UsageError("--on temporal reads the workers' checkout: it takes no --ref")
+        from controlplane.cli.drift_fanout import drift_on_temporal
+
+        fanned = drift_on_temporal(
+            repo,
+            env_name,
+            tenants=tenants,
+            targets=targets,
+            concurrency=concurrency,
+            on_target=on_target,
+            sync=sync,
+            yes=yes,
+        )
+        report = fanned.report
+    elif on_target is not None:
+        raise click.UsageError("--on-target goes with --on temporal")
+    else:
+        scope = {"targets": targets} if targets else None
+        report = drift(
+            repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency, scope=scope
+        )
     notify_drift(repo, env_name, report)
     if metrics_file is not None:
         write_output(metrics_file, drift_metrics(report))
@@ -130,6 +178,8 @@ def drift_command(
             markup=False,
         )
         return int(report.exit_code)
+    if fanned is not None:  # the drift workflow synced, after its approval step
+        return fanned.sync_exit(len(drifted), int(report.exit_code))
     console_for(err=True).print(f"syncing {len(drifted)} drifted resource(s)", markup=False)
     return sync_drifted(repo, env_name, drifted, yes=yes)
 
@@ -141,42 +191,14 @@ def drift(
     tenants: tuple[str, ...] = (),
     ref: str | None = None,
     concurrency: int = DEFAULT_CONCURRENCY,
+    scope: Mapping[str, Any] | None = None,
 ) -> DriftReport:
-    """Load, render, read back, assess the live states, record: the report of `cpl drift`."""
-    environment = load_environment(repo, env_name)
-    loaded = _load(repo, ref)
-    desired = render_all([w.model for w in loaded.workflows], environment)
-    ignore = load_ignore(repo)
-    engine = open_engine(environment, repo)
-    try:
-        with _progress() as progress:
-            report = detect_drift(
-                environment,
-                desired,
-                repo=repo,
-                ignore=ignore,
-                tenants=tenants,
-                concurrency=concurrency,
-                assess=LiveCompliance(loaded, environment, engine, desired),
-                progress=progress,
-            )
-    finally:
-        engine.close()
-    classes = {w.model.key: w.model.metadata.classification for w in loaded.workflows}
-    record_drift(repo, environment, report, classes)
-    return report
-
-
-def _load(repo: Path, ref: str | None) -> LoadResult:
-    if not (repo / "workflows").is_dir() and ref is None:
-        raise ConfigError(f"no workflows/ in {repo}: nothing to compare with")
-    loaded = load_specs(repo, ref)
-    if not loaded.ok:
-        raise ConfigError(
-            "the specs are invalid: fix them before comparing with the live engines",
-            diagnostics=[d for d in loaded.diagnostics if d.severity == "error"],
-        )
-    return loaded
+    """A drift run (`controlplane.drift_runs.run_drift`) with a progress bar on a TTY."""
+    with _progress() as progress:
+        return run_drift(
+            repo, env_name, tenants=tenants, ref=ref, concurrency=concurrency, scope=scope,
+            progress=progress,
+        )  # fmt: skip
 
 
 def _render(report: DriftReport, output_format: str) -> str:
@@ -203,9 +225,9 @@ def _print_text(report: DriftReport) -> None:
 
 
 @contextmanager
-def _progress() -> Iterator[Callable[[int, int], None] | None]:
+def _progress(wanted: bool = True) -> Iterator[Callable[[int, int], None] | None]:
     """A progress bar on a TTY (stderr), nothing otherwise."""
-    if not sys.stderr.isatty():
+    if not wanted or not sys.stderr.isatty():
         yield None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn

@@ -61,6 +61,7 @@ def worker_command(env_name: str, target_name: str, repo: Path) -> int:
     running workflow tasks finish and exits 0. Dead letters go to the queues bound in ENV
     (SQS through spec.aws), else to the spool under .cpl/dlq/ENV (see cpl dlq).
     """
+    from controlplane.cli.drift_fanout import FanoutHost
     from controlplane.deadletters.outbox import Outbox
 
     environment = load_environment(repo, env_name)
@@ -80,6 +81,7 @@ def worker_command(env_name: str, target_name: str, repo: Path) -> int:
         announce=lambda line: echo(line, err=True),
         environment=environment,
         workflows=workflows,
+        drift=FanoutHost(repo),  # the shards of `cpl drift --on temporal`
     )
     echo("worker stopped", err=True)
     return int(ExitCode.OK)

@@ -69,6 +69,9 @@ def detect_drift(
     repo: Path | None = None,
     ignore: IgnoreRules | None = None,
     tenants: Iterable[str] = (),
+    targets: Iterable[str] = (),
+    select: Callable[[Artifact], bool] | None = None,
+    inventory: bool = True,
     concurrency: int = DEFAULT_CONCURRENCY,
     clients: ClientFactory | None = None,
     assess: Assess | None = None,
@@ -78,6 +81,9 @@ def detect_drift(
 
     `desired` is every artifact of the environment (rendered from the specs); `tenants`,
     when given, limits what is read and reported to those tenants' workflows (sharding).
+    `targets` limits the run to those targets; `select` further limits the artifacts read
+    and `inventory` False skips listing the targets for unmanaged resources (a fanned-out
+    run, `drift/fanout.py`, reads each artifact in one shard and lists each target in one).
     `repo` roots GitOps targets; `ignore` holds the differences that are not drift;
     `assess` fills in the policy verdict on the live state (see `compliance.LiveCompliance`);
     `progress(done, total)` is called as reads finish.
@@ -91,13 +97,14 @@ def detect_drift(
     for artifact in desired:
         known.setdefault(artifact.target, set()).add(artifact.resource)
     tenant_names = {artifact.workflow.split("/", 1)[0] for artifact in desired} | shard
-    selected = [a for a in desired if not shard or _tenants(a) & shard]
+    only = frozenset(targets)
+    selected = [
+        a for a in desired if (not shard or tenants_of(a) & shard) and (select is None or select(a))
+    ]
     reader = _Reader(env, factory, max(1, concurrency))
-    targets = list(env.spec.targets)
-    by_target = {
-        target.name: [a for a in selected if a.target == target.name] for target in targets
-    }
-    total = len(targets) + len(selected)
+    chosen = [t for t in env.spec.targets if not only or t.name in only]
+    by_target = {target.name: [a for a in selected if a.target == target.name] for target in chosen}
+    total = (len(chosen) if inventory else 0) + len(selected)
     done = 0
     lock = threading.Lock()
 
@@ -113,11 +120,12 @@ def detect_drift(
     try:
         with ThreadPoolExecutor(max_workers=reader.concurrency, thread_name_prefix="drift") as pool:
             listings = {
-                t.name: pool.submit(reader.listing, t, known.get(t.name, set())) for t in targets
+                t.name: pool.submit(reader.listing, t, known.get(t.name, set()))
+                for t in (chosen if inventory else [])
             }
             reads = [
                 (artifact, pool.submit(reader.read, env.target(artifact.target), artifact))
-                for target in targets
+                for target in chosen
                 for artifact in by_target[target.name]
             ]
             for listing in listings.values():
@@ -133,7 +141,7 @@ def detect_drift(
                     items.append(_item(artifact, outcome, rules, env.name))
                     if outcome.live is not None:
                         seen.add((outcome.live.engine, outcome.live.id))
-            for target in targets:
+            for target in chosen if inventory else []:
                 found = listings[target.name].result()
                 for live in found or []:
                     if live.resource in known.get(target.name, set()):
@@ -154,7 +162,7 @@ def detect_drift(
         environment=env.name,
         items=tuple(items),
         failures=tuple(reader.failures()),
-        targets=tuple(reader.stats(targets)),
+        targets=tuple(reader.stats(chosen)),
         tenants=tuple(sorted(shard)),
         started=report_start,
         duration=time.monotonic() - started,
@@ -347,7 +355,7 @@ def _unmanaged(live: LiveResource) -> DriftItem:
     )
 
 
-def _tenants(artifact: Artifact) -> set[str]:
+def tenants_of(artifact: Artifact) -> set[str]:
     """The tenants an artifact serves: its workflow's, or those of the workflows that share
     it (a shared resource is reported in every tenant shard that uses it)."""
     workflows = artifact.shared_by or (artifact.workflow,)

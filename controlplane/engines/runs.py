@@ -18,6 +18,7 @@ from controlplane.spec.model import Workflow
 
 if TYPE_CHECKING:
     from controlplane.deadletters.outbox import Outbox
+    from controlplane.engines.fanout import DriftHost
 
 RunState = Literal["running", "succeeded", "failed", "cancelled"]
 
@@ -101,12 +102,14 @@ class Worker(Protocol):
         announce: Callable[[str], None],
         environment: Environment | None = None,
         workflows: tuple[Workflow, ...] = (),
+        drift: DriftHost | None = None,
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
         `announce` receives one line once serving (and one when stopping); `dead_letters`
         hands dead letters to the environment's queues (`controlplane.deadletters`).
-        `environment` and the repo's `workflows` configure payload offload (Temporal's codec).
+        `environment` and the repo's `workflows` configure payload offload (Temporal's codec);
+        `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`).
         """
         ...
 

@@ -403,6 +403,22 @@ class AwsSettings(Model):
     endpoint: str | None = None
 
 
+class DriftSettings(Model):
+    """`cpl drift` on Temporal (docs/drift.md): `on` names the Temporal target whose `cpl
+    worker` processes run the fanned-out drift workflow (`cpl drift --on temporal`), and
+    `schedule`, a five-field cron (UTC), makes `cpl apply` keep a schedule of that run."""
+
+    schedule: str | None = None
+    on: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) != 5:
+            raise ValueError("a five-field cron expression such as '17 3 * * *'")
+        return value
+
+
 class EnvironmentMetadata(Model):
     name: str = Field(pattern=NAME_PATTERN)
 
@@ -416,6 +432,7 @@ class EnvironmentBody(Model):
     audit: AuditSettings = Field(default_factory=AuditSettings)
     aws: AwsSettings | None = None
     notifications: list[Notification] = Field(default_factory=list, max_length=20)
+    drift: DriftSettings | None = None
 
 
 class Environment(Model):

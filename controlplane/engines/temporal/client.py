@@ -695,7 +695,10 @@ class TemporalEngine:
         async def schedules() -> list[tuple[str, str | None]]:
             listed: list[tuple[str, str | None]] = []
             async for entry in await client.list_schedules(rpc_timeout=self._rpc_timeout):
-                marked = (await entry.memo()).get("cpl.workflow")
+                memo = await entry.memo()
+                if memo.get("cpl.drift"):  # cpl's own drift schedule (`spec.drift.schedule`)
+                    continue
+                marked = memo.get("cpl.workflow")
                 listed.append((entry.id, str(marked) if marked else None))
             return listed
 

@@ -36,6 +36,7 @@ from controlplane.spec.model import Workflow
 
 if TYPE_CHECKING:
     from controlplane.deadletters.outbox import Outbox
+    from controlplane.engines.fanout import DriftHost
 
 __all__ = [
     "RunOutcome",
@@ -286,15 +287,16 @@ def serve_worker(
     announce: Callable[[str], None],
     environment: Environment | None = None,
     workflows: tuple[Workflow, ...] = (),
+    drift: DriftHost | None = None,
 ) -> None:
     """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
     then running workflow tasks finish. Dead letters go through `dead_letters` (whose spool
     is re-sent at start and periodically), else to the log only. With the `environment`,
     payloads above the smallest offload threshold of the target's `workflows` go to their
-    store (`codec.target_converter`).
+    store (`codec.target_converter`). `drift` hosts the shards of `cpl drift --on temporal`.
     """
     converter = target_converter(environment, target, workflows) if environment else None
-    asyncio.run(_serve(target, dead_letters, announce, converter))
+    asyncio.run(_serve(target, dead_letters, announce, converter, drift))
 
 
 async def _serve(
@@ -302,6 +304,7 @@ async def _serve(
     outbox: Outbox | None,
     announce: Callable[[str], None],
     converter: DataConverter | None = None,
+    drift: DriftHost | None = None,
 ) -> None:
     # imported here: the worker loads the workflow sandbox, which clients and runs never need
     from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
@@ -314,7 +317,7 @@ async def _serve(
     for number in (signals.SIGINT, signals.SIGTERM):
         loop.add_signal_handler(number, stop.set)
     hand_off = DeadLetterHandOff(outbox, target)
-    worker = build_worker(client, task_queue, hand_off)
+    worker = build_worker(client, task_queue, hand_off, drift=drift)
     resend = asyncio.create_task(hand_off.resend_periodically())
     try:
         async with worker:

@@ -16,6 +16,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from controlplane.engines.fanout import DriftHost
+from controlplane.engines.temporal.drift.activities import DriftActivities
+from controlplane.engines.temporal.drift.workflow import CplDriftWorkflow
 from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
 from controlplane.engines.temporal.runtime.breaker import CircuitBreakerWorkflow
 from controlplane.engines.temporal.runtime.hosted import HOSTED_ACTIVITIES
@@ -29,22 +32,26 @@ def build_worker(
     task_queue: str = DEFAULT_TASK_QUEUE,
     dead_letters: DeadLetterHandOff | Path | str | None = None,
     activities: Sequence[Callable[..., Any]] = (),
+    drift: DriftHost | None = None,
     **options: Any,
 ) -> Worker:
     """A Worker running the interpreter and cpl's hosted activities on `task_queue`.
 
     `dead_letters` hosts `cpl.dead_letter` (a path: a spool file alone, for tests that run
     without an environment); `activities` adds more activities to the same worker (tests,
-    single-process demos); `options` are passed to `temporalio.worker.Worker`.
+    single-process demos); `drift` hosts the shards of `cpl drift --on temporal` (the drift
+    workflow runs on every worker, its activities where a host is given); `options` are
+    passed to `temporalio.worker.Worker`.
     """
+    hosted = DriftActivities(drift).all() if drift is not None else []
     if not isinstance(dead_letters, DeadLetterHandOff):
         dead_letters = DeadLetterHandOff(spool=dead_letters)
     options.setdefault("workflow_runner", sandbox_runner())
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[CplInterpreter, CircuitBreakerWorkflow],
-        activities=[dead_letters.hand_off, *HOSTED_ACTIVITIES, *activities],
+        workflows=[CplInterpreter, CircuitBreakerWorkflow, CplDriftWorkflow],
+        activities=[dead_letters.hand_off, *HOSTED_ACTIVITIES, *hosted, *activities],
         **options,
     )
 
