@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from controlplane import drift_runs
 from controlplane.audit import log_paths
-from controlplane.cli import drift_fanout, run
+from controlplane.cli import run
 from controlplane.engines.temporal.devserver import DevServer
 from controlplane.engines.temporal.drift import client
 from controlplane.engines.temporal.drift.client import run_drift
@@ -28,8 +29,8 @@ COMPARED = ("items", "summary", "drifted", "partial", "unreachable", "failures",
 def small_shards_quick_heartbeat(monkeypatch: pytest.MonkeyPatch) -> None:
     """A shard per tenant and target (the estate is small), and a dead worker's shard goes to
     another worker after 5 s without a heartbeat."""
-    monkeypatch.setattr(drift_fanout, "SHARD_SIZE", 1)
-    monkeypatch.setattr(drift_fanout, "HEARTBEAT", 5.0)
+    monkeypatch.setattr(drift_runs, "SHARD_SIZE", 1)
+    monkeypatch.setattr(drift_runs, "HEARTBEAT", 5.0)
 
 
 def _same(fanned: Any, local: Any) -> None:
@@ -216,7 +217,7 @@ def test_a_worker_on_another_commit_refuses_the_run(
 ) -> None:
     workers.ensure(1)
     elsewhere = {"commit": "0123456789abcdef" * 2 + "01234567", "digest": "0" * 64}
-    monkeypatch.setattr(drift_fanout, "repo_version", lambda repo, env=None: elsewhere)
+    monkeypatch.setattr(drift_runs, "repo_version", lambda repo, env=None: elsewhere)
 
     code, report = estate.cpl("--on", "temporal")
 
