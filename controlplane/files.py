@@ -38,6 +38,23 @@ def write_atomic(path: Path, text: str) -> None:
     fsync_directory(path.parent)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """Write `data` as the new file `path`, readable by its owner only, durably: a temp file
+    created exclusively beside it, fsync, rename, fsync of the folder. Spools use it: a file
+    either holds its whole message or is not there."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    os.replace(temporary, path)
+    fsync_directory(path.parent)
+
+
 def fsync_directory(directory: Path) -> None:
     """Persist a folder's entries (renames, new files); a no-op where folders can't be opened."""
     with contextlib.suppress(OSError):

@@ -35,7 +35,7 @@ from cloudevents.core.bindings.http import to_structured_event
 from cloudevents.core.formats.json import JSONFormat
 
 from controlplane.audit.events import AuditError, AuditEvent
-from controlplane.files import fsync_directory
+from controlplane.files import fsync_directory, write_private
 from controlplane.redaction import redact_text, redact_url
 
 SPOOL_SUFFIX = ".ce.json"
@@ -111,17 +111,7 @@ class HttpSink:
         body = to_structured_event(event.to_cloudevent()).body
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         final = self.spool_dir / f"{self._next_stamp()}-{event.id}{SPOOL_SUFFIX}"
-        temporary = self.spool_dir / f".{final.name}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(body)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, final)
-        fsync_directory(self.spool_dir)
+        write_private(final, body)
         return final
 
     def pending(self) -> list[Path]:

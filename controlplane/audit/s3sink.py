@@ -45,7 +45,7 @@ from controlplane.audit.events import AuditError, AuditEvent
 from controlplane.audit.filesink import AuditLogCorrupt
 from controlplane.audit.httpsink import DEFAULT_RETRY, FlushResult, RetryPolicy
 from controlplane.audit.s3store import S3Location, S3Store, describe, error_code
-from controlplane.files import fsync_directory
+from controlplane.files import fsync_directory, write_private
 from controlplane.spec.environment import S3Retention
 
 SPOOL_SUFFIX = ".s3.json"
@@ -127,17 +127,7 @@ class S3Sink:
         stamp = max(time.time_ns(), self._last_stamp + 1)
         self._last_stamp = stamp
         final = self.spool_dir / f"{stamp:020d}-{os.getpid():07d}-{event.id}{SPOOL_SUFFIX}"
-        temporary = self.spool_dir / f".{final.name}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(body)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, final)
-        fsync_directory(self.spool_dir)
+        write_private(final, body)
         return final
 
     def pending(self) -> list[Path]:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from controlplane.files import fsync_directory
+from controlplane.files import fsync_directory, write_private
 
 SUFFIX = ".notice.json"
 MAX_SPOOLED = 100
@@ -75,17 +75,7 @@ class Spool:
         to keep the spool within `MAX_SPOOLED`."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         final = self.directory / f"{_next_stamp()}-{event}{SUFFIX}"
-        temporary = self.directory / f".{final.name}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            view = memoryview(body)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        os.replace(temporary, final)
-        fsync_directory(self.directory)
+        write_private(final, body)
         return self._trim()
 
     def pending(self) -> list[Path]:
