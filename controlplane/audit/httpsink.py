@@ -19,27 +19,23 @@ command recording many events while the collector is down is not slowed by each 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import os
 import random
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloudevents.core.bindings.http import to_structured_event
 from cloudevents.core.formats.json import JSONFormat
 
 from controlplane.audit.events import AuditError, AuditEvent
-from controlplane.files import fsync_directory, write_private
+from controlplane.audit.spool import EventSpool
+from controlplane.files import fsync_directory
 from controlplane.redaction import redact_text, redact_url
 
 SPOOL_SUFFIX = ".ce.json"
-_LOCK = ".flush.lock"
 _RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 
@@ -54,6 +50,12 @@ class RetryPolicy:
     max_delay: float = 5.0
     timeout: float = 5.0
     cooldown: float = 30.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds before the attempt after failed `attempt`: exponential, capped, with
+        "equal jitter" (half fixed, half random)."""
+        delay = min(self.max_delay, self.base_delay * 2.0 ** (attempt - 1))
+        return delay / 2 + random.uniform(0, delay / 2)
 
 
 DEFAULT_RETRY = RetryPolicy()
@@ -88,8 +90,7 @@ class HttpSink:
         self.retry = retry or DEFAULT_RETRY
         self._sleep = sleep
         self._retry_after = 0.0  # time.monotonic() before which write() does not flush
-        self._sequence = 0
-        self._last_stamp = 0
+        self._spool = EventSpool(spool_dir, SPOOL_SUFFIX)
 
     def __repr__(self) -> str:
         return f"HttpSink({self.shown_url!r}, spool={str(self.spool_dir)!r})"
@@ -107,22 +108,12 @@ class HttpSink:
         return self.flush()
 
     def spool(self, event: AuditEvent) -> Path:
-        """Write the event's structured-mode body to the spool, durably; return its file."""
-        body = to_structured_event(event.to_cloudevent()).body
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        final = self.spool_dir / f"{self._next_stamp()}-{event.id}{SPOOL_SUFFIX}"
-        write_private(final, body)
-        return final
+        """Write the event to the spool, durably; return its file."""
+        return self._spool.add(event)
 
     def pending(self) -> list[Path]:
-        """Spooled events not yet delivered, oldest first."""
-        if not self.spool_dir.is_dir():
-            return []
-        return sorted(
-            path
-            for path in self.spool_dir.iterdir()
-            if path.name.endswith(SPOOL_SUFFIX) and not path.name.startswith(".")
-        )
+        """Spooled events not yet sent, oldest first."""
+        return self._spool.pending()
 
     def flush(self) -> FlushResult:
         """Deliver spooled events in order, deleting each after its 2xx; stop at a failure.
@@ -132,7 +123,7 @@ class HttpSink:
         if not self.spool_dir.is_dir():
             return FlushResult(delivered=0, pending=0)
         delivered = 0
-        with self._locked():
+        with self._spool.locked():
             queue = self.pending()
             for index, path in enumerate(queue):
                 try:
@@ -154,7 +145,7 @@ class HttpSink:
         error = ""
         for attempt in range(max(1, self.retry.attempts)):
             if attempt:
-                self._sleep(self._backoff(attempt))
+                self._sleep(self.retry.delay(attempt))
             retryable, error = self._post(body)
             if not error:
                 return None
@@ -183,27 +174,6 @@ class HttpSink:
         if 200 <= status < 300:
             return False, ""
         return False, f"collector answered HTTP {status}"
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential, capped, with "equal jitter": half fixed, half random."""
-        delay = min(self.retry.max_delay, self.retry.base_delay * 2.0 ** (attempt - 1))
-        return delay / 2 + random.uniform(0, delay / 2)
-
-    def _next_stamp(self) -> str:
-        """A name prefix that sorts in recording order (nanoseconds, pid, sequence)."""
-        stamp = max(time.time_ns(), self._last_stamp + 1)
-        self._last_stamp = stamp
-        self._sequence += 1
-        return f"{stamp:020d}-{os.getpid():07d}-{self._sequence:06d}"
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        descriptor = os.open(self.spool_dir / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(descriptor)
 
 
 def spool_dir_for(repo: Path, environment: str, url: str) -> Path:

@@ -26,32 +26,27 @@ naming it, like the file sink's last line: nothing is appended after it.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import json
-import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from cloudevents.core.bindings.http import to_structured_event
 
 from controlplane.audit.chain import GENESIS, HASH, PREVHASH, event_hash, line_hash
 from controlplane.audit.events import AuditError, AuditEvent
 from controlplane.audit.filesink import AuditLogCorrupt
 from controlplane.audit.httpsink import DEFAULT_RETRY, FlushResult, RetryPolicy
 from controlplane.audit.s3store import S3Location, S3Store, describe, error_code
-from controlplane.files import fsync_directory, write_private
+from controlplane.audit.spool import EventSpool
+from controlplane.files import fsync_directory
 from controlplane.spec.environment import S3Retention
 
 SPOOL_SUFFIX = ".s3.json"
 MAX_BATCH = 1000  # events per object: a long outage's backlog goes out in several objects
 MAX_OBJECT_BYTES = 64 << 20  # what the sink and verify read of one object, at most
-_LOCK = ".flush.lock"
 _TRANSIENT_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
      "ServiceUnavailable", "RequestTimeTooSkewed"}
@@ -94,7 +89,7 @@ class S3Sink:
         self._retry_after = 0.0
         self._head: Head | None = None  # what this process last wrote or read
         self._lock_checked = False
-        self._last_stamp = 0
+        self._spool = EventSpool(spool_dir, SPOOL_SUFFIX)
         self.deferred = 0  # > 0 inside `Auditor.batch()`: write only spools
 
     def __repr__(self) -> str:
@@ -121,24 +116,12 @@ class S3Sink:
         return self.flush()
 
     def spool(self, event: AuditEvent) -> Path:
-        """Write the event (structured mode, not yet linked) to the spool, durably."""
-        body = to_structured_event(event.to_cloudevent()).body
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        stamp = max(time.time_ns(), self._last_stamp + 1)
-        self._last_stamp = stamp
-        final = self.spool_dir / f"{stamp:020d}-{os.getpid():07d}-{event.id}{SPOOL_SUFFIX}"
-        write_private(final, body)
-        return final
+        """Write the event to the spool, durably; return its file."""
+        return self._spool.add(event)
 
     def pending(self) -> list[Path]:
-        """Spooled events not yet in S3, oldest first."""
-        if not self.spool_dir.is_dir():
-            return []
-        return sorted(
-            path
-            for path in self.spool_dir.iterdir()
-            if path.name.endswith(SPOOL_SUFFIX) and not path.name.startswith(".")
-        )
+        """Spooled events not yet sent, oldest first."""
+        return self._spool.pending()
 
     def flush(self) -> FlushResult:
         """Write the spooled events to S3 in order, `MAX_BATCH` per object; stop at a failure.
@@ -148,7 +131,7 @@ class S3Sink:
         a corrupt head object: those need a person, not a retry.
         """
         delivered = 0
-        with self._locked():
+        with self._spool.locked():
             queue = self.pending()
             while queue:
                 batch, queue = queue[:MAX_BATCH], queue[MAX_BATCH:]
@@ -203,7 +186,7 @@ class S3Sink:
                         f"S3 unreachable at {self.location.url}: {describe(exc)} "
                         f"(after {failures} attempts)"
                     )
-                self._sleep(self._backoff(failures))
+                self._sleep(self.retry.delay(failures))
                 continue
             conflicts += 1  # another writer created that sequence first: re-link after it
             self.conflicts += 1
@@ -236,20 +219,6 @@ class S3Sink:
                 "protected (create the bucket with Object Lock, or drop `retention`)"
             )
         self._lock_checked = True
-
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self.retry.max_delay, self.retry.base_delay * 2.0 ** (attempt - 1))
-        return delay / 2 + random.uniform(0, delay / 2)
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(self.spool_dir / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(descriptor)
 
 
 def _link(bodies: list[bytes], prevhash: str) -> tuple[bytes, str, str]:
