@@ -2,7 +2,8 @@
 
     python -m bench.corpus DIR N [--seed S]
 
-writes N `kind: Workflow` documents (SPEC.md §1, valid under the checks of §1.2) to
+writes N `kind: Workflow` documents (`cpl schema --kind Workflow`, valid under the checks of
+docs/validation.md) to
 `DIR/workflows/<tenant>/<name>.yaml` and an environment, `DIR/environments/local.yaml`, whose
 targets select every generated workflow and which binds every activity, queue, key and store
 the generator uses. Workflows mix sizes (5 to 40 steps), both forms (state machine and DAG),

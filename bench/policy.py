@@ -6,7 +6,7 @@ Generates `--count` workflows with `bench.corpus` (into `--dir`, or a temporary 
 then measures, in this process:
 
 (a) loading the repo and building the policy inputs (spec loading, rendering per target,
-    input documents of SPEC §4);
+    policy input documents);
 (b) pure evaluation: the embedded OPA engine loaded once, then `evaluate()` over every input
     (inputs per second, wall and CPU time of this process);
 

@@ -1,4 +1,5 @@
-"""Audit events (SPEC.md §5): what plan, apply, drift, check and sync record, and where.
+"""Audit events (docs/security.md, "Audit integrity"): what plan, apply, drift, check and sync
+record, and where.
 
 Commands use an `Auditor` bound to the control repo and the environment:
 

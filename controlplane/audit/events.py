@@ -1,4 +1,5 @@
-"""Audit events (SPEC.md §5): CloudEvents 1.0, built with the `cloudevents` SDK's core API.
+"""Audit events (docs/security.md, "Audit integrity"): CloudEvents 1.0, built with the
+`cloudevents` SDK's core API.
 
 Redaction happens here, once, before an event reaches any sink:
 

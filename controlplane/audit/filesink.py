@@ -1,4 +1,5 @@
-"""The file sink: an append-only, hash-chained JSON Lines audit log (SPEC.md §5).
+"""The file sink: an append-only, hash-chained JSON Lines audit log (docs/security.md, "Audit
+integrity").
 
 Each line is one structured-mode CloudEvent (JSON, written by the SDK) with two extension
 attributes: `cplprevhash`, the sha256 of the previous line's bytes (`GENESIS` on line 1), and

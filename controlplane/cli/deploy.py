@@ -479,7 +479,7 @@ def git_commit(repo: Path) -> str | None:
 
 
 def audit(repo: Path, environment: Environment, workflows: dict[str, Any] | None = None) -> Emit:
-    """The environment's audit trail (`controlplane.audit.Auditor`, SPEC §5) as an `Emit`;
+    """The environment's audit trail (`controlplane.audit.Auditor`, docs/security.md) as an `Emit`;
     events about a known workflow are redacted for its classification."""
     from controlplane.audit import Auditor
 

@@ -1,6 +1,6 @@
 """`cpl drift`: read the live engines, diff them against the specs, report drift.
 
-Exit codes (CLI.md): 0 in sync, 5 drift found, 1 when the report is partial (a target was
+Exit codes (docs/drift.md): 0 in sync, 5 drift found, 1 when the report is partial (a target was
 unreachable or a read failed after retries) or the documents are invalid.
 """
 

@@ -2,7 +2,7 @@
 
 `run` starts a run of one workflow on its target through the engine's runner (Temporal: the
 interpreter with the workflow's published spec payload; Step Functions: StartExecution of its
-state machine) and, with `--wait`, reports the run JSON of CLI.md. `worker` hosts cpl's side
+state machine) and, with `--wait`, reports the run JSON (docs/runtime.md). `worker` hosts cpl's side
 of runs (Temporal: the interpreter on the target's task queue); `signal` talks to a running
 run. Engines without a runner or worker say so; the engine bundles are in `engines/`.
 """

@@ -1,6 +1,7 @@
 """The compliance model of `cpl report`: per workflow and per control, pass / fail / waived.
 
-A control is a `controls` entry of a rule's `# METADATA` (SPEC §4); a rule may serve several
+A control is a `controls` entry of a rule's `# METADATA` (controlplane/policies/README.md); a rule
+may serve several
 controls and a control may be served by several rules. For one workflow (on every target it is
 placed on), a control is
 

@@ -10,7 +10,8 @@ change it
 2. calls the backend,
 3. records it as `applied` (or forgets it, for a delete), or as `failed`,
 
-and emits `dev.cpl.apply.succeeded` / `dev.cpl.apply.failed` (SPEC §5). Killing the process at
+and emits `dev.cpl.apply.succeeded` / `dev.cpl.apply.failed` (docs/security.md, "Audit integrity").
+Killing the process at
 any point leaves either the previous record or a `pending` one: the next plan reads the live
 engines, so a resource created but not recorded shows up as an update (never a second create)
 and a deleted but still recorded one as a delete that finds nothing to delete.

@@ -84,7 +84,7 @@ class ResourceState(_Model):
 
 
 class State(_Model):
-    """The state document of one environment (SPEC.md §2 `deploy.state`).
+    """The state document of one environment (`deploy.state`, docs/state.md).
 
     `serial` grows by one with every save; `lineage` is fixed when the state is created and
     tells two unrelated state documents apart. Resources are kept sorted by key.

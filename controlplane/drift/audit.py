@@ -1,4 +1,5 @@
-"""Audit events of a drift run (SPEC §5): one `dev.cpl.drift.detected` per drifted resource
+"""Audit events of a drift run (docs/security.md, "Audit integrity"): one `dev.cpl.drift.detected`
+per drifted resource
 and one `dev.cpl.drift.completed` per run.
 
 Events carry identifiers, statuses, counts and the *paths* that differ, never the values

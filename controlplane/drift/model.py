@@ -1,6 +1,6 @@
 """What a drift run found: one item per resource, the targets it could not read, a summary.
 
-Statuses (CLI.md): `in-sync` (live equals desired after normalization and ignore rules),
+Statuses (docs/drift.md): `in-sync` (live equals desired after normalization and ignore rules),
 `modified` (field-level differences remain), `missing` (desired, but nothing live),
 `unmanaged` (live in a target with cpl's marks, or in a Temporal namespace cpl deploys to,
 but in no spec). Coverage is managed / all found: the live resources a spec describes
@@ -67,7 +67,8 @@ class DriftItem:
         return self.workflow.split("/", 1)[0] if self.workflow else None
 
     def to_json(self) -> dict[str, Any]:
-        """The drift item of CLI.md, plus `id`, `file`, `ignored`, `violations`, `note`."""
+        """The stable drift item (docs/drift.md), plus `id`, `file`, `ignored`, `violations`,
+        `note`."""
         return {
             "workflow": self.workflow,
             "target": self.target,
@@ -215,7 +216,8 @@ class DriftReport:
         return ExitCode.DRIFT if self.drifted else ExitCode.OK
 
     def to_json(self) -> dict[str, Any]:
-        """The drift shape of CLI.md, plus `partial`, `unreachable`, `failures` and timing."""
+        """The stable drift shape (docs/drift.md), plus `partial`, `unreachable`, `failures` and
+        timing."""
         return {
             "environment": self.environment,
             "drifted": self.drifted,

@@ -26,7 +26,7 @@ from controlplane.spec.model import (
 
 _MAX_NAME = 63
 WRITING_TYPES = frozenset({"task", "parallel", "map"})
-"""Step types whose result is written at their `resultPath` (SPEC §6)."""
+"""Step types whose result is written at their `resultPath` (docs/runtime.md)."""
 
 
 def step_names(workflow: Workflow) -> set[str]:

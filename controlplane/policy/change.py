@@ -49,7 +49,7 @@ class Change:
     current: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
-        """The `change` document of the policy input (SPEC §4)."""
+        """The `change` document of the policy input (controlplane/policies/README.md)."""
         return {
             "action": self.action,
             "previous": self.previous,

@@ -3,7 +3,8 @@
 Enforcement per rule is the environment's `policy.enforcement`, overridden per rule id by
 `policy.rules`: `mandatory` violations deny, `advisory` ones warn, `disabled` rules are not
 reported. `warn` results of a rule (CPL-P020's approximations) are warnings whatever the
-enforcement. Waivers (SPEC §3) turn matching violations into `waived`; an expired waiver
+enforcement. Waivers (`cpl schema --kind Waiver`) turn matching violations into `waived`; an
+expired waiver
 waives nothing and denies the check by itself.
 """
 

@@ -1,4 +1,5 @@
-"""Policy input documents (SPEC §4), one per (workflow, target) of an environment."""
+"""Policy input documents (controlplane/policies/README.md), one per (workflow, target) of an
+environment."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The evaluation view of a policy input: the parts of SPEC §4's document the built-in rules read.
+"""The evaluation view of a policy input: the parts of the policy input document
+(controlplane/policies/README.md) the built-in rules read.
 
 Handing a document to the embedded OPA costs time per JSON node (the bindings convert every
 node of the input on each call, about 4 µs a node on the benchmark machine), and a full input
@@ -17,7 +18,7 @@ library reads all of `workflow` and `change`, but only a few fields of the rest:
 `evaluation_view()` keeps exactly those (and everything else unchanged). Engines apply it only
 when every loaded module is part of the built-in library (`Library.builtin_only`): rules from
 an environment's `policy.paths` may read any part of the input, so they always get the full
-document of SPEC §4. The findings of the built-in rules are the same on both.
+policy input document. The findings of the built-in rules are the same on both.
 """
 
 from __future__ import annotations

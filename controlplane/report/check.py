@@ -1,4 +1,5 @@
-"""Reports of `cpl check`: the JSON shape of CLI.md and compiler-style text.
+"""Reports of `cpl check`: the stable JSON shape (docs/validation.md's conventions) and
+compiler-style text.
 
 SARIF, JUnit and Markdown live next to this module (`sarif.py`, `junit.py`, `markdown.py`).
 """
@@ -12,7 +13,8 @@ from controlplane.policy.decision import Decision, Violation, WaiverUse, Workflo
 
 
 def check_json(decision: Decision) -> dict[str, Any]:
-    """`{"ok", "environment", "results", "waivers", "summary"}` (CLI.md), plus diagnostics."""
+    """`{"ok", "environment", "results", "waivers", "summary"}` (stable: fields are only added),
+    plus diagnostics."""
     return {
         "ok": decision.ok,
         "environment": decision.environment,

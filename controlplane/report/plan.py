@@ -1,8 +1,9 @@
-"""Reports of `cpl plan` and `cpl apply`: the plan JSON of CLI.md, text, and Markdown for a PR.
+"""Reports of `cpl plan` and `cpl apply`: the stable plan JSON (docs/plan.md), text, and Markdown
+for a PR.
 
 The plan JSON is also the plan file of `cpl plan --out` (read back by `cpl apply --plan`): it
 adds `version`, `createdAt`, `commit` and `fingerprint` (the digests of the repo content, the
-policy library and the live state the plan saw) to the CLI.md shape.
+policy library and the live state the plan saw) to the stable plan shape (docs/plan.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Reports of `cpl validate`: compiler-style text with a summary, and the JSON shape of CLI.md."""
+"""Reports of `cpl validate`: compiler-style text with a summary, and the stable JSON shape
+(docs/validation.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Semantic checks of a workflow (SPEC.md §1.2), beyond what the schema says.
+"""Semantic checks of a workflow (docs/validation.md), beyond what the schema says.
 
 Each finding carries a stable code and the JSON pointer of the offending node; the loader
 turns pointers into file, line and column. Checks never raise on odd input: every problem

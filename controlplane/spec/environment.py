@@ -1,4 +1,5 @@
-"""Environments (SPEC.md §2): where workflows go, what logical names mean there, and how
+"""Environments (`cpl schema --kind Environment`): where workflows go, what logical names mean
+there, and how
 policies, deployment and audit behave in it."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The engine-neutral workflow spec (SPEC.md §1) as frozen pydantic models.
+"""The engine-neutral workflow spec (`cpl schema --kind Workflow`) as frozen pydantic models.
 
 Field names are snake_case in Python and camelCase in documents (aliases). Every model
 forbids unknown keys. Scalar checks that need no context (durations, cron, semver,

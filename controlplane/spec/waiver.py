@@ -1,4 +1,5 @@
-"""Waivers (SPEC.md §3): an owned, expiring exception to one rule for named workflows."""
+"""Waivers (`cpl schema --kind Waiver`): an owned, expiring exception to one rule for named
+workflows."""
 
 from __future__ import annotations
 

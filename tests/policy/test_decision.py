@@ -1,4 +1,4 @@
-"""Waivers (SPEC §3) and enforcement levels, on real OPA."""
+"""Waivers (`cpl schema --kind Waiver`) and enforcement levels, on real OPA."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Temporal interpreter on a real dev server: SPEC §6 behaviour, run by run."""
+"""The Temporal interpreter on a real dev server: docs/runtime.md behaviour, run by run."""
 
 from __future__ import annotations
 

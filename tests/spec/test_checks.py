@@ -1,4 +1,4 @@
-"""Every check of SPEC.md §1.2: a failing document, asserting the code, line and pointer."""
+"""Every check of docs/validation.md: a failing document, asserting the code, line and pointer."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ layer, the saga's compensation chain and dead-letter hand-off) add their helper 
 to the step's own state. A state is named after its step, so the execution history reads
 as the spec's trace; helper states carry invented names (see `lowering.fresh_name`).
 
-Data flow follows SPEC §6 exactly where ASL allows it: Lambda tasks use the function ARN
+Data flow follows docs/runtime.md exactly where ASL allows it: Lambda tasks use the function ARN
 as `Resource` (the result *is* the function's return value; the `lambda:invoke`
 integration would wrap it in an envelope that JSONPath-mode ASL cannot unwrap into an
 arbitrary `ResultPath`), conditions are guarded so that a missing path or a value of
@@ -499,7 +499,7 @@ class StepFunctionsTranslator(Translator[State]):
 
     def _skipped(self, when: ChoiceStep, after: str, ctx: _StepFunctionsContext) -> str:
         """Where a DAG step skipped by its `when` goes: a Pass state writing null at its
-        resultPath on the way to the next layer (SPEC §6: its result is null). Inside a
+        resultPath on the way to the next layer (docs/runtime.md: its result is null). Inside a
         parallel layer the branch's `-skipped` state returns that null instead."""
         assert ctx.plan is not None
         if when.default in ctx.plan.skips:

@@ -1,4 +1,4 @@
-"""The run's data document: paths, parameters and conditions (SPEC §1.1, §6).
+"""The run's data document: paths, parameters and conditions (docs/runtime.md, "Data").
 
 Pure functions over plain JSON values, used inside the workflow sandbox: standard library
 only, no side effects. Failures raise `DataError`, which the interpreter turns into the

@@ -1,11 +1,12 @@
-"""The interpreter workflow: runs any normalized cpl workflow document on Temporal (SPEC §6).
+"""The interpreter workflow: runs any normalized cpl workflow document on Temporal
+(docs/runtime.md).
 
 One workflow type, `cpl-interpreter`, takes an `InterpreterPayload` and executes the spec's
 steps with Temporal primitives: activities with a RetryPolicy for tasks, timers for waits,
 signals for approvals, asyncio tasks for parallel branches, map iterations and DAG steps, and
 a compensation stack for sagas.
 
-Choices SPEC §6 leaves open, made here:
+Choices docs/runtime.md leaves open, made here:
 
 - A map iteration's document is its item (with `batchSize`, its list of items), as on Step
   Functions; parallel branches start from a copy of the whole document.
