@@ -33,6 +33,13 @@ DLQ_PURGED: Final = "dev.cpl.dlq.purged"
 Start = Callable[[DeadLetter, Any], str]
 """Starts a run of the dead letter's workflow on its target with an input; the run id."""
 
+Classify = Callable[[DeadLetter], str | None]
+"""The classification of a dead letter's workflow (its audit event is redacted for it)."""
+
+
+def _unclassified(letter: DeadLetter) -> str | None:
+    return None
+
 
 @dataclass(frozen=True)
 class Replayed:
@@ -49,9 +56,10 @@ def replay(
     *,
     corrected_input: Any = None,
     corrected: bool = False,
-    classification: str | None = None,
+    classify: Classify = _unclassified,
 ) -> Replayed:
-    """Replay one dead letter (see module doc); DeadLetterError when it is unknown."""
+    """Replay one dead letter (see module doc); DeadLetterError when it is unknown. The
+    queues are walked once: `classify` is asked about the letter found."""
     taken = box.take(letter_id)
     letter = taken.letter
     try:
@@ -69,7 +77,7 @@ def replay(
                     "deadLetteredRunId": letter.runId,
                     "inputCorrected": corrected,
                 },
-                classification=classification,
+                classification=classify(letter),
             )
     except BaseException:
         box.release(taken)
@@ -79,7 +87,7 @@ def replay(
 
 
 def purge(
-    box: DeadLetterBox, letter_id: str, auditor: Auditor, *, classification: str | None = None
+    box: DeadLetterBox, letter_id: str, auditor: Auditor, *, classify: Classify = _unclassified
 ) -> DeadLetter:
     """Delete one dead letter, audited; DeadLetterError when it is unknown."""
     taken = box.take(letter_id)
@@ -91,7 +99,7 @@ def purge(
             DLQ_PURGED,
             subject,
             {"id": letter.id, "workflow": letter.workflow, "target": letter.target},
-            classification=classification,
+            classification=classify(letter),
         )
     except BaseException:
         box.release(taken)

@@ -28,7 +28,7 @@ from controlplane.engines.runs import RUNNING, RunOutcome, spec_trace
 from controlplane.errors import ConfigError, CplError, EngineError, ExitCode
 from controlplane.redaction import mask_secrets, redact_run_error
 from controlplane.spec.environment import Environment
-from controlplane.spec.load import load_environment, load_workflows
+from controlplane.spec.load import LoadResult, load_environment, load_workflows
 from controlplane.spec.model import Workflow
 
 
@@ -53,7 +53,7 @@ def list_command(
 ) -> int:
     """List the dead letters of ENV (none is consumed)."""
     environment, box = _box(repo, env_name, target_name)
-    classes = _classifications(repo)
+    classes = _classifications(load_workflows(repo))
     messages = [_shown(letter, classes) for letter in box.letters()]
     if output_format == "json":
         emit(to_json({"environment": environment.name, "messages": messages}), output_file)
@@ -85,9 +85,10 @@ def show_command(
     """Show one dead letter (a Step Functions run's trace is read from its history)."""
     environment, box = _box(repo, env_name, target_name)
     letter = box.find(letter_id)
+    loaded = load_workflows(repo)
     if letter.trace is None:
-        letter = replace(letter, trace=_trace(repo, environment, letter))
-    message = _shown(letter, _classifications(repo))
+        letter = replace(letter, trace=_trace(loaded, environment, letter))
+    message = _shown(letter, _classifications(loaded))
     if output_format == "json":
         emit(to_json(message), output_file)
         return int(ExitCode.OK)
@@ -138,8 +139,6 @@ def replay_command(
             raise ConfigError(f"cpl starts no runs on target '{target.name}' ({target.engine})")
         return engine.runner(environment).start(workflow, target, environment, run_input)
 
-    letter = box.find(letter_id)
-    classification = workflow_of(letter).metadata.classification
     result = replay(
         box,
         letter_id,
@@ -147,7 +146,7 @@ def replay_command(
         Auditor.for_environment(repo, environment),
         corrected_input=corrected_input,
         corrected=corrected,
-        classification=classification,
+        classify=lambda letter: workflow_of(letter).metadata.classification,
     )
     workflow = workflow_of(result.letter)
     report = {
@@ -179,9 +178,12 @@ def purge_command(
 ) -> int:
     """Delete one dead letter (audited)."""
     environment, box = _box(repo, env_name, target_name)
-    classification = _classifications(repo).get(box.find(letter_id).workflow)
+    classes = _classifications(load_workflows(repo))
     letter = purge(
-        box, letter_id, Auditor.for_environment(repo, environment), classification=classification
+        box,
+        letter_id,
+        Auditor.for_environment(repo, environment),
+        classify=lambda letter: classes.get(letter.workflow),
     )
     if output_format == "json":
         emit(to_json({"id": letter.id, "purged": True}), output_file)
@@ -227,8 +229,8 @@ def _box(repo: Path, env_name: str, target_name: str | None) -> tuple[Environmen
     return environment, DeadLetterBox(repo, environment, target_name)
 
 
-def _classifications(repo: Path) -> dict[str, str]:
-    return {w.model.key: w.model.metadata.classification for w in load_workflows(repo).workflows}
+def _classifications(loaded: LoadResult) -> dict[str, str]:
+    return {w.model.key: w.model.metadata.classification for w in loaded.workflows}
 
 
 def _shown(letter: DeadLetter, classes: dict[str, str]) -> dict[str, Any]:
@@ -242,7 +244,7 @@ def _shown(letter: DeadLetter, classes: dict[str, str]) -> dict[str, Any]:
     return shown
 
 
-def _trace(repo: Path, environment: Environment, letter: DeadLetter) -> list[str] | None:
+def _trace(loaded: LoadResult, environment: Environment, letter: DeadLetter) -> list[str] | None:
     """The run's trace from its engine (Step Functions: the execution history), in the
     terms of its workflow's steps when the repo still has the workflow."""
     try:
@@ -253,8 +255,7 @@ def _trace(repo: Path, environment: Environment, letter: DeadLetter) -> list[str
     if engine.runner is None:
         return None
     trace = engine.runner(environment).outcome(target, letter.runId, 0.0)["trace"]
-    workflows = {w.model.key: w.model for w in load_workflows(repo).workflows}
-    workflow = workflows.get(letter.workflow)
+    workflow = next((w.model for w in loaded.workflows if w.model.key == letter.workflow), None)
     return trace if workflow is None else spec_trace(trace, workflow)
 
 
