@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.audit.events import (
+    ACCESS_DENIED,
     APPLY_FAILED,
     APPLY_STARTED,
     APPLY_SUCCEEDED,
@@ -31,7 +32,13 @@ from controlplane.audit.events import (
     CHECK_PASSED,
     DRIFT_COMPLETED,
     DRIFT_DETECTED,
+    GRANT_APPROVED,
+    GRANT_REQUESTED,
+    GRANT_REVOKED,
     PLAN_CREATED,
+    RUN_STARTED,
+    SIGNAL_ACCEPTED,
+    SIGNAL_REFUSED,
     SYNC_FAILED,
     SYNC_SUCCEEDED,
     WAIVER_USED,
@@ -48,6 +55,7 @@ from controlplane.audit.verify import VerifyResult, verify
 from controlplane.spec.environment import AwsSettings, Environment, Sink, confine_to_repo
 
 __all__ = [
+    "ACCESS_DENIED",
     "APPLY_FAILED",
     "APPLY_STARTED",
     "APPLY_SUCCEEDED",
@@ -55,7 +63,13 @@ __all__ = [
     "CHECK_PASSED",
     "DRIFT_COMPLETED",
     "DRIFT_DETECTED",
+    "GRANT_APPROVED",
+    "GRANT_REQUESTED",
+    "GRANT_REVOKED",
     "PLAN_CREATED",
+    "RUN_STARTED",
+    "SIGNAL_ACCEPTED",
+    "SIGNAL_REFUSED",
     "SYNC_FAILED",
     "SYNC_SUCCEEDED",
     "WAIVER_USED",

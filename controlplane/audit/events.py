@@ -49,6 +49,16 @@ CHECK_DENIED: Final = "dev.cpl.check.denied"
 SYNC_SUCCEEDED: Final = "dev.cpl.sync.succeeded"
 SYNC_FAILED: Final = "dev.cpl.sync.failed"
 WAIVER_USED: Final = "dev.cpl.waiver.used"
+# Evidence of access (docs/security.md, "Evidence"): who started, signalled and operated what.
+# `actor` is the verified principal (`sub`), or the self-declared name where the environment
+# declares no identity (`verified: false`); `grant` names the just-in-time grant that allowed it.
+RUN_STARTED: Final = "dev.cpl.run.started"
+SIGNAL_ACCEPTED: Final = "dev.cpl.signal.accepted"
+SIGNAL_REFUSED: Final = "dev.cpl.signal.refused"
+ACCESS_DENIED: Final = "dev.cpl.access.denied"
+GRANT_REQUESTED: Final = "dev.cpl.grant.requested"
+GRANT_APPROVED: Final = "dev.cpl.grant.approved"
+GRANT_REVOKED: Final = "dev.cpl.grant.revoked"
 
 # The only data keys an event about a regulated workflow may carry, at any depth. Values under
 # them are identifiers, counts or outcomes; containers under them are filtered the same way.
@@ -58,6 +68,9 @@ REGULATED_KEYS: Final = frozenset(
         "id", "ids", "runId", "workflow", "workflows", "tenant", "name", "version",
         "previousVersion", "target", "targets", "engine", "resource", "environment",
         "classification", "compliance", "actor", "kind", "backend", "tenants",
+        # access (actor, roles, the operation, signal or step, the grant that allowed it)
+        "verified", "issuer", "roles", "role", "operation", "signal", "step", "approved",
+        "grant", "expires", "source",
         # provenance
         "digest", "planDigest", "policyDigest", "specDigest", "stateDigest", "commit", "base",
         "serial",
