@@ -20,15 +20,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
-from controlplane.audit import Auditor, FileSink, open_sinks
+from controlplane.audit import DLQ_PURGED, DLQ_REPLAYED, Auditor, FileSink, open_sinks
 from controlplane.audit.events import SUBJECT_PATTERN
 from controlplane.deadletters.box import DeadLetterBox
 from controlplane.deadletters.message import DeadLetter
-
-DLQ_REPLAYED: Final = "dev.cpl.dlq.replayed"
-DLQ_PURGED: Final = "dev.cpl.dlq.purged"
 
 Start = Callable[[DeadLetter, Any], str]
 """Starts a run of the dead letter's workflow on its target with an input; the run id."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controlplane.audit.anchor import Anchor, anchor_for
 from controlplane.audit.events import (
     ACCESS_DENIED,
     APPLY_FAILED,
@@ -30,6 +31,8 @@ from controlplane.audit.events import (
     APPLY_SUCCEEDED,
     CHECK_DENIED,
     CHECK_PASSED,
+    DLQ_PURGED,
+    DLQ_REPLAYED,
     DRIFT_COMPLETED,
     DRIFT_DETECTED,
     GRANT_APPROVED,
@@ -52,7 +55,13 @@ from controlplane.audit.httpsink import FlushResult, HttpSink, check_url, spool_
 from controlplane.audit.s3sink import S3Sink
 from controlplane.audit.s3store import S3Location, s3_client
 from controlplane.audit.verify import VerifyResult, verify
-from controlplane.spec.environment import AwsSettings, Environment, Sink, confine_to_repo
+from controlplane.spec.environment import (
+    AuditAnchor,
+    AwsSettings,
+    Environment,
+    Sink,
+    confine_to_repo,
+)
 
 __all__ = [
     "ACCESS_DENIED",
@@ -61,6 +70,8 @@ __all__ = [
     "APPLY_SUCCEEDED",
     "CHECK_DENIED",
     "CHECK_PASSED",
+    "DLQ_PURGED",
+    "DLQ_REPLAYED",
     "DRIFT_COMPLETED",
     "DRIFT_DETECTED",
     "GRANT_APPROVED",
@@ -121,17 +132,19 @@ def open_sinks(
     environment: str,
     sinks: Sequence[Sink] | None = None,
     aws: AwsSettings | None = None,
+    anchor: Anchor | None = None,
 ) -> list[AuditSink]:
     """The writers for an environment's `audit.sinks` (file paths relative to the repo; S3
-    reached per the sink's region / endpoint, else the environment's `aws`)."""
+    reached per the sink's region / endpoint, else the environment's `aws`); file sinks
+    anchor their heads with `anchor` when given."""
     if not sinks:
-        return [FileSink(default_log_path(repo, environment))]
+        return [FileSink(default_log_path(repo, environment), anchor)]
     opened: list[AuditSink] = []
     for index, sink in enumerate(sinks):
         if sink.file is not None:
             pointer = f"/spec/audit/sinks/{index}/file"
             path = confine_to_repo(repo, sink.file, sink.allow_outside_repo, environment, pointer)
-            opened.append(FileSink(path))
+            opened.append(FileSink(path, anchor))
         elif sink.http is not None:
             url = check_url(sink.http)
             spool = spool_dir_for(repo, environment, url).resolve()
@@ -184,6 +197,7 @@ def record(
     *,
     repo: Path,
     aws: AwsSettings | None = None,
+    anchor: Anchor | None = None,
 ) -> Recorded:
     """Write `event` to every sink (see module doc).
 
@@ -194,7 +208,7 @@ def record(
     failures: list[str] = []
     warnings: list[str] = []
     pending = 0
-    for sink in open_sinks(repo, event.environment, sinks, aws):
+    for sink in open_sinks(repo, event.environment, sinks, aws, anchor):
         try:
             result = sink.write(event)
         except AuditError as exc:
@@ -203,6 +217,10 @@ def record(
         except OSError as exc:
             failures.append(f"{sink!r}: {exc}")
             continue
+        if isinstance(sink, FileSink) and sink.anchor_problem:
+            warnings.append(
+                f"audit log {sink.path}: event written, its checkpoint not ({sink.anchor_problem})"
+            )
         if isinstance(sink, FileSink) or not isinstance(result, FlushResult) or not result.pending:
             continue
         pending += result.pending
@@ -238,16 +256,21 @@ class Auditor:
         *,
         repo_name: str | None = None,
         aws: AwsSettings | None = None,
+        anchor: AuditAnchor | None = None,
     ) -> None:
         self.repo = repo
         self.environment = environment
         self.sinks = list(sinks or [])
         self.repo_name = repo_name or repo.resolve().name
         self.aws = aws
+        self.anchor = anchor_for(repo, anchor, aws)
 
     @classmethod
     def for_environment(cls, repo: Path, environment: Environment) -> Auditor:
-        return cls(repo, environment.name, environment.spec.audit.sinks, aws=environment.spec.aws)
+        audit = environment.spec.audit
+        return cls(
+            repo, environment.name, audit.sinks, aws=environment.spec.aws, anchor=audit.anchor
+        )
 
     def emit(
         self,
@@ -266,7 +289,7 @@ class Auditor:
             repo_name=self.repo_name,
             classification=classification,
         )
-        return record(event, self.sinks, repo=self.repo, aws=self.aws)
+        return record(event, self.sinks, repo=self.repo, aws=self.aws, anchor=self.anchor)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[list[FlushResult]]:

@@ -59,6 +59,8 @@ ACCESS_DENIED: Final = "dev.cpl.access.denied"
 GRANT_REQUESTED: Final = "dev.cpl.grant.requested"
 GRANT_APPROVED: Final = "dev.cpl.grant.approved"
 GRANT_REVOKED: Final = "dev.cpl.grant.revoked"
+DLQ_REPLAYED: Final = "dev.cpl.dlq.replayed"
+DLQ_PURGED: Final = "dev.cpl.dlq.purged"
 
 # The only data keys an event about a regulated workflow may carry, at any depth. Values under
 # them are identifiers, counts or outcomes; containers under them are filtered the same way.

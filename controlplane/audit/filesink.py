@@ -18,13 +18,16 @@ import fcntl
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloudevents.core.formats.json import JSONFormat
 
 from controlplane.audit.chain import GENESIS, HASH, PREVHASH, event_hash, line_hash
 from controlplane.audit.events import AuditError, AuditEvent
 from controlplane.files import fsync_directory
+
+if TYPE_CHECKING:
+    from controlplane.audit.anchor import Anchor
 
 _TAIL_CHUNK = 8192
 
@@ -34,10 +37,13 @@ class AuditLogCorrupt(AuditError):
 
 
 class FileSink:
-    """Appends events to one hash-chained JSON Lines file."""
+    """Appends events to one hash-chained JSON Lines file; with an `anchor`, also signs and
+    stores the new head after every append (`controlplane.audit.anchor`)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, anchor: Anchor | None = None) -> None:
         self.path = path
+        self.anchor = anchor
+        self.anchor_problem: str | None = None  # the last checkpoint that could not be written
 
     def __repr__(self) -> str:
         return f"FileSink({str(self.path)!r})"
@@ -49,14 +55,35 @@ class FileSink:
         descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o640)
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
-            line, digest = render_line(event, self._previous_hash(descriptor))
+            prevhash = self._previous_hash(descriptor)
+            line, digest = render_line(event, prevhash)
             _write_all(descriptor, line)
             os.fsync(descriptor)
+            # Still under the lock: the checkpoint names exactly this line as the head.
+            self._checkpoint(descriptor, prevhash, line_hash(line))
         finally:
             os.close(descriptor)  # also releases the lock
         if created:
             fsync_directory(self.path.parent)
         return digest
+
+    def _checkpoint(self, descriptor: int, prevhash: str, head: str) -> None:
+        """Anchor the new head; a place that is away is a warning, not a lost event (the
+        next append's checkpoint counts the lines afresh)."""
+        self.anchor_problem = None
+        if self.anchor is None:
+            return
+        try:
+            self.anchor.record(
+                self.path,
+                prevhash,
+                head,
+                lambda: _count_lines(descriptor, os.fstat(descriptor).st_size),
+            )
+        except AuditError as exc:
+            self.anchor_problem = exc.message
+        except Exception as exc:  # S3 away, a full disk: the event itself is written
+            self.anchor_problem = f"{exc.__class__.__name__}: {exc}"
 
     def _previous_hash(self, descriptor: int) -> str:
         size = os.fstat(descriptor).st_size

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from controlplane.audit import FileSink, S3Sink, flush, log_paths, open_sinks, s3_sinks
+from controlplane.audit.anchor import anchor_for
 from controlplane.audit.export import ExportFormat, export, export_events, parse_since
 from controlplane.audit.reconcile import against_state, lines_problem
 from controlplane.audit.s3verify import S3VerifyResult, verify_s3
@@ -229,9 +230,12 @@ def _export_s3(
 def _against_state(
     result: VerifyResult, repo: Path, environments: list[Environment]
 ) -> VerifyResult:
-    """`result`, failed when its chain is good but the log lacks what a deploy state records."""
+    """`result`, failed when its chain is good but the log lacks what a deploy state records,
+    or is shorter than (or differs from) its signed checkpoint."""
     for environment in environments:
         result = against_state(result, open_store(environment, repo).load(environment.name))
+        anchor = anchor_for(repo, environment.spec.audit.anchor, environment.spec.aws)
+        result = anchor.check(result)
     return result
 
 

@@ -17,6 +17,7 @@ from controlplane.cli.output import (
     to_json,
     today_option,
 )
+from controlplane.compliance.evidence import record_check
 from controlplane.errors import ExitCode
 from controlplane.notify import notify_check
 from controlplane.pipeline import check
@@ -26,6 +27,8 @@ from controlplane.report.check import check_json, check_text
 from controlplane.report.junit import check_junit
 from controlplane.report.markdown import check_markdown
 from controlplane.report.sarif import check_sarif
+from controlplane.spec.load import load_environment
+from controlplane.terminal import warn
 
 REPORT_FORMATS = ("json", "markdown", "sarif", "junit")
 
@@ -53,10 +56,13 @@ def check_command(
     """Run the policy gates on every (workflow, target) of an environment.
 
     Exits 3 when a mandatory rule is violated (and not waived) or a waiver has expired,
-    1 when documents are invalid or a workflow cannot be placed on any target.
+    1 when documents are invalid or a workflow cannot be placed on any target. The outcome
+    and the waivers it used are recorded in the environment's audit trail.
     """
     decision = check(repo, env_name, base, today.date() if today else None)
     notify_check(repo, env_name, decision)
+    for problem in record_check(repo, load_environment(repo, env_name), decision, base):
+        warn(problem)
     report = _render(decision, output_format)
     if output_file is not None or output_format == "text":
         _print_text(decision)

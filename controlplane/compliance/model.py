@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from controlplane.audit import DRIFT_COMPLETED, log_paths, verify
+from controlplane.compliance.evidence import AccessEvidence, access_evidence
 from controlplane.errors import Diagnostic
 from controlplane.policy.decision import Decision, Violation
 from controlplane.policy.library import builtin_policy_dir, policy_config, policy_paths
@@ -453,6 +454,7 @@ class AuditEvidence:
     history: tuple[HistoryPoint, ...] = ()
     recorded: bool = False  # this report's own event was written
     problem: str | None = None  # why it was not
+    access: AccessEvidence = field(default_factory=AccessEvidence)
 
     @property
     def ok(self) -> bool:
@@ -466,6 +468,7 @@ class AuditEvidence:
             "history": [p.to_json() for p in self.history],
             "recorded": self.recorded,
             "problem": self.problem,
+            "access": self.access.to_json(),
         }
 
 
@@ -631,6 +634,7 @@ def report_event_data(assessment: Assessment) -> dict[str, Any]:
 def read_audit(repo: Path, environment: Environment | str) -> AuditEvidence:
     """Chain status of every audit log file of the environment, its last drift run and the
     compliance history (module doc)."""
+    from controlplane.audit.anchor import anchor_for
     from controlplane.audit.reconcile import against_state
     from controlplane.deploy.stores import open_store
 
@@ -646,6 +650,9 @@ def read_audit(repo: Path, environment: Environment | str) -> AuditEvidence:
         verdict = verify(path)
         if state is not None:
             verdict = against_state(verdict, state)
+        if isinstance(environment, Environment):
+            audit = environment.spec.audit
+            verdict = anchor_for(repo, audit.anchor, environment.spec.aws).check(verdict)
         logs.append(
             AuditLog(
                 _display(repo, path),
@@ -657,7 +664,12 @@ def read_audit(repo: Path, environment: Environment | str) -> AuditEvidence:
         )
         events.extend(_events(path))
     points, last_drift = history(events)
-    return AuditEvidence(tuple(logs), last_drift, tuple(points[-HISTORY_LIMIT:]))
+    return AuditEvidence(
+        tuple(logs),
+        last_drift,
+        tuple(points[-HISTORY_LIMIT:]),
+        access=access_evidence(events),
+    )
 
 
 def history(events: Iterable[Mapping[str, Any]]) -> tuple[list[HistoryPoint], DriftRun | None]:

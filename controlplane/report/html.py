@@ -23,6 +23,7 @@ from controlplane.compliance.model import (
     WaiverEvidence,
     WorkflowCompliance,
 )
+from controlplane.report.access import access_section
 
 LABELS = {"pass": "Pass", "fail": "Fail", "waived": "Waived", "warning": "Warning"}
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "waived": "#9a6700"}
@@ -105,6 +106,7 @@ def render_html(report: ComplianceReport) -> str:
         _workflows(a),
         _controls(a),
         _evidence(a, report.audit),
+        access_section(report.audit.access),
         _footer(report),
         "</main>",
         "</body>",

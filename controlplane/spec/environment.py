@@ -353,8 +353,33 @@ class Sink(Model):
         return self
 
 
+class AuditAnchor(Model):
+    """Where the signed checkpoints of the audit logs' heads are kept (docs/security.md,
+    "Anchored head"): a `directory` in the repo, or an `s3://bucket/prefix` (reached like an
+    s3 sink). `publicKey` is the PEM file that checkpoints must verify against.
+    """
+
+    allow_outside_repo: bool = False
+    directory: str | None = None
+    s3: str | None = Field(default=None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+    region: str | None = None
+    endpoint: str | None = None
+    public_key: str | None = None
+
+    _paths_confined = field_validator("directory", "public_key")(_confined)
+
+    @model_validator(mode="after")
+    def _one_place(self) -> AuditAnchor:
+        if self.directory is not None and self.s3 is not None:
+            raise PydanticCustomError(
+                "CPL-S004", "an audit anchor is a `directory` or an `s3` location, not both"
+            )
+        return self
+
+
 class AuditSettings(Model):
     sinks: list[Sink] = Field(default_factory=list)
+    anchor: AuditAnchor | None = None
 
 
 NotifyEvent = Literal["check-denied", "drift", "apply-failed"]
