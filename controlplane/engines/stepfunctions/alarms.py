@@ -379,7 +379,7 @@ class CloudWatchAlarms:
             try:
                 self.call(
                     f"delete alarms {', '.join(batch)}",
-                    lambda batch=batch: self.cloudwatch.delete_alarms(AlarmNames=batch),
+                    functools.partial(self.cloudwatch.delete_alarms, AlarmNames=batch),
                 )
             except ResourceError as error:
                 if "ResourceNotFound" not in error.message:
