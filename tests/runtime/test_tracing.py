@@ -147,6 +147,12 @@ def test_a_traced_run_has_a_span_per_step_under_the_run_span(
     assert {s["parentSpanId"] for s in steps} == {start["spanId"]}
     assert any(s["name"] == "RunWorkflow:cpl-interpreter" for s in trace.values())
 
+    # A query on the closed run replays its history on the worker: no step is spanned twice
+    # (the spans are written before the query is answered).
+    status = harness.run(harness.client.get_workflow_handle(run_id).query("status"))
+    assert status["trace"] == ["fetch-rates", "rates-plausible", "store-rates"]
+    assert _spans(repo, lambda s: s["attributes"].get("cpl.run_id") == run_id) == steps
+
 
 def test_a_failed_step_is_a_failed_span_with_its_error(
     repo: Path, worker: subprocess.Popen[str], harness: Harness
