@@ -36,6 +36,7 @@ from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import load_environment, load_workflows
 from controlplane.spec.model import Workflow
 from controlplane.spec.run_input import check_run_input
+from controlplane.tracing import command_span, tracing
 
 DEFAULT_WAIT = "10m"
 MAX_WAIT = 7 * 86400.0
@@ -75,14 +76,15 @@ def worker_command(env_name: str, target_name: str, repo: Path) -> int:
         )
     # the worker's payload codec offloads by the thresholds of the target's workflows
     workflows = tuple(loaded.model for loaded in load_workflows(repo).workflows)
-    worker()(
-        target,
-        dead_letters=Outbox.for_repo(repo, environment),
-        announce=lambda line: echo(line, err=True),
-        environment=environment,
-        workflows=workflows,
-        drift=FanoutHost(repo),  # the shards of `cpl drift --on temporal`
-    )
+    with tracing(environment, repo):  # the runs' spans, where the environment asks for them
+        worker()(
+            target,
+            dead_letters=Outbox.for_repo(repo, environment),
+            announce=lambda line: echo(line, err=True),
+            environment=environment,
+            workflows=workflows,
+            drift=FanoutHost(repo),  # the shards of `cpl drift --on temporal`
+        )
     echo("worker stopped", err=True)
     return int(ExitCode.OK)
 
@@ -153,7 +155,10 @@ def run_command(
         check_outages(faults, str(inject), repo, environment, target)
     runner = _runner(target, workflow, environment)
     check_run_input(workflow, run_input)
-    run_id = runner.start(workflow, target, environment, run_input, faults=faults)
+    # the command's span is the root of the run's trace (docs/runtime.md, "Tracing")
+    attributes = {"cpl.workflow": workflow.key, "cpl.target": target.name}
+    with command_span(environment, repo, "cpl run", attributes):
+        run_id = runner.start(workflow, target, environment, run_input, faults=faults)
     if faults is not None and faults.outages:
         deadline = time.monotonic() + timeout
         announce = lambda line: echo(line, err=True)  # noqa: E731
@@ -301,7 +306,9 @@ def signal_command(
             f"target '{target.name}' of environment '{environment.name}' is a {target.engine} "
             f"target; its runs take no signals (cpl signal needs a {_either(takers)} target)"
         )
-    runner.signal(target, run_id, signal_name, args)
+    attributes = {"cpl.run_id": run_id, "cpl.signal": signal_name, "cpl.target": target.name}
+    with command_span(environment, repo, "cpl signal", attributes):
+        runner.signal(target, run_id, signal_name, args)
     report = {"runId": run_id, "target": target.name, "signal": signal_name, "sent": True}
     if output_format == "json":
         emit(to_json(report), output_file)

@@ -149,13 +149,21 @@ GOVERNANCE_FEATURES: dict[str, Feature] = {
         "not rendered into the engine: alert rules run in monitoring on the engine's metrics",
     ),
 }
+# An engine may render some alert metrics and not others: `alerts.<metric>` is the verdict on
+# an alert of that metric where it differs from `alerts` (the same everywhere by default).
+GOVERNANCE_FEATURES |= {
+    f"alerts.{metric}": GOVERNANCE_FEATURES["alerts"] for metric in ("pendingTasks", "retries")
+}
 
 
-def record_governance(workflow: Workflow, ctx: RenderContext) -> None:
-    """Record the workflow's access rules, SLOs and alerts (see GOVERNANCE_FEATURES)."""
+def record_governance(workflow: Workflow, ctx: RenderContext, *, monitoring: bool = True) -> None:
+    """Record the workflow's access rules, SLOs and alerts (see GOVERNANCE_FEATURES); with
+    `monitoring` false, not the SLOs and alerts (an engine that renders them records them)."""
     body = workflow.spec
     if body.access is not None:
         ctx.record("access", "/spec/access")
+    if not monitoring:
+        return
     if body.slo is not None:
         ctx.record("slo", "/spec/slo")
     for index, _ in enumerate(body.alerts):

@@ -382,6 +382,32 @@ class AuditSettings(Model):
     anchor: AuditAnchor | None = None
 
 
+class TracingSettings(Model):
+    """Where cpl's runs send OpenTelemetry spans: exactly one of `otlp` (an OTLP/gRPC
+    collector, `http://` for plain text) or `file` (JSON lines, a path in the repo)
+    (docs/runtime.md, "Tracing")."""
+
+    allow_outside_repo: bool = False
+    otlp: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/.*)?$", max_length=2048)
+    file: str | None = None
+
+    _file_confined = field_validator("file")(_confined)
+
+    @model_validator(mode="after")
+    def _one_exporter(self) -> TracingSettings:
+        if (self.otlp is None) == (self.file is None):
+            raise PydanticCustomError(
+                "CPL-S004", "tracing sends spans to exactly one of `otlp` or `file`"
+            )
+        return self
+
+
+class Observability(Model):
+    """What cpl's own processes report about the runs they start and execute."""
+
+    tracing: TracingSettings | None = None
+
+
 NotifyEvent = Literal["check-denied", "drift", "apply-failed"]
 """What a notification is sent for (docs/notifications.md)."""
 
@@ -459,6 +485,7 @@ class EnvironmentBody(Model):
     aws: AwsSettings | None = None
     notifications: list[Notification] = Field(default_factory=list, max_length=20)
     drift: DriftSettings | None = None
+    observability: Observability = Field(default_factory=Observability)
 
 
 class Environment(Model):

@@ -57,6 +57,14 @@ DEDICATED: Mapping[EngineName, Mapping[str, tuple[Proof, ...]]] = {
         ),
         "retry.backoff": (_BACKOFF,),
         "retry.maxInterval": (_BACKOFF,),
+        "tracing": (
+            Proof(
+                "tests/runtime/test_tracing.py::test_a_traced_run_has_a_span_per_step_under_the_run_span",
+                "a `cpl worker` exporting to a file writes one span per executed step with the "
+                "workflow, version, tenant, run id, step and outcome, under the run's start "
+                "span, and none again when a query replays the run",
+            ),
+        ),
         "input.schema": (
             Proof(
                 "tests/runtime/test_interpreter.py::test_input_schema_rejection_fails_with_input_invalid",

@@ -67,7 +67,7 @@ def test_one_row_per_construct_with_level_per_engine_and_a_legend(
     places, workflows, sfn, temporal, argo = rows["retention"]
     assert (places, workflows) == ("15", "15")
     assert (sfn, temporal, argo) == ("approx.", "UNSUPPORTED", "exact")
-    assert rows["tracing"][2:] == ["-", "approx.", "-"]  # only Temporal renders tracing
+    assert rows["tracing"][2:] == ["-", "exact", "-"]  # only Temporal renders tracing
     assert "-            not used by the selected workflows on that engine" in text.splitlines()
     assert "UNSUPPORTED  it cannot: policy CPL-P020 denies it on production" in text
 

@@ -1,15 +1,16 @@
 """Step Functions: the state machine (definition, configuration, tags), its CloudWatch Logs
-log group with the retention policy, its EventBridge Scheduler schedule and the EventBridge
-rules of its triggers (stepfunctions/triggers.py).
+log group with the retention policy, its EventBridge Scheduler schedule, the EventBridge
+rules of its triggers (stepfunctions/triggers.py) and the CloudWatch alarms of its alerts and
+SLOs (stepfunctions/alarms.py).
 
 The live document is rebuilt in the artifact's shape from `describe_state_machine` (the
-definition parsed back to JSON), `list_tags_for_resource`, `describe_log_groups` and
-`get_schedule`, then normalized (`normalize.STEPFUNCTIONS_RULES`). The resource id is the state
-machine's ARN.
+definition parsed back to JSON), `list_tags_for_resource`, `describe_log_groups`,
+`get_schedule`, the rules and the alarms, then normalized (`normalize.STEPFUNCTIONS_RULES`).
+The resource id is the state machine's ARN.
 
 Deleting keeps the log group: its retention policy is the evidence-keeping control
 (`retention` maps onto it), and the logs of past executions must outlive the state machine.
-The schedule that targets the state machine goes with it.
+The schedule, the rules and the alarms of the state machine go with it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from controlplane.engines.retry import (
     is_unanswered,
     retry,
 )
+from controlplane.engines.stepfunctions.alarms import CloudWatchAlarms
 from controlplane.engines.stepfunctions.aws import aws_client
 from controlplane.engines.stepfunctions.breaker import breaker_tables, ensure_circuit_table
 from controlplane.engines.stepfunctions.triggers import EventRules
@@ -84,6 +86,7 @@ class StepFunctionsEngine:
         self.scheduler = given.get("scheduler") or aws_client(target, "scheduler")
         self.dynamodb = given.get("dynamodb")  # made when a definition has circuit breakers
         self.events = given.get("events") or aws_client(target, "events")
+        self.cloudwatch = given.get("cloudwatch") or aws_client(target, "cloudwatch")
         where = target.endpoint or f"AWS {target.region}"
         self.clock = TargetClock(f"{target.name} ({where})", Timeouts.of(target))
 
@@ -130,6 +133,7 @@ class StepFunctionsEngine:
             return self.update(artifact, live)
         self._put_schedule(name, document.get("schedule"), exists=False)
         self._rules(name).put(document.get("triggers", []), live=[])
+        self._alarms(name).put(name, self.arn(name), document.get("alarms", {}))
         return self._must_read(artifact)
 
     def update(self, artifact: Artifact, live: LiveResource) -> LiveResource:
@@ -175,6 +179,7 @@ class StepFunctionsEngine:
         elif live_schedule is not None:
             self._delete_schedule(name, live_schedule["GroupName"], live_schedule["Name"])
         self._rules(name).put(document.get("triggers", []), live.document.get("triggers", []))
+        self._alarms(name).put(name, arn, document.get("alarms", {}))
         return self._must_read(artifact)
 
     def delete(self, resource_id: str) -> None:
@@ -184,6 +189,7 @@ class StepFunctionsEngine:
         rules = self._rules(name)
         for rule in rules.read(resource_id):
             rules.delete(rule)
+        self._alarms(name).delete_all(name, resource_id)
         try:
             self._call(
                 name,
@@ -276,6 +282,9 @@ class StepFunctionsEngine:
         live_rules = self._rules(name).read(arn)
         if live_rules:
             document["triggers"] = _plain(live_rules)
+        live_alarms = self._alarms(name).read(name, arn)
+        if live_alarms:
+            document["alarms"] = _plain(live_alarms)
         return LiveResource(
             engine=self.engine,
             target=self.target.name,
@@ -404,6 +413,12 @@ class StepFunctionsEngine:
     def _rules(self, name: str) -> EventRules:
         """The EventBridge rules of state machine `name` (stepfunctions/triggers.py)."""
         return EventRules(self.events, lambda action, call: self._call(name, action, call))
+
+    def _alarms(self, name: str) -> CloudWatchAlarms:
+        """The CloudWatch alarms of state machine `name` (stepfunctions/alarms.py)."""
+        return CloudWatchAlarms(
+            self.cloudwatch, lambda action, call: self._call(name, action, call)
+        )
 
     # -- calls ------------------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from controlplane.engines.lowering import (
     step_names,
 )
 from controlplane.engines.stepfunctions import calls, input_checks
+from controlplane.engines.stepfunctions.alarms import ALARM_FEATURES, record_alarms
 from controlplane.engines.stepfunctions.dead_letter import dead_letter_state
 from controlplane.engines.stepfunctions.triggers import render_rules
 from controlplane.engines.translator import (
@@ -153,6 +154,7 @@ class StepFunctionsTranslator(Translator[State]):
     engine: ClassVar[EngineName] = "stepfunctions"
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
+        **ALARM_FEATURES,
         "task": Feature("exact"),
         "task.lambda": Feature("exact"),
         "task.service": Feature(
@@ -329,6 +331,9 @@ class StepFunctionsTranslator(Translator[State]):
             document["schedule"] = schedule
         if workflow.spec.triggers:
             document["triggers"] = self._triggers(workflow, resource, ctx)
+        alarms = record_alarms(workflow, resource, _machine_arn(resource, ctx.target), ctx)
+        if alarms:
+            document["alarms"] = alarms
         self._record_workflow(workflow, ctx)
         return Artifact(
             workflow=workflow.key,
@@ -1041,13 +1046,12 @@ class StepFunctionsTranslator(Translator[State]):
     ) -> list[dict[str, Any]]:
         for index, _ in enumerate(workflow.spec.triggers):
             ctx.record("triggers", f"/spec/triggers/{index}")
-        region = ctx.target.region or "us-east-1"
-        machine = f"arn:aws:states:{region}:{_account(ctx.target)}:stateMachine:{resource}"
+        machine = _machine_arn(resource, ctx.target)
         return render_rules(workflow, resource, machine, ctx.target.role_arn)
 
     def _record_workflow(self, workflow: Workflow, ctx: _StepFunctionsContext) -> None:
         spec = workflow.spec
-        record_governance(workflow, ctx)
+        record_governance(workflow, ctx, monitoring=False)  # alarms.record_alarms did
         if spec.input is not None:
             if spec.input.schema_ is not None:
                 ctx.record("input.schema", "/spec/input/schema")
@@ -1112,6 +1116,11 @@ def _aws_weekdays(field: str) -> str:
         values = re.sub(r"\d+", lambda m: str(int(m.group()) % 7 + 1), values)
         parts.append(f"{values}/{step}" if step else values)
     return ",".join(parts)
+
+
+def _machine_arn(resource: str, target: Target) -> str:
+    region = target.region or "us-east-1"
+    return f"arn:aws:states:{region}:{_account(target)}:stateMachine:{resource}"
 
 
 def _account(target: Target) -> str:
@@ -1222,4 +1231,6 @@ def engine_names(artifact: Artifact) -> dict[str, str]:
         names["EventBridge schedule"] = str(document["schedule"]["Name"])
     for rule in document.get("triggers", []):
         names[f"EventBridge rule {rule['Name']}"] = str(rule["Name"])
+    for alarm in document.get("alarms", {}):
+        names[f"CloudWatch alarm {alarm}"] = str(alarm)
     return names

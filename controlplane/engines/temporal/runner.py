@@ -28,6 +28,7 @@ from controlplane.engines.temporal.runtime.payload import (
     SpecPayload,
     make_run_payload,
 )
+from controlplane.engines.temporal.telemetry import tracing_interceptors
 from controlplane.engines.temporal.translate import TemporalTranslator, spec_payload
 from controlplane.engines.timeouts import Timeouts
 from controlplane.errors import EngineError
@@ -57,12 +58,14 @@ async def start_run(
     task_queue: str,
     workflow_id: str | None = None,
     faults: list[FaultSpec] | None = None,
+    tracing: bool = False,
     **start_options: Any,
 ) -> WorkflowHandle[Any, RunResult]:
     """Start one run of a published spec version on the interpreter's `task_queue`.
 
     The spec's `timeout` becomes the run's execution timeout; its version and digest are kept
     in the memo (the interpreter also upserts them) so every run can be traced to its spec.
+    `tracing` asks the interpreter for a span per step (the artifact's `tracing.enabled`).
     `start_options` go to `Client.start_workflow` (`cpl serve events`: a start signal and an
     id reuse policy).
     """
@@ -71,7 +74,7 @@ async def start_run(
     name = f"{metadata.get('tenant', 'cpl')}-{metadata.get('name', 'run')}"
     return await client.start_workflow(
         INTERPRETER_WORKFLOW,
-        make_run_payload(spec, run_input, faults),
+        make_run_payload(spec, run_input, faults, tracing=tracing),
         id=workflow_id or f"{name}-{uuid.uuid4().hex[:12]}",
         task_queue=task_queue,
         execution_timeout=timedelta(seconds=float(timeout)) if timeout else None,
@@ -89,8 +92,10 @@ async def connect(
 ) -> Client:
     """A client for `namespace` at `address`; EngineError naming the address when unreachable
     or, with a `timeout` (seconds), when it does not answer in time (a frozen server accepts
-    the connection and never replies). `data_converter`: e.g. the payload-offload codec's."""
-    options: dict[str, Any] = {"namespace": namespace}
+    the connection and never replies). `data_converter`: e.g. the payload-offload codec's.
+    While a command is traced (controlplane/tracing.py) the client, and a worker made with
+    it, carry the OpenTelemetry interceptor."""
+    options: dict[str, Any] = {"namespace": namespace, "interceptors": tracing_interceptors()}
     if data_converter is not None:
         options["data_converter"] = data_converter
     try:
@@ -221,7 +226,9 @@ class TemporalRunner:
         """Render → spec payload → start the interpreter run on the target's task queue
         (with the fault plan in its payload)."""
         address, namespace, task_queue = _settings(target)
-        payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
+        artifact = TemporalTranslator().render(workflow, target, environment)
+        payload = spec_payload(artifact)
+        tracing = bool((artifact.document.get("tracing") or {}).get("enabled"))
         self.environment = environment
         converter = self._converter(target, (workflow,))
         injected = fault_specs(faults) if faults is not None else None
@@ -230,7 +237,12 @@ class TemporalRunner:
             client = await connect(address, namespace, Timeouts.of(target).connect, converter)
             try:
                 handle = await start_run(
-                    client, payload, run_input, task_queue=task_queue, faults=injected
+                    client,
+                    payload,
+                    run_input,
+                    task_queue=task_queue,
+                    faults=injected,
+                    tracing=tracing,
                 )
             except RPCError as error:
                 raise EngineError(

@@ -211,9 +211,10 @@ class TemporalTranslator(Translator[None]):
             "it too (codec.claim_check_converter) or they receive references they cannot read",
         ),
         "tracing": Feature(
-            "approximated",
-            "recorded for the workers: tracing needs the OpenTelemetry interceptor on the "
-            "client and worker",
+            "exact",
+            "a span per executed step under the span of the run's start (OpenTelemetry, "
+            "temporalio's TracingInterceptor on `cpl run`, `cpl signal` and `cpl worker`), "
+            "exported where the environment's observability.tracing says",
         ),
     }
 
@@ -260,7 +261,8 @@ class TemporalTranslator(Translator[None]):
             "target": target.name,
         }
         tracing = environment.tier != "development"
-        ctx.record("tracing", "/spec")
+        if tracing:  # a claim only where the runs are traced
+            ctx.record("tracing", "/spec")
         document: dict[str, Any] = {
             "kind": "temporal",
             "namespace": {"name": target.namespace, "retention": retention},

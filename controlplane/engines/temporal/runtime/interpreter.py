@@ -59,6 +59,7 @@ from controlplane.engines.temporal.runtime.payload import (
     RunStatus,
     State,
 )
+from controlplane.engines.temporal.runtime.tracing import StepSpans
 
 with workflow.unsafe.imports_passed_through():
     import jsonschema
@@ -155,6 +156,7 @@ class CplInterpreter:
         self._error: dict[str, str] | None = None
         self._compensations: list[tuple[str, Any]] = []
         self._calls = ActivityCaller(payload)
+        self._spans = StepSpans(payload)
         self._index = self._index_steps(payload["workflow"].get("spec", {}).get("steps", []))
 
     # -- run ---------------------------------------------------------------------------------
@@ -284,9 +286,11 @@ class CplInterpreter:
         self._trace.append(name)
         self._current.append(name)
         try:
-            return await handler(step, document)
-        except DataError as error:
-            raise StepFailure("DataPathError", str(error)) from None
+            with self._spans.step(step):
+                try:
+                    return await handler(step, document)
+                except DataError as error:
+                    raise StepFailure("DataPathError", str(error)) from None
         finally:
             self._current.remove(name)
 

@@ -14,11 +14,13 @@ that spec payload plus the run's input, as the single argument of the workflow t
      "target": "temporal-local",                      # optional (older payloads lack it)
      "input": {"orderId": "o-1"},
      "faults": [{"step": "charge", "attempts": [1], "error": "Declined",
-                 "cause": "injected fault", "timeout": false, "delay": null}]}   # optional
+                 "cause": "injected fault", "timeout": false, "delay": null}],   # optional
+     "tracing": true}                                 # optional
 
 `target` names the environment's target the version was published to: circuit breakers are
 shared per target and activity type. `faults` is the fault plan of `cpl run --inject` (only
-on development environments).
+on development environments). `tracing` is the artifact's `tracing.enabled`: the run's steps
+get OpenTelemetry spans (runtime/tracing.py).
 
 The payload is plain JSON: the interpreter reads nothing but these keys, so a run keeps the
 definition it started with whatever is published later. This module is imported by the
@@ -89,6 +91,7 @@ class InterpreterPayload(SpecPayload):
 
     input: Any
     faults: NotRequired[list[FaultSpec]]
+    tracing: NotRequired[bool]
 
 
 EventKind = Literal["fault", "attempt-failed", "retry", "caught", "compensated", "circuit-open"]
@@ -156,10 +159,14 @@ class DeadLetterMessage(TypedDict):
 
 
 def make_run_payload(
-    spec: SpecPayload, run_input: Any, faults: list[FaultSpec] | None = None
+    spec: SpecPayload,
+    run_input: Any,
+    faults: list[FaultSpec] | None = None,
+    *,
+    tracing: bool = False,
 ) -> InterpreterPayload:
     """The argument to start one run of a published spec version with `run_input` (and the
-    faults to inject, if any)."""
+    faults to inject, if any; `tracing`: the artifact asks for step spans)."""
     payload: InterpreterPayload = {
         "workflow": spec["workflow"],
         "version": spec["version"],
@@ -172,4 +179,6 @@ def make_run_payload(
         payload["target"] = spec["target"]
     if faults:
         payload["faults"] = faults
+    if tracing:
+        payload["tracing"] = True
     return payload
