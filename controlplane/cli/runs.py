@@ -197,9 +197,7 @@ def _fault_plan(path: Path, environment: Environment, workflow: Workflow) -> Fau
     return plan
 
 
-def _runner(
-    target: Target, workflow: Workflow, environment: Environment, repo: Path
-) -> Runner:
+def _runner(target: Target, workflow: Workflow, environment: Environment, repo: Path) -> Runner:
     """The runner of the target's engine; a ConfigError saying how to run it otherwise."""
     engine = engine_named(target.engine)
     if engine.runner is None:

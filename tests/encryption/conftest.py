@@ -5,7 +5,8 @@ worker of a user with the public `encryption_converter`.
 
 Keys: `orders` is the KMS alias `alias/cpl-test-orders`, `payments` the local ring
 `local:payments` of the repo. Workflows: retail/sealed (orders; its activity runs on the
-user's worker), retail/ringed (payments), retail/open (no encryption).
+user's worker), retail/ringed (payments), retail/approved (payments, waits for an approval
+signal first), retail/open (no encryption).
 """
 
 from __future__ import annotations
@@ -129,6 +130,20 @@ def write_repo(repo: Path, environment: dict[str, Any]) -> None:
     ):
         document = workflow_document(name, activity_name, key)
         (repo / "workflows" / "retail" / f"{name}.yaml").write_text(json.dumps(document))
+    approved = workflow_document("approved", "keys.local", "payments")
+    approved["spec"]["start"] = "approve"
+    approved["spec"]["steps"].insert(
+        0,
+        {
+            "name": "approve",
+            "type": "approval",
+            "signal": "go-ahead",
+            "timeout": "1m",
+            "approvers": {"roles": ["lead"]},
+            "next": "stamp",
+        },
+    )
+    (repo / "workflows" / "retail" / "approved.yaml").write_text(json.dumps(approved))
 
 
 def cpl(capsys: pytest.CaptureFixture[str], repo: Path, *args: str) -> tuple[int, str, str]:

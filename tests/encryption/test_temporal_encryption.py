@@ -94,6 +94,34 @@ def test_encrypted_run_works_and_its_history_holds_no_plaintext(keys: Keys) -> N
     assert clear.encode() in b"".join(e.SerializeToString() for e in keys.history(open_id))
 
 
+def test_cpl_run_and_cpl_signal_seal_the_input_and_the_approval(
+    keys: Keys, capsys: pytest.CaptureFixture[str]
+) -> None:
+    value = secret()
+    code, out, err = cpl(capsys, keys.repo, "run", "retail/approved", "--env", ENV,
+                         "--input", json.dumps({"secret": value}), "--format", "json")  # fmt: skip
+    assert code == 0, err
+    run_id = json.loads(out)["runId"]
+    approval = {"approved": True, "by": "approver-7f3a", "roles": ["lead"]}
+    code, _, err = cpl(capsys, keys.repo, "signal", run_id, "go-ahead", json.dumps(approval),
+                       "--env", ENV, "--target", "temporal-keys")  # fmt: skip
+    assert code == 0, err
+    outcome = TemporalRunner(keys.environment, keys.repo).outcome(keys.target, run_id, 60)
+    assert outcome["status"] == "succeeded", outcome["error"]
+    assert outcome["output"]["stamped"] == {"receipt": f"RECEIPT-{value}"}
+
+    events = keys.history(run_id)
+    raw = b"".join(event.SerializeToString() for event in events)
+    assert value.encode() not in raw and b"approver-7f3a" not in raw
+    [signaled] = [
+        e.workflow_execution_signaled_event_attributes
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+    ]
+    assert signaled.signal_name == "go-ahead"
+    assert signaled.input.payloads[0].metadata["encoding"] == ENCRYPTED_ENCODING
+
+
 def test_local_ring_rotation_keeps_old_runs_readable_and_verify_passes(
     keys: Keys, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -224,7 +224,13 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             return payload
         key, version = sealed_with(payload)
         wrapped = payload.metadata.get(META_DATA_KEY, b"")
-        if not key or not version or not wrapped or len(wrapped) > MAX_WRAPPED_BYTES:
+        texts = (payload.metadata.get(META_KEY, b""), payload.metadata.get(META_VERSION, b""))
+        if (
+            not all(texts)
+            or max(map(len, texts)) > MAX_META_TEXT
+            or not wrapped
+            or len(wrapped) > MAX_WRAPPED_BYTES
+        ):
             raise EncryptionError("an encrypted payload with malformed metadata", key, version)
         data_key = self.keys.unwrap(key, version, wrapped)
         data = payload.data
