@@ -9,6 +9,7 @@ rotate; for verify `{"environment", "targets", "runs", "events", "payloads", "fa
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import click
@@ -41,7 +42,7 @@ def rotate_command(
     auditor = Auditor.for_environment(repo, environment)
     rotations = rotate(repo, environment, auditor, key_name)
     if output_format == "json":
-        rotated = [rotation.__dict__ for rotation in rotations]
+        rotated = [asdict(rotation) for rotation in rotations]
         emit(to_json({"environment": environment.name, "rotated": rotated}), output_file)
         return int(ExitCode.OK)
     console = console_for()
