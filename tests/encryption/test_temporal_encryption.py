@@ -8,18 +8,24 @@ payload that no key opens, and bad bindings are clear errors.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
+from temporalio.converter import WorkflowSerializationContext
 
+from controlplane.engines.temporal.codec import CLAIM_CHECK_ENCODING, ClaimCheckCodec, Store
 from controlplane.engines.temporal.encryption import (
     ENCRYPTED_ENCODING,
     Encrypting,
+    EncryptionCodec,
+    KeyChain,
     target_converter,
 )
 from controlplane.engines.temporal.keyring import KeyRef
@@ -28,7 +34,7 @@ from controlplane.errors import ConfigError
 from controlplane.keys import payloads_in
 from controlplane.spec.environment import Environment
 
-from .conftest import ALIAS, ENV, Keys, cpl, environment_document, write_repo
+from .conftest import ALIAS, ENV, NAMESPACE, Keys, cpl, environment_document, write_repo
 
 pytestmark = pytest.mark.integration
 
@@ -288,3 +294,31 @@ def test_the_longest_workflow_name_decides_which_runs_are_sealed() -> None:
     assert encrypting.key_for("retail-pay-refund-0123abcd4567") is None
     assert encrypting.key_for("retail-payroll-1") is None
     assert encrypting.key_for(None) is None
+
+
+def test_offloaded_payloads_are_stored_sealed(keys: Keys) -> None:
+    """Sealed first, offloaded second: the object in the store is ciphertext."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=keys.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket="cpl-keys-offload")
+    store = Store("cpl-keys-offload", "runs")
+    codec = EncryptionCodec(
+        KeyChain([keys.ring()]),
+        Encrypting({"retail-ringed": KeyRef("local", "payments")}),
+        ClaimCheckCodec(store, 1024, s3=s3),
+    ).with_context(WorkflowSerializationContext(NAMESPACE, "retail-ringed-0123abcd4567"))
+    value = secret() * 100
+    original = Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value).encode())
+
+    [reference] = asyncio.run(codec.encode([original]))
+    assert reference.metadata["encoding"] == CLAIM_CHECK_ENCODING
+    key = json.loads(reference.data)["key"]
+    stored = s3.get_object(Bucket="cpl-keys-offload", Key=key)["Body"].read()
+    assert value[:40].encode() not in stored
+    assert Payload.FromString(stored).metadata["encoding"] == ENCRYPTED_ENCODING
+    assert asyncio.run(codec.decode([reference])) == [original]

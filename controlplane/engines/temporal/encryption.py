@@ -112,7 +112,7 @@ class Encrypting:
         return self.every is not None or any(self.by_resource.values())
 
 
-class Keys:
+class KeyChain:
     """The key sources a codec uses (by binding value) and the data keys it unwrapped."""
 
     def __init__(self, sources: Iterable[KeySource]) -> None:
@@ -158,7 +158,7 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
 
     def __init__(
         self,
-        keys: Keys,
+        keys: KeyChain,
         encrypting: Encrypting,
         inner: PayloadCodec | None = None,
         workflow_id: str | None = None,
@@ -294,7 +294,7 @@ def target_converter(
         return base
     folder = Path(".") if repo is None else repo
     sources = [key_source(ref, environment, folder, kms) for ref in dict.fromkeys(keys.values())]
-    codec = EncryptionCodec(Keys(sources), Encrypting(by_resource), base.payload_codec)
+    codec = EncryptionCodec(KeyChain(sources), Encrypting(by_resource), base.payload_codec)
     return offload.converter(codec)
 
 
@@ -334,4 +334,4 @@ def encryption_converter(
         Encrypting(every=ref) if workflows is None else Encrypting(dict.fromkeys(workflows, ref))
     )
     inner = offload_converter.payload_codec if offload_converter is not None else None
-    return offload.converter(EncryptionCodec(Keys([source]), encrypting, inner))
+    return offload.converter(EncryptionCodec(KeyChain([source]), encrypting, inner))
