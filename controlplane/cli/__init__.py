@@ -43,6 +43,7 @@ COMMANDS: dict[str, str] = {
     "run": "controlplane.cli.runs:run_command",
     "signal": "controlplane.cli.runs:signal_command",
     "dlq": "controlplane.cli.dlq:dlq_group",
+    "keys": "controlplane.cli.keys:keys_group",
     "local": "controlplane.cli.local:local_group",
     "drift": "controlplane.cli.drift:drift_command",
     "audit": "controlplane.cli.audit:audit_group",

@@ -137,7 +137,7 @@ def replay_command(
         engine = engine_named(target.engine)
         if engine.runner is None:
             raise ConfigError(f"cpl starts no runs on target '{target.name}' ({target.engine})")
-        return engine.runner(environment).start(workflow, target, environment, run_input)
+        return engine.runner(environment, repo).start(workflow, target, environment, run_input)
 
     result = replay(
         box,

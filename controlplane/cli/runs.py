@@ -84,6 +84,7 @@ def worker_command(env_name: str, target_name: str, repo: Path) -> int:
             environment=environment,
             workflows=workflows,
             drift=FanoutHost(repo),  # the shards of `cpl drift --on temporal`
+            repo=repo,  # the local key rings of payload encryption
         )
     echo("worker stopped", err=True)
     return int(ExitCode.OK)
@@ -153,7 +154,7 @@ def run_command(
                 "--inject: outages happen while cpl run waits for the run: add --wait"
             )
         check_outages(faults, str(inject), repo, environment, target)
-    runner = _runner(target, workflow, environment)
+    runner = _runner(target, workflow, environment, repo)
     check_run_input(workflow, run_input)
     # the command's span is the root of the run's trace (docs/runtime.md, "Tracing")
     attributes = {"cpl.workflow": workflow.key, "cpl.target": target.name}
@@ -201,7 +202,7 @@ def _fault_plan(path: Path, environment: Environment, workflow: Workflow) -> Fau
     return plan
 
 
-def _runner(target: Target, workflow: Workflow, environment: Environment) -> Runner:
+def _runner(target: Target, workflow: Workflow, environment: Environment, repo: Path) -> Runner:
     """The runner of the target's engine; a ConfigError saying how to run it otherwise."""
     engine = engine_named(target.engine)
     if engine.runner is None:
@@ -211,7 +212,7 @@ def _runner(target: Target, workflow: Workflow, environment: Environment) -> Run
             f"cpl run starts {_either(runnable, 'and')} runs; target '{target.name}' is "
             f"{target.engine}{hint}"
         )
-    return engine.runner(environment)
+    return engine.runner(environment, repo)
 
 
 def _either(names: list[str], word: str = "or") -> str:
@@ -295,7 +296,7 @@ def signal_command(
     environment = load_environment(repo, env_name)
     target = target_named(environment, target_name)
     engine = engine_named(target.engine)
-    runner = engine.runner(environment) if engine.runner is not None else None
+    runner = engine.runner(environment, repo) if engine.runner is not None else None
     if runner is None or not runner.signals:
         takers = [
             e.name

@@ -55,6 +55,7 @@ def events_command(
     <tenant>-<name>-<event id>: a redelivered event starts no second run. Runs until Ctrl-C
     (or SIGTERM).
     """
+    from controlplane.engines.temporal.encryption import target_converter
     from controlplane.engines.temporal.events import EventServer, event_routes
 
     environment = load_environment(repo, env_name)
@@ -80,9 +81,21 @@ def events_command(
             "warning: triggers with authenticated: true never match without --token-env",
             err=True,
         )
+    # the targets' payload codecs: run inputs of workflows with security.encryption.key are
+    # encrypted (a bad key binding stops the receiver here, not at the first event)
+    models = tuple(w.model for w in loaded.workflows)
+    converters = {
+        route.target.name: target_converter(environment, route.target, models, repo=repo)
+        for route in routes
+    }
     try:
         server = EventServer(
-            routes, host=host, port=port, token=token, log=lambda line: echo(line, err=True)
+            routes,
+            host=host,
+            port=port,
+            token=token,
+            log=lambda line: echo(line, err=True),
+            converter=lambda target: converters.get(target.name),
         )
     except OSError as error:
         raise ConfigError(f"cannot listen on {host}:{port}: {error.strerror}") from None

@@ -101,8 +101,9 @@ class Engine:
     """Diff paths that stand for the whole spec by its digest (an engine that keeps the spec
     by digest, not field by field): a plan shows the spec's own changed fields instead."""
     thread_safe_client: bool = False
-    runner: Callable[[Environment], Runner] | None = None
-    """Makes a runner for the environment its runs belong to."""
+    runner: Callable[..., Runner] | None = None
+    """Makes a runner for the environment its runs belong to: `(environment, repo=None)`,
+    `repo` the control repo (Temporal: its local key rings)."""
     proven_on: str | None = None
     """Where a test proves the engine's `exact` claims (docs/runtime.md, "Proof"), e.g. "the
     Temporal dev server"; None: artifacts are rendered and checked, never run here."""

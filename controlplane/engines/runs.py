@@ -17,6 +17,8 @@ from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from controlplane.deadletters.outbox import Outbox
     from controlplane.engines.fanout import DriftHost
 
@@ -103,13 +105,15 @@ class Worker(Protocol):
         environment: Environment | None = None,
         workflows: tuple[Workflow, ...] = (),
         drift: DriftHost | None = None,
+        repo: Path | None = None,
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
         `announce` receives one line once serving (and one when stopping); `dead_letters`
         hands dead letters to the environment's queues (`controlplane.deadletters`).
         `environment` and the repo's `workflows` configure payload offload (Temporal's codec);
-        `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`).
+        `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`); `repo`
+        holds the local key rings of payload encryption.
         """
         ...
 

@@ -65,6 +65,14 @@ DEDICATED: Mapping[EngineName, Mapping[str, tuple[Proof, ...]]] = {
                 "span, and none again when a query replays the run",
             ),
         ),
+        "security.encryption": (
+            Proof(
+                "tests/encryption/test_temporal_encryption.py::test_encrypted_run_works_and_its_history_holds_no_plaintext",
+                "a run of an encrypting workflow succeeds through cpl's and a user's worker, and "
+                "its raw history holds neither input nor result, only payloads encoded "
+                "binary/cpl-encrypted",
+            ),
+        ),
         "input.schema": (
             Proof(
                 "tests/runtime/test_interpreter.py::test_input_schema_rejection_fails_with_input_invalid",

@@ -131,7 +131,7 @@ def test_unscheduled_workflow_has_no_schedule_and_nested_bindings_are_resolved(
         "consent.record",
         "care-team.notify",
     }
-    assert artifact.document["encryption"] == {"codec": "health-codec-local"}
+    assert artifact.document["encryption"] == {"codec": "local:health"}
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,7 @@ def test_support_records_say_what_temporal_cannot_do_exactly(
     (breaker,) = supports(intake, "task.circuitBreaker")
     assert breaker.support == "exact"
     assert breaker.path == "/spec/steps/1/branches/0/steps/1/circuitBreaker"
-    assert supports(intake, "security.encryption")[0].support == "approximated"
+    assert supports(intake, "security.encryption")[0].support == "exact"
     assert supports(intake, "input.schema")[0].support == "exact"
 
     close = translator.render(workflows["finance/month-end-close"], target, local)

@@ -112,8 +112,8 @@ class StepFunctionsRunner:
 
     signals = False
 
-    def __init__(self, environment: Environment | None = None) -> None:
-        self.environment = environment
+    def __init__(self, environment: Environment | None = None, repo: Any = None) -> None:
+        self.environment = environment  # `repo`: the runner contract's, unused here
 
     def start(
         self,

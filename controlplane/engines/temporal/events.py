@@ -33,9 +33,11 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from cloudevents.core.exceptions import BaseCloudEventException
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.converter import DataConverter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from controlplane.engines.temporal.encryption import EncryptionError
 from controlplane.engines.temporal.runner import connect, start_run
 from controlplane.engines.temporal.runtime.payload import SpecPayload
 from controlplane.engines.temporal.translate import TemporalTranslator, spec_payload
@@ -181,8 +183,13 @@ def event_routes(
 class EventDispatcher:
     """Starts the runs of an event on the routes it matches (one client per namespace)."""
 
-    def __init__(self, routes: Sequence[Route]) -> None:
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        converter: Callable[[Target], DataConverter | None] = lambda target: None,
+    ) -> None:
         self.routes = list(routes)
+        self.converter = converter  # a target's payload codecs (offload, encryption)
         self._clients: dict[tuple[str, str], Client] = {}
 
     async def dispatch(self, event: dict[str, Any], authenticated: bool) -> list[dict[str, str]]:
@@ -239,6 +246,8 @@ class EventDispatcher:
             )
         except WorkflowAlreadyStartedError:
             return "duplicate"  # a closed run of this event, or a concurrent redelivery
+        except EncryptionError as error:
+            raise EngineError(f"cannot start {route.workflow.key}: {error}") from None
         except RPCError as error:
             raise EngineError(
                 f"Temporal refused to start {route.workflow.key} on target "
@@ -251,7 +260,9 @@ class EventDispatcher:
         key = (target.address, target.namespace)
         if key not in self._clients:
             timeout = Timeouts.of(target).connect
-            self._clients[key] = await connect(target.address, target.namespace, timeout)
+            self._clients[key] = await connect(
+                target.address, target.namespace, timeout, self.converter(target)
+            )
         return self._clients[key]
 
 
@@ -283,8 +294,9 @@ class EventServer:
         port: int = 8080,
         token: str | None = None,
         log: Callable[[str], None] = lambda line: None,
+        converter: Callable[[Target], DataConverter | None] = lambda target: None,
     ) -> None:
-        self.dispatcher = EventDispatcher(routes)
+        self.dispatcher = EventDispatcher(routes, converter)
         self.token = token
         self.log = log
         self.loop = asyncio.new_event_loop()

@@ -10,6 +10,7 @@ import signal as signals
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowQueryFailedError
@@ -20,7 +21,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from controlplane.engines.faults import FaultPlan
 from controlplane.engines.runs import RunEvent, RunOutcome, RunState
-from controlplane.engines.temporal.codec import ClaimCheckError, target_converter
+from controlplane.engines.temporal.codec import ClaimCheckError
+from controlplane.engines.temporal.encryption import EncryptionError, target_converter
 from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
     FaultSpec,
@@ -199,20 +201,31 @@ class TemporalRunner:
 
     Each call connects anew (`cpl run` makes one or two calls per process). With the
     `environment`, its clients resolve offloaded payloads (docs/runtime.md, "Payload
-    offload"); a start offloads by the started workflow's `payload.offload`.
+    offload"); a start offloads by the started workflow's `payload.offload`. Payloads of
+    workflows with `security.encryption.key` are encrypted ("Payload encryption"); `repo`
+    holds the local key rings and the workflows whose signals are encrypted.
     """
 
     signals = True
 
-    def __init__(self, environment: Environment | None = None) -> None:
+    def __init__(self, environment: Environment | None = None, repo: Path | None = None) -> None:
         self.environment = environment
+        self.repo = repo
 
     def _converter(
         self, target: Target, workflows: tuple[Workflow, ...] = ()
     ) -> DataConverter | None:
         if self.environment is None:
             return None
-        return target_converter(self.environment, target, workflows)
+        return target_converter(self.environment, target, workflows, repo=self.repo)
+
+    def _repo_workflows(self) -> tuple[Workflow, ...]:
+        """The control repo's workflows (a signal is encrypted when its run's is)."""
+        if self.repo is None:
+            return ()
+        from controlplane.spec.load import load_workflows
+
+        return tuple(loaded.model for loaded in load_workflows(self.repo).workflows)
 
     def start(
         self,
@@ -249,7 +262,7 @@ class TemporalRunner:
                     f"Temporal at {address} refused to start {workflow.key} in namespace "
                     f"{namespace}: {error.message}"
                 ) from None
-            except ClaimCheckError as error:
+            except (ClaimCheckError, EncryptionError) as error:
                 raise EngineError(f"cannot start {workflow.key}: {error}") from None
             return handle.id
 
@@ -265,7 +278,7 @@ class TemporalRunner:
             handle = client.get_workflow_handle(run_id, result_type=RunResult)
             try:
                 return await run_outcome(handle, timeout)
-            except ClaimCheckError as error:
+            except (ClaimCheckError, EncryptionError) as error:
                 raise EngineError(f"cannot read the result of run '{run_id}': {error}") from None
 
         return asyncio.run(go())
@@ -273,12 +286,14 @@ class TemporalRunner:
     def signal(self, target: Target, run_id: str, name: str, args: list[Any]) -> None:
         address, namespace, _ = _settings(target)
 
-        converter = self._converter(target)
+        converter = self._converter(target, self._repo_workflows())
 
         async def go() -> None:
             client = await connect(address, namespace, Timeouts.of(target).connect, converter)
             try:
                 await client.get_workflow_handle(run_id).signal(name, *args)
+            except EncryptionError as error:
+                raise EngineError(f"signal {name} to run '{run_id}': {error}") from None
             except RPCError as error:
                 if error.status == RPCStatusCode.NOT_FOUND:
                     raise EngineError(
@@ -300,14 +315,17 @@ def serve_worker(
     environment: Environment | None = None,
     workflows: tuple[Workflow, ...] = (),
     drift: DriftHost | None = None,
+    repo: Path | None = None,
 ) -> None:
     """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
     then running workflow tasks finish. Dead letters go through `dead_letters` (whose spool
     is re-sent at start and periodically), else to the log only. With the `environment`,
     payloads above the smallest offload threshold of the target's `workflows` go to their
-    store (`codec.target_converter`). `drift` hosts the shards of `cpl drift --on temporal`.
+    store (`codec.target_converter`), and those of workflows with `security.encryption.key`
+    are encrypted (`encryption.target_converter`, local key rings in `repo`). `drift` hosts
+    the shards of `cpl drift --on temporal`.
     """
-    converter = target_converter(environment, target, workflows) if environment else None
+    converter = target_converter(environment, target, workflows, repo=repo) if environment else None
     asyncio.run(_serve(target, dead_letters, announce, converter, drift))
 
 

@@ -199,9 +199,10 @@ class TemporalTranslator(Translator[None]):
         "onError.compensate": Feature("exact", "the interpreter's saga compensation"),
         "input.schema": Feature("exact", "the interpreter validates the input (jsonschema)"),
         "security.encryption": Feature(
-            "approximated",
-            "Temporal encrypts payloads with a payload codec configured on every client and "
-            "worker: cpl records the codec named by the key binding but cannot enforce it",
+            "exact",
+            "an AES-GCM envelope payload codec (data keys from KMS or a local key ring) seals "
+            "the run's payloads in `cpl worker`, `cpl run` and `cpl signal`; an activity "
+            "worker without it cannot read them (encryption.encryption_converter)",
         ),
         "payload.offload": Feature(
             "approximated",
