@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from controlplane.errors import ConfigError
-from controlplane.files import write_private
+from controlplane.files import fsync_directory, write_private
 from controlplane.spec.environment import AwsSettings, Environment
 
 __all__ = [
@@ -209,12 +209,52 @@ class LocalKeyring:
 
     # -- data keys -------------------------------------------------------------------------
 
+    def create_if_absent(self) -> bool:
+        """Make the ring with its first version unless it exists: True when this call made it.
+
+        The file is linked into place, which fails when another process made it first, so
+        every process wraps with the same first key (a rename would let the last one win)."""
+        if self.path.exists():
+            return False
+        document = {
+            "name": self.ref.name,
+            "versions": [
+                {
+                    "version": 1,
+                    "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "key": base64.b64encode(AESGCM.generate_key(bit_length=256)).decode(),
+                }
+            ],
+        }
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.path.parent, 0o700)
+        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.{os.urandom(4).hex()}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(json.dumps(document, indent=2).encode())
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(temporary, self.path)
+        except FileExistsError:
+            return False
+        finally:
+            temporary.unlink(missing_ok=True)
+        fsync_directory(self.path.parent)
+        return True
+
     def new_data_key(self) -> tuple[bytes, str, bytes]:
         versions = self.versions()
         if not versions:
-            raise KeyUnavailable(
-                f"key ring {self.ref.text} has no key yet (make one: cpl keys rotate --env ENV)"
-            )
+            # A local ring (development only) is made on first use, like `cpl keys rotate`
+            # would make it; an existing but empty ring is not silently refilled.
+            if not self.create_if_absent() and not self.path.exists():
+                raise KeyUnavailable(f"key ring {self.ref.text} could not be created")
+            versions = self.versions()
+            if not versions:
+                raise KeyUnavailable(
+                    f"key ring {self.ref.text} has no key (add one: cpl keys rotate --env ENV)"
+                )
         version = max(versions)
         data_key = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(12)
