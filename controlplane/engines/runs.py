@@ -103,13 +103,15 @@ class Worker(Protocol):
         environment: Environment | None = None,
         workflows: tuple[Workflow, ...] = (),
         drift: DriftHost | None = None,
+        metrics: str | None = None,
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
         `announce` receives one line once serving (and one when stopping); `dead_letters`
         hands dead letters to the environment's queues (`controlplane.deadletters`).
         `environment` and the repo's `workflows` configure payload offload (Temporal's codec);
-        `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`).
+        `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`);
+        `metrics` (`host:port`) serves the worker's Prometheus metrics there.
         """
         ...
 

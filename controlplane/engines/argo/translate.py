@@ -37,6 +37,8 @@ from controlplane.engines.argo.events import (
     mixed_filters,
     render_event_manifests,
 )
+from controlplane.engines.argo.metrics import FEATURES as MONITORING_FEATURES
+from controlplane.engines.argo.metrics import monitoring_annotation, template_metrics
 from controlplane.engines.argo.schema import validate_manifest
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
@@ -307,7 +309,8 @@ class ArgoTranslator(Translator[str]):
 
     engine: ClassVar[EngineName] = "argo"
     FEATURES: ClassVar[dict[str, Feature]] = {
-        **GOVERNANCE_FEATURES,
+        "access": GOVERNANCE_FEATURES["access"],
+        **MONITORING_FEATURES,  # slo and alerts, objective by objective, metric by metric
         "task.circuitBreaker": Feature(
             "approximated",
             "Argo has no circuit breaker: the activity's client must enforce the settings; "
@@ -499,12 +502,15 @@ class ArgoTranslator(Translator[str]):
         templates.extend(t for t in ctx.templates.values() if t not in templates)
         spec["templates"] = templates
         self._record_unrendered(workflow, ctx)
+        metrics = template_metrics(workflow, namespace)  # for its slo and alerts (metrics.py)
+        if metrics is not None:
+            spec["metrics"] = metrics
 
         metadata = {
             "name": resource,
             "namespace": namespace,
             "labels": self._labels(workflow),
-            "annotations": self._annotations(workflow, ctx),
+            "annotations": {**self._annotations(workflow, ctx), **monitoring_annotation(workflow)},
         }
         manifest: dict[str, Any]
         if body.schedule is not None:

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from controlplane.engines.temporal.rules import FEATURES as MONITORING_FEATURES
 from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
     ActivityBinding,
@@ -115,7 +116,8 @@ class TemporalTranslator(Translator[None]):
 
     engine: ClassVar[EngineName] = "temporal"
     FEATURES: ClassVar[dict[str, Feature]] = {
-        **GOVERNANCE_FEATURES,
+        "access": GOVERNANCE_FEATURES["access"],
+        **MONITORING_FEATURES,  # slo and alerts, objective by objective, metric by metric
         "task.circuitBreaker": Feature(
             "exact",
             "a cpl-circuit-breaker workflow per target and activity type, hosted by cpl "
