@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowFailureError
 
+from controlplane.cli import run
 from controlplane.engines import engine_client
 from controlplane.engines.temporal.devserver import DevServer, free_port
 from controlplane.engines.temporal.runner import start_run
@@ -41,6 +44,9 @@ apiVersion: cpl.dev/v1
 kind: Workflow
 metadata: {name: alerting-failures, tenant: ops, version: 1.0.0, owner: team-ops}
 spec:
+  timeout: 1m
+  retention: 1d
+  input: {schema: {type: object}}
   start: refuse
   steps:
     - {name: refuse, type: fail, error: Refused, cause: always refused}
@@ -54,6 +60,9 @@ apiVersion: cpl.dev/v1
 kind: Workflow
 metadata: {name: alerting-slow, tenant: ops, version: 1.0.0, owner: team-ops}
 spec:
+  timeout: 1m
+  retention: 1d
+  input: {schema: {type: object}}
   start: linger
   steps:
     - {name: linger, type: wait, duration: 2500ms, next: done}
@@ -133,16 +142,11 @@ def worker(repo: Path, prometheus_server: PrometheusServer) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def applied(repo: Path, prometheus_server: PrometheusServer) -> dict[str, object]:
-    """The target's rules file, applied as its shared resource (written, then reloaded)."""
-    environment = load_environment(repo, "mon")
-    desired = desired_state(repo, "mon")
-    rules = desired.artifacts[("shared:rules/temporal", "temporal")]
-    client = engine_client(environment.target("temporal"), environment, repo=repo)
-    live = client.create(rules)
-    assert live.digest == rules.digest
+def applied(repo: Path, prometheus_server: PrometheusServer) -> dict[str, Any]:
+    """`cpl apply`: the namespace, the workflows and the target's rules file, written into
+    Prometheus' rules directory and reloaded. The artifacts by workflow key."""
+    assert run(["apply", "--env", "mon", "--yes", "--repo", str(repo)]) == 0
     assert (prometheus_server.rules / rules_file_name("temporal")).exists()
-    # Prometheus loaded it: its rule groups are the workflows'
     groups = prometheus_server.wait_for(
         "the rules loaded",
         lambda: [g["name"] for g in prometheus_server.api("rules")["groups"]],
@@ -151,17 +155,43 @@ def applied(repo: Path, prometheus_server: PrometheusServer) -> dict[str, object
         "cpl/default/ops/alerting-failures",
         "cpl/default/ops/alerting-slow",
     ]
+    desired = desired_state(repo, "mon")
     return {key: artifact for (key, _), artifact in desired.artifacts.items()}
 
 
-def _run(
-    temporal_server: DevServer, artifacts: dict[str, object], workflow: str, runs: int
+def test_the_rules_file_is_planned_applied_recorded_and_drifted(
+    repo: Path, prometheus_server: PrometheusServer, applied: dict[str, Any]
 ) -> None:
+    rules = applied["shared:rules/temporal"]
+    assert rules.shared_by == ("ops/alerting-failures", "ops/alerting-slow")
+    plan_file = repo / "plan.json"
+    options = ["--repo", str(repo), "--format", "json", "--output", str(plan_file)]
+    assert run(["plan", "--env", "mon", *options]) == 0
+    changes = json.loads(plan_file.read_text())["changes"]
+    assert {c["workflow"]: c["action"] for c in changes}["shared:rules/temporal"] == "noop"
+    assert all(c["action"] == "noop" for c in changes)
+    assert run(["drift", "--env", "mon", "--repo", str(repo)]) == 0
+    path = prometheus_server.rules / rules_file_name("temporal")
+    text = path.read_text()
+    try:
+        path.write_text(text.replace("> 0.5", "> 0.9"))  # someone raised the threshold
+        environment = load_environment(repo, "mon")
+        client = engine_client(environment.target("temporal"), environment, repo=repo)
+        live = client.read(rules)
+        assert live is not None
+        (change,) = client.diff(rules, live)
+        assert change["path"].endswith("/expr") and "> 0.5" in change["expected"]
+        assert run(["drift", "--env", "mon", "--repo", str(repo)]) != 0
+    finally:
+        path.write_text(text)
+
+
+def _run(temporal_server: DevServer, artifacts: dict[str, Any], workflow: str, runs: int) -> None:
     artifact = artifacts[workflow]
 
     async def go() -> None:
         client = await temporal_server.connect()
-        spec = artifact.document["spec"]  # type: ignore[attr-defined]
+        spec = artifact.document["spec"]
         handles = [await start_run(client, spec, {}, task_queue=TASK_QUEUE) for _ in range(runs)]
         for handle in handles:
             with contextlib.suppress(WorkflowFailureError):  # the failing one fails
@@ -174,7 +204,7 @@ def test_failing_runs_fire_the_failure_rate_alert_and_the_success_objective(
     temporal_server: DevServer,
     prometheus_server: PrometheusServer,
     worker: str,
-    applied: dict[str, object],
+    applied: dict[str, Any],
 ) -> None:
     labels = {"tenant": "ops", "workflow": "alerting-failures"}
     assert not prometheus_server.firing("CplFailureRate", **labels)
@@ -200,7 +230,7 @@ def test_a_slow_run_fires_the_duration_alert_and_the_completion_objective(
     temporal_server: DevServer,
     prometheus_server: PrometheusServer,
     worker: str,
-    applied: dict[str, object],
+    applied: dict[str, Any],
 ) -> None:
     labels = {"tenant": "ops", "workflow": "alerting-slow"}
     assert not prometheus_server.firing("CplRunDuration", **labels)
