@@ -280,9 +280,9 @@ def _alert_rule(
 def _alert(
     name: str, expr: str, labels: Mapping[str, str], summary: str, note: str
 ) -> dict[str, Any]:
-    annotations = {"summary": summary}
+    annotations = {"summary": _literal(summary)}
     if note:
-        annotations["description"] = note
+        annotations["description"] = _literal(note)
     return {"alert": name, "expr": expr, "labels": dict(labels), "annotations": annotations}
 
 
@@ -312,6 +312,11 @@ def _selector(workflow: Monitored) -> str:
 
 def _labels(workflow: Monitored) -> dict[str, str]:
     return {"tenant": workflow.tenant, "workflow": workflow.name, "namespace": workflow.namespace}
+
+
+def _literal(text: str) -> str:
+    """Annotation text as Prometheus' Go templates print it literally (`{{` opens an action)."""
+    return text.replace("{{", '{{ "{{" }}')
 
 
 def _quote(value: str) -> str:
