@@ -127,6 +127,8 @@ def connect(target: Target, environment: Environment, *, repo: Path | None = Non
 
 _NEVER_RUN = "never run here (no Argo cluster)"
 FEATURES = {
+    "alerts": Feature("approximated", "rendered metric by metric: see the alerts.<metric> rows"),
+    "slo": Feature("approximated", "rendered objective by objective: see the slo.<name> rows"),
     "alerts.failureRate": Feature(
         "approximated",
         "the template's custom metric cpl_runs and a Prometheus alerting rule on it; " + _NEVER_RUN,

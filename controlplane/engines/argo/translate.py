@@ -309,7 +309,7 @@ class ArgoTranslator(Translator[str]):
 
     engine: ClassVar[EngineName] = "argo"
     FEATURES: ClassVar[dict[str, Feature]] = {
-        "access": GOVERNANCE_FEATURES["access"],
+        **GOVERNANCE_FEATURES,
         **MONITORING_FEATURES,  # slo and alerts, objective by objective, metric by metric
         "task.circuitBreaker": Feature(
             "approximated",

@@ -83,6 +83,8 @@ def share_temporal(artifacts: list[Artifact], environment: Environment) -> list[
 
 
 FEATURES = {
+    "alerts": Feature("approximated", "rendered metric by metric: see the alerts.<metric> rows"),
+    "slo": Feature("approximated", "rendered objective by objective: see the slo.<name> rows"),
     "alerts.failureRate": Feature(
         "exact",
         "a Prometheus alerting rule on the interpreter's cpl_runs_total: failed runs over all "

@@ -116,7 +116,7 @@ class TemporalTranslator(Translator[None]):
 
     engine: ClassVar[EngineName] = "temporal"
     FEATURES: ClassVar[dict[str, Feature]] = {
-        "access": GOVERNANCE_FEATURES["access"],
+        **GOVERNANCE_FEATURES,
         **MONITORING_FEATURES,  # slo and alerts, objective by objective, metric by metric
         "task.circuitBreaker": Feature(
             "exact",
