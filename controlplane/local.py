@@ -7,6 +7,11 @@ loopback address, one server; targets of an engine sharing an address share a se
 module orchestrates processes, pid files, logs and the lock; starting a server and telling it
 is healthy is the emulator's business (`engines/emulation.py`).
 
+When a target names a Prometheus on this machine (`prometheus.reloadUrl` on the loopback), one
+more server: a real Prometheus evaluating the rules `cpl apply` writes, scraping the engines'
+metrics and the targets' workers (`monitoring/local.py`); `up` says so when it is not
+installed, and starts the engines all the same.
+
 The servers run detached (their own session) and outlive the command; `.cpl/local/<name>.pid`
 (JSON: pid, environment, engine, address, command) says which process is ours, and
 `<name>.log` holds its output. A pid file whose process is gone, or whose pid now runs

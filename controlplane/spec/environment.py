@@ -192,6 +192,20 @@ class PrometheusSettings(Model):
 
     _rules_dir_confined = field_validator("rules_dir")(_confined)
 
+    @model_validator(mode="after")
+    def _positive_windows(self) -> PrometheusSettings:
+        for name, value in (
+            ("sloWindow", self.slo_window),
+            ("evaluationInterval", self.evaluation_interval),
+        ):
+            if value is not None and value.seconds < 1:
+                raise PydanticCustomError(
+                    "CPL-S022",
+                    "prometheus.{name} is {value}: it must be 1s or more",
+                    {"name": name, "value": value.text},
+                )
+        return self
+
 
 class Target(Model):
     name: str = Field(pattern=NAME_PATTERN)

@@ -4,7 +4,7 @@ Every spec runs as the one interpreter workflow type, so Temporal's own SDK and 
 cannot tell two workflows apart. The interpreter records its own (`runtime/metrics.py`), on the
 `cpl worker` metrics endpoint (`prometheus.workerMetrics`): `cpl_runs_total` and the
 `cpl_run_duration_seconds` histogram by namespace, tenant, workflow, version and status
-(`completed`, `failed`, `cancelled`), and `cpl_retries_total`. Pending tasks are the server's
+(`completed`, `failed`), and `cpl_retries_total`. Pending tasks are the server's
 `approximate_backlog_count` of the task queues the workflow's activities are bound to.
 """
 
