@@ -118,10 +118,13 @@ def share_argo(artifacts: list[Artifact], environment: Environment) -> list[Arti
 
 
 def connect(target: Target, environment: Environment, *, repo: Path | None = None) -> EngineClient:
-    """The registry's factory: the Argo client, with the target's rules file."""
+    """The registry's factory: the Argo client, with the target's rules file when the target
+    names where its Prometheus loads rules."""
     from controlplane.engines.argo.client import create_client
 
     client = create_client(target, environment, repo=repo)
+    if target.prometheus is None:
+        return client
     return RulesAwareClient(client, target, environment, repo)
 
 
