@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Callable
 
-from controlplane.engines.translator import Artifact, shared_key
+from controlplane.engines.translator import Artifact, Feature, shared_key
 from controlplane.monitoring.delivery import RULES_KIND, rules_file_name
 from controlplane.monitoring.rules import MetricSource, Monitored, RuleSettings, rules_document
 from controlplane.spec.environment import Environment, Target
@@ -83,3 +83,22 @@ def share_rules(
             )
         )
     return result
+
+
+UNDELIVERED = (
+    "no rules are delivered: target '{target}' names no prometheus.rulesDir, so the {what} "
+    "travels with the spec only (docs/alerts.md)"
+)
+
+
+def without_rules_file(features: dict[str, Feature], target: Target) -> None:
+    """A render context's FEATURES for a target that gets no rules file: its `slo` and
+    `alerts` parts are rendered nowhere, so none of them is exact (mutates `features`)."""
+    if target.prometheus is not None:
+        return
+    for name in list(features):
+        whole = name.split(".", 1)[0]
+        if whole in ("slo", "alerts") and features[name].support == "exact":
+            what = "objective" if whole == "slo" else "alert"
+            reason = UNDELIVERED.format(target=target.name, what=what)
+            features[name] = Feature("approximated", reason)

@@ -312,3 +312,18 @@ def test_an_unreachable_prometheus_fails_the_apply_after_writing_the_rules(tmp_p
         client.create(artifact)
     assert getattr(caught.value, "transient", False)
     assert (repo / artifact.document["file"]).exists()
+
+
+def test_support_is_exact_only_where_the_target_gets_a_rules_file(tmp_path: Path) -> None:
+    desired = desired_state(_repo(tmp_path), "mon")
+
+    def verdict(target: str) -> tuple[str, str]:
+        artifact = desired.artifacts[("retail/orders", target)]
+        (record,) = [r for r in artifact.support if r.feature == "alerts.failureRate"]
+        return record.support, record.reason
+
+    assert verdict("temporal-a")[0] == "exact"
+    support, reason = verdict("temporal-b")  # no prometheus settings: nothing delivered
+    assert support == "approximated"
+    assert "target 'temporal-b' names no prometheus.rulesDir" in reason
+    assert verdict("argo")[0] == "approximated"  # never run here

@@ -34,7 +34,12 @@ ENGINE = Engine(
     connect=lazy("controlplane.engines.argo.metrics:connect"),
     share=share_argo,
     compat=CompatSample(
-        target={"delivery": "gitops", "path": "compat", "namespace": "compat"},
+        target={
+            "delivery": "gitops",
+            "path": "compat",
+            "namespace": "compat",
+            "prometheus": {"rulesDir": "compat"},  # slo and alerts as delivered rules
+        },
         activity=_compat_activity,
     ),
     # file reads and the Kubernetes API client are thread-safe

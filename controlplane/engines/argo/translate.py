@@ -48,6 +48,7 @@ from controlplane.engines.translator import (
     Translator,
     record_governance,
 )
+from controlplane.monitoring.share import without_rules_file
 from controlplane.spec.check import compensation_targets, transitions
 from controlplane.spec.environment import EngineName, Environment, Target
 from controlplane.spec.model import (
@@ -1161,6 +1162,7 @@ class ArgoTranslator(Translator[str]):
         if body.payload is not None and body.payload.offload is not None:
             ctx.store(body.payload.offload.store)
             ctx.record("payload.offload", "/spec/payload/offload")
+        without_rules_file(ctx.features, ctx.target)  # no rules delivered: no exact alert
         record_governance(workflow, ctx)
 
     def _record_condition(self, condition: Condition, pointer: str, ctx: RenderContext) -> None:

@@ -32,7 +32,12 @@ ENGINE = Engine(
     share=share_temporal,
     spec_digest_paths=frozenset({"/spec/digest", "/spec/payload", "/schedule/payload"}),
     compat=CompatSample(
-        target={"address": "127.0.0.1:7233", "namespace": "compat", "taskQueue": "compat"},
+        target={
+            "address": "127.0.0.1:7233",
+            "namespace": "compat",
+            "taskQueue": "compat",
+            "prometheus": {"rulesDir": "compat"},  # slo and alerts as delivered rules
+        },
         activity=_compat_activity,
     ),
     # no thread_safe_client: a client drives its own event loop, one per drift worker thread

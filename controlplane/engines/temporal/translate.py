@@ -54,6 +54,7 @@ from controlplane.engines.translator import (
     digest_of,
     record_governance,
 )
+from controlplane.monitoring.share import without_rules_file
 from controlplane.spec.environment import EngineName, Environment, Target
 from controlplane.spec.model import (
     AllOf,
@@ -460,6 +461,7 @@ class TemporalTranslator(Translator[None]):
         if body.payload is not None and body.payload.offload is not None:
             ctx.store(body.payload.offload.store)
             ctx.record("payload.offload", "/spec/payload/offload")
+        without_rules_file(ctx.features, ctx.target)  # no rules delivered: no exact alert
         record_governance(workflow, ctx)
         return codec
 
