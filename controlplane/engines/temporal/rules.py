@@ -87,8 +87,9 @@ FEATURES = {
     "slo": Feature("approximated", "rendered objective by objective: see the slo.<name> rows"),
     "alerts.failureRate": Feature(
         "exact",
-        "a Prometheus alerting rule on the interpreter's cpl_runs_total: failed runs over all "
-        "runs ended in the window, above the ratio (the target's rules file)",
+        "a Prometheus alerting rule on the interpreter's cpl_runs_total: runs that failed over "
+        "all runs the interpreter ended in the window, above the ratio (runs the server ends, "
+        "by execution timeout or termination, are not counted)",
     ),
     "alerts.duration": Feature(
         "approximated",
