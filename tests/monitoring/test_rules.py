@@ -327,3 +327,54 @@ def test_support_is_exact_only_where_the_target_gets_a_rules_file(tmp_path: Path
     assert support == "approximated"
     assert "target 'temporal-b' names no prometheus.rulesDir" in reason
     assert verdict("argo")[0] == "approximated"  # never run here
+
+
+ARGO_ONLY = """
+apiVersion: cpl.dev/v1
+kind: Environment
+metadata: {name: gitops}
+spec:
+  tier: development
+  targets:
+    - name: argo
+      engine: argo
+      path: deploy/argo
+      namespace: batch
+      prometheus: {rulesDir: monitoring/rules}
+"""
+
+COMPLIANT = """
+apiVersion: cpl.dev/v1
+kind: Workflow
+metadata: {name: orders, tenant: retail, version: 1.0.0, owner: team-orders}
+spec:
+  timeout: 1h
+  retention: 7d
+  input: {schema: {type: object}}
+  start: done
+  steps:
+    - {name: done, type: succeed}
+"""
+
+
+def test_apply_writes_the_rules_file_and_deletes_it_with_the_last_alert(tmp_path: Path) -> None:
+    from controlplane.cli import run
+
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "workflows" / "retail").mkdir(parents=True)
+    (tmp_path / "environments" / "gitops.yaml").write_text(textwrap.dedent(ARGO_ONLY))
+    spec = tmp_path / "workflows" / "retail" / "orders.yaml"
+    alerting = COMPLIANT + "  alerts:\n    - {metric: failureRate, above: 2%, window: 15m}\n"
+    spec.write_text(textwrap.dedent(alerting))
+    rules = tmp_path / "monitoring" / "rules" / "argo.rules.yml"
+    apply = ["apply", "--env", "gitops", "--yes", "--repo", str(tmp_path)]
+
+    assert run(apply) == 0
+    assert rules.read_text().startswith("# cpl-digest: sha256:")
+    assert "argo_workflows_cpl_runs_total" in rules.read_text()
+    assert run(["drift", "--env", "gitops", "--repo", str(tmp_path)]) == 0
+
+    spec.write_text(textwrap.dedent(COMPLIANT).replace("1.0.0", "1.0.1"))  # no alert left
+    assert run(apply) == 0
+    assert not rules.exists()
+    assert run(["drift", "--env", "gitops", "--repo", str(tmp_path)]) == 0
