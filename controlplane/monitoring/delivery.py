@@ -30,7 +30,7 @@ from controlplane.engines.live import (
 )
 from controlplane.engines.translator import Artifact
 from controlplane.files import write_atomic
-from controlplane.monitoring.rules import rules_text
+from controlplane.monitoring.rules import LOADER, rules_text
 from controlplane.spec.environment import Environment, Target, confine_to_repo
 
 RULES_KIND = "prometheus-rules"
@@ -97,7 +97,7 @@ class RulesFile:
     @staticmethod
     def desired_document(artifact: Artifact) -> dict[str, Any]:
         # through YAML and back, as the file holds it
-        rules = yaml.safe_load(rules_text(artifact.document["rules"]))
+        rules = yaml.load(rules_text(artifact.document["rules"]), Loader=LOADER)
         return {"kind": RULES_KIND, "file": artifact.document["file"], "rules": rules}
 
     # -- helpers ----------------------------------------------------------------------------
@@ -113,7 +113,7 @@ class RulesFile:
         first, _, _ = text.partition("\n")
         digest = first.removeprefix(DIGEST_MARK) if first.startswith(DIGEST_MARK) else None
         try:
-            rules = yaml.safe_load(text)
+            rules = yaml.load(text, Loader=LOADER)
         except yaml.YAMLError as error:
             rules = f"unreadable YAML: {str(error)[:200]}"
         tags = {MANAGED_TAG: "true"}
