@@ -31,10 +31,12 @@ unit: $(STAMP)
 	$(BIN)/pytest -q
 
 # Debian tools the tests use (needs root, as in CI): headless Chromium for
-# tests/report/test_browser.py, jq and shellcheck for the CI workflows of tests/ci/.
+# tests/report/test_browser.py, jq and shellcheck for the CI workflows of tests/ci/,
+# prometheus and promtool for the rules of tests/monitoring/.
 tools:
-	command -v chromium >/dev/null && command -v jq >/dev/null && command -v shellcheck >/dev/null || \
-	  (apt-get update && apt-get install -y --no-install-recommends chromium jq shellcheck)
+	command -v chromium >/dev/null && command -v jq >/dev/null && command -v shellcheck >/dev/null \
+	  && command -v prometheus >/dev/null && command -v promtool >/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends chromium jq shellcheck prometheus)
 
 test: tools lint typecheck unit
 

@@ -7,6 +7,11 @@ loopback address, one server; targets of an engine sharing an address share a se
 module orchestrates processes, pid files, logs and the lock; starting a server and telling it
 is healthy is the emulator's business (`engines/emulation.py`).
 
+When a target names a Prometheus on this machine (`prometheus.reloadUrl` on the loopback), one
+more server: a real Prometheus evaluating the rules `cpl apply` writes, scraping the engines'
+metrics and the targets' workers (`monitoring/local.py`); `up` says so when it is not
+installed, and starts the engines all the same.
+
 The servers run detached (their own session) and outlive the command; `.cpl/local/<name>.pid`
 (JSON: pid, environment, engine, address, command) says which process is ours, and
 `<name>.log` holds its output. A pid file whose process is gone, or whose pid now runs
@@ -44,6 +49,7 @@ from controlplane.engines import ENGINES
 from controlplane.engines.emulation import Emulator, LocalServer
 from controlplane.errors import ConfigError, EngineError
 from controlplane.files import pid_alive
+from controlplane.monitoring import local as prometheus
 from controlplane.spec.environment import Environment, Target
 
 LOCAL_DIR = Path(".cpl") / "local"
@@ -134,11 +140,17 @@ def local_services(environment: Environment) -> list[LocalService]:
             f"environment '{environment.name}' has no target of an engine that runs locally "
             f"({', '.join(local)}): nothing to start"
         )
+    for target in prometheus.served_targets(environment):  # and a Prometheus, if asked for
+        emulators[prometheus.SERVICE] = prometheus.PrometheusEmulator()
+        host, port = prometheus.local_address(target) or ("127.0.0.1", 0)
+        grouped.setdefault((prometheus.SERVICE, host, port), []).append(target)
     per_engine = [engine for engine, _, _ in grouped]
     services = []
     for (engine, host, port), targets in grouped.items():
         name = engine if per_engine.count(engine) == 1 else f"{engine}-{port}"
         namespaces = sorted({t.namespace for t in targets if t.namespace})
+        if engine == prometheus.SERVICE:
+            namespaces = []
         emulator = emulators[engine]
         services.append(
             LocalService(
@@ -182,6 +194,14 @@ def local_up(
                 results[service.name] = _status(directory, service, record, "already running")
                 continue
             _pid_path(directory, service.name).unlink(missing_ok=True)  # stale, if any
+            if service.engine == prometheus.SERVICE:
+                if prometheus.find_prometheus() is None:
+                    results[service.name] = _not_installed(directory, service)
+                    continue
+                state = directory / service.name
+                prometheus.write_config(
+                    repo, environment, prometheus.config_path(state), prometheus.targets_path(state)
+                )
             if _port_in_use(service.host, service.port):
                 raise EngineError(
                     f"port {service.port} is already in use by another process: cannot start "
@@ -196,10 +216,38 @@ def local_up(
                     service, True, True, pid, _log_path(directory, service.name), "started"
                 )
         for name, status in results.items():
-            if status.healthy:
+            if status.healthy and status.service.engine != prometheus.SERVICE:
                 made = provision(environment, status.service.address)
                 results[name] = dataclasses.replace(status, provisioned=made)
+        _scrape_targets(directory, environment, services)
     return [results[service.name] for service in services]
+
+
+def _scrape_targets(
+    directory: Path, environment: Environment, services: list[LocalService]
+) -> None:
+    """Point the local Prometheus at the engines' metrics and the targets' workers."""
+    jobs: dict[str, list[str]] = {}
+    for service in services:
+        emulator = _emulator(service.engine)
+        where = getattr(emulator, "metrics_address", None)  # optional in the contract
+        address = where(directory / service.name) if where is not None else None
+        if address:
+            jobs.setdefault(service.engine, []).append(address)
+    for target in environment.spec.targets:
+        if target.prometheus is not None and target.prometheus.worker_metrics:
+            jobs.setdefault("worker", []).append(target.prometheus.worker_metrics)
+    for service in services:
+        if service.engine == prometheus.SERVICE:
+            state = directory / service.name
+            if prometheus.config_path(state).exists():
+                prometheus.write_scrape_targets(prometheus.targets_path(state), jobs)
+
+
+def _not_installed(directory: Path, service: LocalService) -> ServiceStatus:
+    """A Prometheus that cannot start here: reported, not an error (the engines still run)."""
+    log = _log_path(directory, service.name)
+    return ServiceStatus(service, False, True, None, log, "not installed", prometheus.NOT_INSTALLED)
 
 
 def provision(environment: Environment, address: str) -> tuple[str, ...]:
@@ -324,6 +372,8 @@ def local_status(repo: Path, environment: Environment) -> list[ServiceStatus]:
         record = _read_pid(directory, service.name)
         if record is not None and _is_running(record):
             results.append(_status(directory, service, record, ""))
+        elif service.engine == prometheus.SERVICE and prometheus.find_prometheus() is None:
+            results.append(_not_installed(directory, service))
         else:
             detail = ""
             if _port_in_use(service.host, service.port):
@@ -408,6 +458,8 @@ def _health(service: LocalService) -> tuple[bool, str]:
 def _emulator(engine: str) -> Emulator | None:
     """The local emulator of a registered engine (None when it has none or is unknown: a pid
     file may outlive the engine's registration)."""
+    if engine == prometheus.SERVICE:
+        return prometheus.PrometheusEmulator()
     factory = ENGINES[engine].emulator if engine in ENGINES else None
     return factory() if factory is not None else None
 

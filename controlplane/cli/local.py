@@ -42,7 +42,8 @@ def local_group() -> None:
 
     A Temporal dev server per Temporal target and a Step Functions emulator (moto) per Step
     Functions target, on 127.0.0.1 at the targets' ports, running in the background: pid files
-    and logs live in .cpl/local/ of the repo.
+    and logs live in .cpl/local/ of the repo. A target whose prometheus.reloadUrl is on
+    127.0.0.1 also gets a Prometheus there, loaded with the applied rules (docs/local.md).
     """
 
 

@@ -54,8 +54,17 @@ def _env_option(func: Any) -> Any:
 @click.option(
     "--target", "target_name", required=True, help="A target of ENV whose engine has a worker."
 )
+@click.option(
+    "--metrics-port",
+    "metrics",
+    default=None,
+    metavar="[HOST:]PORT",
+    envvar="CPL_WORKER_METRICS",
+    help="Serve Prometheus metrics there (default: the target's prometheus.workerMetrics; "
+    "a bare PORT listens on 127.0.0.1).",
+)
 @repo_option
-def worker_command(env_name: str, target_name: str, repo: Path) -> int:
+def worker_command(env_name: str, target_name: str, metrics: str | None, repo: Path) -> int:
     """Run the worker that hosts cpl's workflow interpreter (Temporal targets).
 
     Polls the target's task queue in its namespace until Ctrl-C (or SIGTERM), then lets
@@ -85,9 +94,20 @@ def worker_command(env_name: str, target_name: str, repo: Path) -> int:
             workflows=workflows,
             drift=FanoutHost(repo),  # the shards of `cpl drift --on temporal`
             repo=repo,  # the local key rings of payload encryption
+            metrics=_metrics_address(metrics, target),
         )
     echo("worker stopped", err=True)
     return int(ExitCode.OK)
+
+
+def _metrics_address(option: str | None, target: Target) -> str | None:
+    """`--metrics-port` as `host:port`, else the target's `prometheus.workerMetrics`."""
+    if option is None:
+        return target.prometheus.worker_metrics if target.prometheus is not None else None
+    host, _, port = option.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"--metrics-port {option!r}: expected PORT or HOST:PORT (1-65535)")
+    return f"{host or '127.0.0.1'}:{port}"
 
 
 # --- cpl run ------------------------------------------------------------------------------

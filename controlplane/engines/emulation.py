@@ -64,3 +64,7 @@ class Emulator(Protocol):
     def health(self, address: str, namespaces: tuple[str, ...]) -> tuple[bool, str]:
         """Whether the server at `address` answers and holds `namespaces`; why not, if not."""
         ...
+
+    # Optional: `metrics_address(state) -> str | None`, the `host:port` of the Prometheus
+    # metrics of the server started with `state`, which the Prometheus of `cpl local`
+    # scrapes (the Temporal dev server has one).

@@ -106,6 +106,7 @@ class Worker(Protocol):
         workflows: tuple[Workflow, ...] = (),
         drift: DriftHost | None = None,
         repo: Path | None = None,
+        metrics: str | None = None,
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
@@ -113,7 +114,8 @@ class Worker(Protocol):
         hands dead letters to the environment's queues (`controlplane.deadletters`).
         `environment` and the repo's `workflows` configure payload offload (Temporal's codec);
         `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`); `repo`
-        holds the local key rings of payload encryption.
+        holds the local key rings of payload encryption; `metrics` (`host:port`) serves the
+        worker's Prometheus metrics there.
         """
         ...
 

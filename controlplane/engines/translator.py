@@ -165,9 +165,20 @@ def record_governance(workflow: Workflow, ctx: RenderContext, *, monitoring: boo
     if not monitoring:
         return
     if body.slo is not None:
-        ctx.record("slo", "/spec/slo")
-    for index, _ in enumerate(body.alerts):
-        ctx.record("alerts", f"/spec/alerts/{index}")
+        # an engine that renders objectives one by one lists them (`slo.successRate`, ...)
+        named = {
+            "slo.successRate": body.slo.success_rate,
+            "slo.completionTime": body.slo.completion_time,
+        }
+        if any(key in ctx.features for key in named):
+            for key, value in named.items():
+                if value is not None:
+                    ctx.record(key, f"/spec/slo/{key.removeprefix('slo.')}")
+        else:
+            ctx.record("slo", "/spec/slo")
+    for index, alert in enumerate(body.alerts):
+        feature = f"alerts.{alert.metric}"
+        ctx.record(feature if feature in ctx.features else "alerts", f"/spec/alerts/{index}")
 
 
 class BindingError(ConfigError):

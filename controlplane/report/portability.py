@@ -7,7 +7,7 @@ The per-workflow view of the same question (`cpl compat`, from Support records) 
 
 from __future__ import annotations
 
-from controlplane.engines.translator import Feature
+from controlplane.engines.translator import GOVERNANCE_FEATURES, Feature
 
 
 def features_markdown(tables: dict[str, dict[str, Feature]]) -> str:
@@ -21,7 +21,8 @@ def features_markdown(tables: dict[str, dict[str, Feature]]) -> str:
         "(`CPL_REGENERATE=1 pytest tests/translate/test_portability_doc.py`). "
         "`exact`: the engine does what the spec says; `approximated`: it does nearly that, "
         "as the note says; `unsupported`: the engine cannot do it and policy CPL-P020 denies "
-        "it on production. A construct not listed for an engine is exact there.",
+        "it on production. A construct not listed for an engine is exact there, except the "
+        "parts of `access`, `slo` and `alerts`, which take the verdict of the whole.",
         "",
         "| construct | " + " | ".join(engines) + " |",
         "|---|" + "---|" * len(engines),
@@ -32,7 +33,11 @@ def features_markdown(tables: dict[str, dict[str, Feature]]) -> str:
         for engine in engines:
             verdict = tables[engine].get(feature)
             if verdict is None:
-                cells.append("exact")
+                # an engine that renders no governance construct (`alerts`) records it whole:
+                # each part another engine renders (`alerts.duration`) has the whole's verdict
+                whole = feature.split(".", 1)[0]
+                parent = tables[engine].get(whole) if whole in GOVERNANCE_FEATURES else None
+                cells.append(parent.support if parent is not None else "exact")
                 continue
             cells.append(verdict.support)
             if verdict.reason:

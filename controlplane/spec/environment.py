@@ -172,6 +172,41 @@ class TargetTimeouts(Model):
         return self
 
 
+class PrometheusSettings(Model):
+    """Where the Prometheus that evaluates a target's rules finds them (docs/alerts.md).
+
+    cpl writes the target's rules file (`<target>.rules.yml`) into `rulesDir`, which that
+    Prometheus loads (`rule_files`), then POSTs `reloadUrl` (`http://host:9090/-/reload`,
+    Prometheus started with `--web.enable-lifecycle`). `workerMetrics` is the `host:port` the
+    target's `cpl worker` serves its metrics on; `sloWindow` the window SLO objectives are
+    measured over; `evaluationInterval` that of the rule groups (Prometheus' own by default).
+    """
+
+    # Declared before `rules_dir`: the path's validator reads it (see `_confined`).
+    allow_outside_repo: bool = False
+    rules_dir: str
+    reload_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$", max_length=2048)
+    worker_metrics: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\[\]:-]+:[0-9]{1,5}$")
+    slo_window: Duration = Duration("1h")
+    evaluation_interval: Duration | None = None
+
+    _rules_dir_confined = field_validator("rules_dir")(_confined)
+
+    @model_validator(mode="after")
+    def _positive_windows(self) -> PrometheusSettings:
+        for name, value in (
+            ("sloWindow", self.slo_window),
+            ("evaluationInterval", self.evaluation_interval),
+        ):
+            if value is not None and value.seconds < 1:
+                raise PydanticCustomError(
+                    "CPL-S022",
+                    "prometheus.{name} is {value}: it must be 1s or more",
+                    {"name": name, "value": value.text},
+                )
+        return self
+
+
 class Target(Model):
     name: str = Field(pattern=NAME_PATTERN)
     engine: EngineName = Field(json_schema_extra=_engine_schema)
@@ -188,6 +223,8 @@ class Target(Model):
     address: str | None = None
     namespace: str | None = None
     task_queue: str | None = None
+    # where the Prometheus evaluating the target's slo/alerts rules loads them
+    prometheus: PrometheusSettings | None = None
     # argo
     delivery: Literal["gitops", "kubernetes"] | None = None
     # Declared before `path`: the path's validator reads it (see `_confined`).

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controlplane.engines.argo.metrics import share_argo
 from controlplane.engines.argo.translate import (
     PAYLOAD_LIMIT_BYTES,
     ArgoTranslator,
@@ -30,9 +31,15 @@ ENGINE = Engine(
     title="Argo Workflows",
     translator=ArgoTranslator(),
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),
-    connect=lazy("controlplane.engines.argo.client:create_client"),
+    connect=lazy("controlplane.engines.argo.metrics:connect"),
+    share=share_argo,
     compat=CompatSample(
-        target={"delivery": "gitops", "path": "compat", "namespace": "compat"},
+        target={
+            "delivery": "gitops",
+            "path": "compat",
+            "namespace": "compat",
+            "prometheus": {"rulesDir": "compat"},  # slo and alerts as delivered rules
+        },
         activity=_compat_activity,
     ),
     # file reads and the Kubernetes API client are thread-safe

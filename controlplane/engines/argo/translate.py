@@ -37,6 +37,8 @@ from controlplane.engines.argo.events import (
     mixed_filters,
     render_event_manifests,
 )
+from controlplane.engines.argo.metrics import FEATURES as MONITORING_FEATURES
+from controlplane.engines.argo.metrics import monitoring_annotation, template_metrics
 from controlplane.engines.argo.schema import validate_manifest
 from controlplane.engines.translator import (
     GOVERNANCE_FEATURES,
@@ -46,6 +48,7 @@ from controlplane.engines.translator import (
     Translator,
     record_governance,
 )
+from controlplane.monitoring.share import without_rules_file
 from controlplane.spec.check import compensation_targets, transitions
 from controlplane.spec.environment import EngineName, Environment, Target
 from controlplane.spec.model import (
@@ -308,6 +311,7 @@ class ArgoTranslator(Translator[str]):
     engine: ClassVar[EngineName] = "argo"
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
+        **MONITORING_FEATURES,  # slo and alerts, objective by objective, metric by metric
         "task.circuitBreaker": Feature(
             "approximated",
             "Argo has no circuit breaker: the activity's client must enforce the settings; "
@@ -499,12 +503,15 @@ class ArgoTranslator(Translator[str]):
         templates.extend(t for t in ctx.templates.values() if t not in templates)
         spec["templates"] = templates
         self._record_unrendered(workflow, ctx)
+        metrics = template_metrics(workflow, namespace)  # for its slo and alerts (metrics.py)
+        if metrics is not None:
+            spec["metrics"] = metrics
 
         metadata = {
             "name": resource,
             "namespace": namespace,
             "labels": self._labels(workflow),
-            "annotations": self._annotations(workflow, ctx),
+            "annotations": {**self._annotations(workflow, ctx), **monitoring_annotation(workflow)},
         }
         manifest: dict[str, Any]
         if body.schedule is not None:
@@ -1155,6 +1162,7 @@ class ArgoTranslator(Translator[str]):
         if body.payload is not None and body.payload.offload is not None:
             ctx.store(body.payload.offload.store)
             ctx.record("payload.offload", "/spec/payload/offload")
+        without_rules_file(ctx.features, ctx.target)  # no rules delivered: no exact alert
         record_governance(workflow, ctx)
 
     def _record_condition(self, condition: Condition, pointer: str, ctx: RenderContext) -> None:

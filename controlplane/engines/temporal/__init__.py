@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from controlplane.engines.base import CompatSample, Engine, Limits, lazy, load
-from controlplane.engines.temporal.namespaces import share_namespaces
+from controlplane.engines.temporal.rules import share_temporal
 from controlplane.engines.temporal.translate import (
     PAYLOAD_LIMIT_BYTES,
     TemporalTranslator,
@@ -29,10 +29,15 @@ ENGINE = Engine(
     translator=TemporalTranslator(),
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),
     connect=lazy("controlplane.engines.temporal.client:create_client"),
-    share=share_namespaces,
+    share=share_temporal,
     spec_digest_paths=frozenset({"/spec/digest", "/spec/payload", "/schedule/payload"}),
     compat=CompatSample(
-        target={"address": "127.0.0.1:7233", "namespace": "compat", "taskQueue": "compat"},
+        target={
+            "address": "127.0.0.1:7233",
+            "namespace": "compat",
+            "taskQueue": "compat",
+            "prometheus": {"rulesDir": "compat"},  # slo and alerts as delivered rules
+        },
         activity=_compat_activity,
     ),
     # no thread_safe_client: a client drives its own event loop, one per drift worker thread

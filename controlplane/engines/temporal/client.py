@@ -85,6 +85,7 @@ from controlplane.engines.temporal.runtime.payload import make_run_payload
 from controlplane.engines.timeouts import TargetClock, TargetSilent, Timeouts
 from controlplane.engines.translator import Artifact, canonical_json, digest_of
 from controlplane.errors import EngineError
+from controlplane.monitoring.delivery import RulesFile, is_rules, is_rules_id
 from controlplane.spec.environment import EngineName, Environment, Target
 
 Result = TypeVar("Result")
@@ -115,6 +116,7 @@ class TemporalEngine:
         *,
         policy: RetryPolicy = DEFAULT_POLICY,
         ignore: tuple[str, ...] = (),
+        repo: Path | None = None,
     ) -> None:
         self.target = target
         self.environment = environment
@@ -126,6 +128,7 @@ class TemporalEngine:
         self._namespace_cached = False
         self.timeouts = Timeouts.of(target)
         self.clock = TargetClock(f"{target.name} ({target.address})", self.timeouts)
+        self.rules = RulesFile(target, environment, repo)  # the target's Prometheus rules
 
     def close(self) -> None:
         self._loop.close()
@@ -139,27 +142,38 @@ class TemporalEngine:
     # -- the contract -----------------------------------------------------------------------
 
     def read(self, artifact: Artifact) -> LiveResource | None:
+        if is_rules(artifact):
+            return self.rules.read(artifact)
         if _is_namespace(artifact):
             return self._run(self._read_namespace(artifact.resource))
         return self._run(self._read(artifact.workflow))
 
     def create(self, artifact: Artifact) -> LiveResource:
+        if is_rules(artifact):
+            return self.rules.apply(artifact)
         if _is_namespace(artifact):
             return self._run(self._apply_namespace(artifact))
         return self._run(self._apply(artifact, None))
 
     def update(self, artifact: Artifact, live: LiveResource) -> LiveResource:
+        if is_rules(artifact):
+            return self.rules.apply(artifact)
         if _is_namespace(artifact):
             return self._run(self._apply_namespace(artifact))
         return self._run(self._apply(artifact, live))
 
     def delete(self, resource_id: str) -> None:
+        if is_rules_id(resource_id):
+            self.rules.delete(resource_id)
+            return
         if "/" not in resource_id:  # a namespace: never deleted, only no longer managed
             self._run(self._forget_namespace(resource_id))
             return
         self._run(self._delete(resource_id))
 
     def diff(self, artifact: Artifact, live: LiveResource) -> list[Change]:
+        if is_rules(artifact):
+            return self.rules.diff(artifact, live)
         return diff_documents(self.desired_document(artifact, live), dict(live.document))
 
     def list_managed(self) -> list[LiveResource]:
@@ -661,6 +675,8 @@ class TemporalEngine:
     def desired_document(self, artifact: Artifact, live: LiveResource) -> dict[str, Any]:
         """`desired_view` normalized, as `diff` compares it: a namespace whose workflows ask
         for no retention (or for different ones) keeps the retention it has."""
+        if is_rules(artifact):
+            return self.rules.desired_document(artifact)
         desired = normalize(self.engine, desired_view(artifact), self.ignore)
         if _is_namespace(artifact) and desired.get("retention") is None:
             desired["retention"] = live.document.get("retention")
@@ -747,8 +763,8 @@ def namespace_not_found(error: RPCError) -> bool:
 def create_client(
     target: Target, environment: Environment, *, repo: Path | None = None
 ) -> TemporalEngine:
-    """The registry's factory (`repo` is unused: nothing of Temporal lives in files)."""
-    return TemporalEngine(target, environment)
+    """The registry's factory (`repo` roots the target's Prometheus rules file)."""
+    return TemporalEngine(target, environment, repo=repo)
 
 
 def desired_view(artifact: Artifact) -> dict[str, Any]:

@@ -62,6 +62,8 @@ class DevServer:
     port: int
     namespace: str
     log_path: Path | None
+    metrics_port: int | None = None
+    """Where the server serves its Prometheus metrics (`http://host:<port>/metrics`)."""
 
     @property
     def address(self) -> str:
@@ -130,6 +132,7 @@ async def start_dev_server(
     """
     executable = Path(binary) if binary else find_temporal_binary()
     port = port or free_port(host)
+    metrics_port = free_port(host)
     command = [
         str(executable),
         "server",
@@ -141,7 +144,7 @@ async def start_dev_server(
         "--http-port",
         str(free_port(host)),
         "--metrics-port",
-        str(free_port(host)),
+        str(metrics_port),
         "--headless",
         "--log-level",
         "warn",
@@ -160,7 +163,8 @@ async def start_dev_server(
             stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
             start_new_session=True,
         )
-    server = DevServer(process, host, port, namespace, Path(log_path) if log_path else None)
+    log_file = Path(log_path) if log_path else None
+    server = DevServer(process, host, port, namespace, log_file, metrics_port)
     try:
         await server.wait_healthy(timeout)
     except BaseException:
@@ -195,10 +199,24 @@ class TemporalEmulator:
             binary=find_temporal_binary(),
             timeout=server.timeout,
         )
+        # where its metrics are, for the Prometheus of `cpl local` (monitoring/local.py)
+        metrics = self.address(server.host, started.metrics_port or 0)
+        _metrics_file(server.state).write_text(metrics + "\n", encoding="utf-8")
         return started.process
+
+    def metrics_address(self, state: Path) -> str | None:
+        """`host:port` of the metrics of the server started with `state`, if known."""
+        try:
+            return _metrics_file(state).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
 
     def health(self, address: str, namespaces: tuple[str, ...]) -> tuple[bool, str]:
         return asyncio.run(_health(address, namespaces))
+
+
+def _metrics_file(state: Path) -> Path:
+    return state.with_name(f"{state.name}.metrics")
 
 
 async def _health(address: str, namespaces: tuple[str, ...]) -> tuple[bool, str]:

@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, Work
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from controlplane.engines.faults import FaultPlan
@@ -91,6 +92,7 @@ async def connect(
     namespace: str,
     timeout: float | None = None,
     data_converter: DataConverter | None = None,
+    runtime: Runtime | None = None,
 ) -> Client:
     """A client for `namespace` at `address`; EngineError naming the address when unreachable
     or, with a `timeout` (seconds), when it does not answer in time (a frozen server accepts
@@ -100,6 +102,8 @@ async def connect(
     options: dict[str, Any] = {"namespace": namespace, "interceptors": tracing_interceptors()}
     if data_converter is not None:
         options["data_converter"] = data_converter
+    if runtime is not None:  # e.g. the worker's, exporting metrics
+        options["runtime"] = runtime
     try:
         return await asyncio.wait_for(Client.connect(address, **options), timeout)
     except TimeoutError:
@@ -316,6 +320,7 @@ def serve_worker(
     workflows: tuple[Workflow, ...] = (),
     drift: DriftHost | None = None,
     repo: Path | None = None,
+    metrics: str | None = None,
 ) -> None:
     """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
     then running workflow tasks finish. Dead letters go through `dead_letters` (whose spool
@@ -323,10 +328,26 @@ def serve_worker(
     payloads above the smallest offload threshold of the target's `workflows` go to their
     store (`codec.target_converter`), and those of workflows with `security.encryption.key`
     are encrypted (`encryption.target_converter`, local key rings in `repo`). `drift` hosts
-    the shards of `cpl drift --on temporal`.
+    the shards of `cpl drift --on temporal`. `metrics` (`host:port`) serves the interpreter's
+    metrics for Prometheus there (`runtime/metrics.py`), with duration buckets at the
+    thresholds of `workflows`.
     """
     converter = target_converter(environment, target, workflows, repo=repo) if environment else None
-    asyncio.run(_serve(target, dead_letters, announce, converter, drift))
+    runtime = metrics_runtime(metrics, workflows) if metrics else None
+    asyncio.run(_serve(target, dead_letters, announce, converter, drift, runtime, metrics))
+
+
+def metrics_runtime(address: str, workflows: tuple[Workflow, ...] = ()) -> Runtime:
+    """The worker's temporalio Runtime, serving Prometheus metrics on `address`."""
+    from controlplane.engines.temporal.runtime.metrics import telemetry_runtime
+    from controlplane.monitoring.rules import Monitored, duration_buckets
+    from controlplane.spec.normalize import to_document
+
+    monitored = [Monitored.of(to_document(workflow), "") for workflow in workflows]
+    try:
+        return telemetry_runtime(address, duration_buckets(monitored))
+    except Exception as error:  # the SDK raises RuntimeError when it cannot bind
+        raise EngineError(f"cannot serve worker metrics on {address}: {error}") from None
 
 
 async def _serve(
@@ -335,13 +356,15 @@ async def _serve(
     announce: Callable[[str], None],
     converter: DataConverter | None = None,
     drift: DriftHost | None = None,
+    runtime: Runtime | None = None,
+    metrics: str | None = None,
 ) -> None:
     # imported here: the worker loads the workflow sandbox, which clients and runs never need
     from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
     from controlplane.engines.temporal.runtime.worker import build_worker
 
     address, namespace, task_queue = _settings(target)
-    client = await connect(address, namespace, Timeouts.of(target).connect, converter)
+    client = await connect(address, namespace, Timeouts.of(target).connect, converter, runtime)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signals.SIGINT, signals.SIGTERM):
@@ -353,7 +376,9 @@ async def _serve(
         async with worker:
             announce(
                 f"cpl worker: interpreter on task queue {task_queue} of namespace "
-                f"{namespace} at {address} (Ctrl-C to stop)"
+                f"{namespace} at {address}"
+                + (f", metrics on http://{metrics}/metrics" if metrics else "")
+                + " (Ctrl-C to stop)"
             )
             await stop.wait()
             announce("stopping: waiting for running workflow tasks…")

@@ -37,6 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from controlplane.engines.temporal.rules import FEATURES as MONITORING_FEATURES
 from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
     ActivityBinding,
@@ -53,6 +54,7 @@ from controlplane.engines.translator import (
     digest_of,
     record_governance,
 )
+from controlplane.monitoring.share import without_rules_file
 from controlplane.spec.environment import EngineName, Environment, Target
 from controlplane.spec.model import (
     AllOf,
@@ -116,6 +118,7 @@ class TemporalTranslator(Translator[None]):
     engine: ClassVar[EngineName] = "temporal"
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
+        **MONITORING_FEATURES,  # slo and alerts, objective by objective, metric by metric
         "task.circuitBreaker": Feature(
             "exact",
             "a cpl-circuit-breaker workflow per target and activity type, hosted by cpl "
@@ -461,6 +464,7 @@ class TemporalTranslator(Translator[None]):
         if body.payload is not None and body.payload.offload is not None:
             ctx.store(body.payload.offload.store)
             ctx.record("payload.offload", "/spec/payload/offload")
+        without_rules_file(ctx.features, ctx.target)  # no rules delivered: no exact alert
         record_governance(workflow, ctx)
         return codec
 

@@ -50,6 +50,7 @@ from controlplane.engines.temporal.runtime.data import (
     task_input,
 )
 from controlplane.engines.temporal.runtime.failures import StepFailure
+from controlplane.engines.temporal.runtime.metrics import record_run
 from controlplane.engines.temporal.runtime.payload import (
     DEAD_LETTER_ACTIVITY,
     INTERPRETER_WORKFLOW,
@@ -176,11 +177,14 @@ class CplInterpreter:
             # A malformed document must fail the run, not retry the workflow task forever.
             failure = StepFailure("SpecInvalid", f"{type(error).__name__}: {error}")
             await self._fail_run(spec, failure)
+            record_run(payload, "failed", self._calls.events)
             raise self._run_error(failure) from None
         except StepFailure as failure:
             await self._fail_run(spec, failure)
+            record_run(payload, "failed", self._calls.events)
             raise self._run_error(failure) from None
         self._state = "completed"
+        record_run(payload, "completed", self._calls.events)
         result: RunResult = {
             "output": document,
             "trace": list(self._trace),

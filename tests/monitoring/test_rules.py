@@ -1,0 +1,380 @@
+"""The rules rendered from slo and alerts: promtool accepts every file, thresholds keep the
+spec's units, and each target's file is a shared resource of its own."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from controlplane.engines import ENGINES, render
+from controlplane.engines.argo import metrics as argo
+from controlplane.engines.temporal import rules as temporal
+from controlplane.engines.translator import BindingError
+from controlplane.monitoring.rules import (
+    MetricSource,
+    Monitored,
+    RuleSettings,
+    duration_buckets,
+    le,
+    prom_duration,
+    rules_document,
+    rules_text,
+)
+from controlplane.pipeline import desired_state
+from controlplane.spec.load import load_environment, load_repo
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES: dict[str, tuple[MetricSource, Any]] = {
+    "temporal": (temporal.METRICS, temporal.monitored),
+    "argo": (argo.METRICS, argo.monitored),
+}
+
+
+def promtool(*files: Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.skip("promtool is not installed (make tools installs it)")
+    return subprocess.run(
+        [binary, "check", "rules", *map(str, files)], capture_output=True, text=True, timeout=60
+    )
+
+
+def _example_rules(tmp_path: Path) -> list[Path]:
+    """The rules file of every Temporal and Argo target of every example environment."""
+    workflows = [loaded.model for loaded in load_repo(ROOT).workflows]
+    files = []
+    for path in sorted((ROOT / "environments").glob("*.yaml")):
+        environment = load_environment(ROOT, path.stem)
+        for target in environment.spec.targets:
+            if target.engine not in SOURCES:
+                continue
+            source, monitored_of = SOURCES[target.engine]
+            found = []
+            for workflow in workflows:
+                if not target.select.matches(workflow):
+                    continue
+                try:
+                    artifact = render(workflow, target, environment)
+                except BindingError:
+                    continue
+                monitored = monitored_of(artifact, target)
+                if monitored is not None and not monitored.empty:
+                    found.append(monitored)
+            if not found:
+                continue
+            file = tmp_path / f"{environment.name}-{target.name}.rules.yml"
+            file.write_text(rules_text(rules_document(found, source)))
+            files.append(file)
+    return files
+
+
+def test_promtool_accepts_the_rules_of_every_example_environment_target(tmp_path: Path) -> None:
+    files = _example_rules(tmp_path)
+    engines = {file.name.split("-")[1] for file in files}
+    assert {"temporal", "argo"} <= engines, [f.name for f in files]
+    checked = promtool(*files)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("SUCCESS") == len(files)
+
+
+def _corpus() -> list[Monitored]:
+    """Workflows with every kind of objective and alert, at the edges of their values."""
+    alerts: list[list[dict[str, Any]]] = [
+        [{"metric": "failureRate", "above": ratio, "window": window}]
+        for ratio, window in itertools.product((0.0, 0.005, 0.02, 1.0), (None, 0.25, 90, 5400))
+    ]
+    alerts += [
+        [{"metric": "duration", "above": seconds, "window": 86400}]
+        for seconds in (0.25, 1, 90, 5400, 18000, 172800)
+    ]
+    alerts += [
+        [{"metric": metric, "above": count, "window": window}]
+        for metric in ("pendingTasks", "retries")
+        for count, window in ((0, None), (50, 300), (10**6, 3600))
+    ]
+    slos: list[dict[str, Any]] = [
+        {},
+        {"successRate": 1.0},
+        {"successRate": 0.995, "completionTime": {"p50": 0.5, "p95": 600, "p99": 5400}},
+        {"completionTime": {"p99": 259200}},
+    ]
+    found = []
+    for index, (alert, slo) in enumerate(itertools.product(alerts, slos)):
+        found.append(
+            Monitored(
+                tenant="t-" + str(index % 3),
+                name=f"w-{index}",
+                namespace='odd "name\\space' if index % 7 == 0 else "payments",
+                slo=slo,
+                alerts=tuple(alert),
+                task_queues=("orders", "orders.v2") if index % 2 else (),
+            )
+        )
+    return found
+
+
+@pytest.mark.parametrize("engine", sorted(SOURCES))
+def test_promtool_accepts_a_generated_corpus(engine: str, tmp_path: Path) -> None:
+    source, _ = SOURCES[engine]
+    files = []
+    for index, settings in enumerate((RuleSettings(), RuleSettings(slo_window=60, interval=1))):
+        file = tmp_path / f"corpus-{index}.rules.yml"
+        file.write_text(rules_text(rules_document(_corpus(), source, settings)))
+        files.append(file)
+    checked = promtool(*files)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _rules(monitored: Monitored, source: MetricSource = temporal.METRICS) -> list[dict[str, Any]]:
+    document = yaml.safe_load(rules_text(rules_document([monitored], source)))
+    (group,) = document["groups"]
+    rules: list[dict[str, Any]] = group["rules"]
+    return rules
+
+
+def test_thresholds_and_windows_stay_in_the_specs_units() -> None:
+    monitored = Monitored(
+        tenant="retail",
+        name="orders",
+        namespace="shop",
+        slo={"successRate": 0.995, "completionTime": {"p95": 600}},
+        alerts=(
+            {"metric": "failureRate", "above": 0.02, "window": 900},
+            {"metric": "duration", "above": 18000},
+            {"metric": "retries", "above": 50, "window": 300},
+            {"metric": "pendingTasks", "above": 200, "window": 3600},
+        ),
+        task_queues=("orders",),
+    )
+    by_name = {rule.get("alert") or rule["record"]: rule for rule in _rules(monitored)}
+    failure = by_name["CplFailureRate"]
+    assert failure["expr"].endswith("> 0.02") and "[15m]" in failure["expr"]
+    assert 'status="failed"' in failure["expr"]
+    assert failure["labels"] == {
+        "tenant": "retail",
+        "workflow": "orders",
+        "namespace": "shop",
+        "metric": "failureRate",
+        "window": "15m",
+        "cpl_alert": "0",
+    }
+    duration = by_name["CplRunDuration"]
+    assert 'le="18000"' in duration["expr"] and "[5m]" in duration["expr"]  # default window
+    assert by_name["CplRetries"]["expr"].endswith("> 50")
+    pending = by_name["CplPendingTasks"]
+    assert pending["for"] == "1h" and 'taskqueue=~"orders"' in pending["expr"]
+    assert by_name["CplSuccessRateObjective"]["expr"].endswith("< 0.995")
+    completion = by_name["CplCompletionTimeObjective"]
+    assert 'le="600"' in completion["expr"] and completion["expr"].endswith("< 0.95")
+    assert by_name["cpl:run_duration_seconds:p95"]["expr"].startswith("histogram_quantile(0.95,")
+
+
+def test_engines_without_a_metric_render_no_rule_for_it() -> None:
+    monitored = Monitored("retail", "orders", "shop", {}, ({"metric": "retries", "above": 5},))
+    assert rules_document([monitored], argo.METRICS) == {"groups": []}
+
+
+def test_worker_buckets_include_every_duration_threshold() -> None:
+    monitored = Monitored(
+        "retail",
+        "orders",
+        "shop",
+        {"completionTime": {"p50": 42.5, "p99": 259200}},
+        ({"metric": "duration", "above": 18000},),
+    )
+    buckets = duration_buckets([monitored])
+    assert {42.5, 259200.0, 18000.0} <= set(buckets) and list(buckets) == sorted(buckets)
+    assert [le(b) for b in (18000.0, 0.5, 42.5)] == ["18000", "0.5", "42.5"]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(900, "15m"), (5400, "1h30m"), (0.25, "250ms"), (90, "1m30s"), (172800, "2d")],
+)
+def test_windows_are_prometheus_durations(seconds: float, text: str) -> None:
+    assert prom_duration(seconds) == text
+
+
+ENVIRONMENT = """
+apiVersion: cpl.dev/v1
+kind: Environment
+metadata: {name: mon}
+spec:
+  tier: development
+  targets:
+    - name: temporal-a
+      engine: temporal
+      address: 127.0.0.1:7233
+      namespace: shop
+      taskQueue: cpl
+      prometheus: {rulesDir: monitoring/rules}
+    - name: temporal-b
+      engine: temporal
+      address: 127.0.0.1:7233
+      namespace: shop
+      taskQueue: cpl
+    - name: argo
+      engine: argo
+      path: deploy/argo
+      namespace: batch
+      prometheus: {rulesDir: monitoring/rules}
+"""
+
+WORKFLOW = """
+apiVersion: cpl.dev/v1
+kind: Workflow
+metadata: {{name: {name}, tenant: retail, version: 1.0.0, owner: team-orders}}
+spec:
+  start: done
+  steps:
+    - {{name: done, type: succeed}}
+{extra}
+"""
+
+
+def _repo(tmp_path: Path) -> Path:
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "workflows" / "retail").mkdir(parents=True)
+    (tmp_path / "environments" / "mon.yaml").write_text(textwrap.dedent(ENVIRONMENT))
+    extra = "  alerts:\n    - {metric: failureRate, above: 2%, window: 15m}"
+    for name, text in (("orders", extra), ("quiet", "")):
+        (tmp_path / "workflows" / "retail" / f"{name}.yaml").write_text(
+            WORKFLOW.format(name=name, extra=text)
+        )
+    return tmp_path
+
+
+def test_a_target_with_prometheus_settings_gets_one_rules_file_shared_by_its_workflows(
+    tmp_path: Path,
+) -> None:
+    desired = desired_state(_repo(tmp_path), "mon")
+    rules = {key: a for key, a in desired.artifacts.items() if key[0].startswith("shared:rules/")}
+    assert sorted(rules) == [
+        ("shared:rules/argo", "argo"),
+        ("shared:rules/temporal-a", "temporal-a"),
+    ]
+    temporal_rules = rules[("shared:rules/temporal-a", "temporal-a")]
+    assert temporal_rules.shared_by == ("retail/orders",)  # `quiet` declares nothing
+    assert temporal_rules.document["file"] == "monitoring/rules/temporal-a.rules.yml"
+    (group,) = temporal_rules.document["rules"]["groups"]
+    assert group["name"] == "cpl/shop/retail/orders"
+    argo_rules = rules[("shared:rules/argo", "argo")]
+    assert (
+        "argo_workflows_cpl_runs_total"
+        in argo_rules.document["rules"]["groups"][0]["rules"][0]["expr"]
+    )
+
+
+def test_the_rules_file_is_written_read_back_diffed_and_deleted(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    desired = desired_state(repo, "mon")
+    environment = desired.environment
+    for target_name in ("temporal-a", "argo"):
+        artifact = desired.artifacts[(f"shared:rules/{target_name}", target_name)]
+        target = environment.target(target_name)
+        client = ENGINES[target.engine].connect(target, environment, repo=repo)
+        assert client.read(artifact) is None
+        live = client.create(artifact)
+        assert live.digest == artifact.digest and client.diff(artifact, live) == []
+        assert client.desired_document(artifact, live) == live.document
+        path = repo / artifact.document["file"]
+        path.write_text(path.read_text().replace("> 0.02", "> 0.2"))
+        edited = client.read(artifact)
+        assert edited is not None
+        (change,) = client.diff(artifact, edited)
+        assert change["path"].endswith("/expr")
+        client.delete(live.id)
+        assert not path.exists() and client.read(artifact) is None
+
+
+def test_an_unreachable_prometheus_fails_the_apply_after_writing_the_rules(tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    environment_file = repo / "environments" / "mon.yaml"
+    environment_file.write_text(
+        environment_file.read_text().replace(
+            "prometheus: {rulesDir: monitoring/rules}\n    - name: temporal-b",
+            "prometheus: {rulesDir: monitoring/rules, reloadUrl: 'http://127.0.0.1:9/-/reload'}"
+            "\n    - name: temporal-b",
+        )
+    )
+    desired = desired_state(repo, "mon")
+    artifact = desired.artifacts[("shared:rules/temporal-a", "temporal-a")]
+    target = desired.environment.target("temporal-a")
+    client = ENGINES["temporal"].connect(target, desired.environment, repo=repo)
+    with pytest.raises(Exception, match="the rules are written but Prometheus at") as caught:
+        client.create(artifact)
+    assert getattr(caught.value, "transient", False)
+    assert (repo / artifact.document["file"]).exists()
+
+
+def test_support_is_exact_only_where_the_target_gets_a_rules_file(tmp_path: Path) -> None:
+    desired = desired_state(_repo(tmp_path), "mon")
+
+    def verdict(target: str) -> tuple[str, str]:
+        artifact = desired.artifacts[("retail/orders", target)]
+        (record,) = [r for r in artifact.support if r.feature == "alerts.failureRate"]
+        return record.support, record.reason
+
+    assert verdict("temporal-a")[0] == "exact"
+    support, reason = verdict("temporal-b")  # no prometheus settings: nothing delivered
+    assert support == "approximated"
+    assert "target 'temporal-b' names no prometheus.rulesDir" in reason
+    assert verdict("argo")[0] == "approximated"  # never run here
+
+
+ARGO_ONLY = """
+apiVersion: cpl.dev/v1
+kind: Environment
+metadata: {name: gitops}
+spec:
+  tier: development
+  targets:
+    - name: argo
+      engine: argo
+      path: deploy/argo
+      namespace: batch
+      prometheus: {rulesDir: monitoring/rules}
+"""
+
+COMPLIANT = """
+apiVersion: cpl.dev/v1
+kind: Workflow
+metadata: {name: orders, tenant: retail, version: 1.0.0, owner: team-orders}
+spec:
+  timeout: 1h
+  retention: 7d
+  input: {schema: {type: object}}
+  start: done
+  steps:
+    - {name: done, type: succeed}
+"""
+
+
+def test_apply_writes_the_rules_file_and_deletes_it_with_the_last_alert(tmp_path: Path) -> None:
+    from controlplane.cli import run
+
+    (tmp_path / "environments").mkdir()
+    (tmp_path / "workflows" / "retail").mkdir(parents=True)
+    (tmp_path / "environments" / "gitops.yaml").write_text(textwrap.dedent(ARGO_ONLY))
+    spec = tmp_path / "workflows" / "retail" / "orders.yaml"
+    alerting = COMPLIANT + "  alerts:\n    - {metric: failureRate, above: 2%, window: 15m}\n"
+    spec.write_text(textwrap.dedent(alerting))
+    rules = tmp_path / "monitoring" / "rules" / "argo.rules.yml"
+    apply = ["apply", "--env", "gitops", "--yes", "--repo", str(tmp_path)]
+
+    assert run(apply) == 0
+    assert rules.read_text().startswith("# cpl-digest: sha256:")
+    assert "argo_workflows_cpl_runs_total" in rules.read_text()
+    assert run(["drift", "--env", "gitops", "--repo", str(tmp_path)]) == 0
+
+    spec.write_text(textwrap.dedent(COMPLIANT).replace("1.0.0", "1.0.1"))  # no alert left
+    assert run(apply) == 0
+    assert not rules.exists()
+    assert run(["drift", "--env", "gitops", "--repo", str(tmp_path)]) == 0
