@@ -103,13 +103,16 @@ class Worker(Protocol):
         environment: Environment | None = None,
         workflows: tuple[Workflow, ...] = (),
         drift: DriftHost | None = None,
+        audit: Callable[[str, str | None, dict[str, Any], str | None], Any] | None = None,
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
         `announce` receives one line once serving (and one when stopping); `dead_letters`
         hands dead letters to the environment's queues (`controlplane.deadletters`).
         `environment` and the repo's `workflows` configure payload offload (Temporal's codec);
-        `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`).
+        `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`);
+        `audit(type, subject, data, classification)` records the runtime's access events
+        (signals accepted or refused) in the environment's audit trail.
         """
         ...
 

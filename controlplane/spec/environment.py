@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from controlplane.errors import ConfigError, Diagnostic
+from controlplane.spec.identity import DeployApprovers, IdentitySettings
 from controlplane.spec.locate import Positions
 from controlplane.spec.model import Model, Workflow
 from controlplane.spec.types import NAME_PATTERN, Duration
@@ -271,6 +272,8 @@ class DeploySettings(Model):
     state: str | None = None
     lock: str | None = None
     aws: AwsSettings | None = None
+    # with spec.identity: the roles whose principals may apply and `drift --sync`
+    approvers: DeployApprovers | None = None
 
     @field_validator("state")
     @classmethod
@@ -434,6 +437,7 @@ class EnvironmentBody(Model):
     aws: AwsSettings | None = None
     notifications: list[Notification] = Field(default_factory=list, max_length=20)
     drift: DriftSettings | None = None
+    identity: IdentitySettings | None = None
 
 
 class Environment(Model):

@@ -37,6 +37,7 @@ from controlplane.spec.model import Workflow
 if TYPE_CHECKING:
     from controlplane.deadletters.outbox import Outbox
     from controlplane.engines.fanout import DriftHost
+    from controlplane.engines.temporal.runtime.activities import AuditRecord
 
 __all__ = [
     "RunOutcome",
@@ -221,7 +222,9 @@ class TemporalRunner:
         """Render → spec payload → start the interpreter run on the target's task queue
         (with the fault plan in its payload)."""
         address, namespace, task_queue = _settings(target)
-        payload = spec_payload(TemporalTranslator().render(workflow, target, environment))
+        payload = _with_fetched_keys(
+            spec_payload(TemporalTranslator().render(workflow, target, environment))
+        )
         self.environment = environment
         converter = self._converter(target, (workflow,))
         injected = fault_specs(faults) if faults is not None else None
@@ -280,6 +283,18 @@ class TemporalRunner:
         asyncio.run(go())
 
 
+def _with_fetched_keys(payload: SpecPayload) -> SpecPayload:
+    """The payload with the keys of an https JWKS added to its identity (the artifact holds
+    only the keys known without the network)."""
+    identity = payload.get("identity")
+    if identity is None or "jwks" not in identity:
+        return payload
+    from controlplane.identity.jwks import fetch_jwks
+
+    keys = [*identity["keys"], *fetch_jwks(identity["jwks"])]
+    return {**payload, "identity": {**identity, "keys": keys}}
+
+
 def serve_worker(
     target: Target,
     *,
@@ -288,15 +303,17 @@ def serve_worker(
     environment: Environment | None = None,
     workflows: tuple[Workflow, ...] = (),
     drift: DriftHost | None = None,
+    audit: AuditRecord | None = None,
 ) -> None:
     """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
     then running workflow tasks finish. Dead letters go through `dead_letters` (whose spool
     is re-sent at start and periodically), else to the log only. With the `environment`,
     payloads above the smallest offload threshold of the target's `workflows` go to their
-    store (`codec.target_converter`). `drift` hosts the shards of `cpl drift --on temporal`.
+    store (`codec.target_converter`). `drift` hosts the shards of `cpl drift --on temporal`;
+    `audit` records the interpreter's signal events (accepted, refused) in the audit trail.
     """
     converter = target_converter(environment, target, workflows) if environment else None
-    asyncio.run(_serve(target, dead_letters, announce, converter, drift))
+    asyncio.run(_serve(target, dead_letters, announce, converter, drift, audit))
 
 
 async def _serve(
@@ -305,9 +322,10 @@ async def _serve(
     announce: Callable[[str], None],
     converter: DataConverter | None = None,
     drift: DriftHost | None = None,
+    audit: AuditRecord | None = None,
 ) -> None:
     # imported here: the worker loads the workflow sandbox, which clients and runs never need
-    from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
+    from controlplane.engines.temporal.runtime.activities import AuditRecorder, DeadLetterHandOff
     from controlplane.engines.temporal.runtime.worker import build_worker
 
     address, namespace, task_queue = _settings(target)
@@ -317,7 +335,7 @@ async def _serve(
     for number in (signals.SIGINT, signals.SIGTERM):
         loop.add_signal_handler(number, stop.set)
     hand_off = DeadLetterHandOff(outbox, target)
-    worker = build_worker(client, task_queue, hand_off, drift=drift)
+    worker = build_worker(client, task_queue, hand_off, drift=drift, audit=AuditRecorder(audit))
     resend = asyncio.create_task(hand_off.resend_periodically())
     try:
         async with worker:

@@ -259,6 +259,8 @@ class TemporalTranslator(Translator[None]):
             "deadLetter": dead_letter,
             "target": target.name,
         }
+        if environment.spec.identity is not None:  # the interpreter verifies signals with it
+            spec["identity"] = environment.spec.identity.runtime()  # type: ignore[typeddict-item]
         tracing = environment.tier != "development"
         ctx.record("tracing", "/spec")
         document: dict[str, Any] = {
