@@ -166,6 +166,17 @@ def deny(
     raise AccessDenied(message, rule, missing)
 
 
+def needs_token(
+    environment: Environment, operation: Operation, workflow: Workflow | None
+) -> bool:
+    """Whether a command must present a token in an environment with an identity: signals
+    and grants always (the interpreter verifies signals), and everything on staging and
+    production; on development, runs, applies and syncs only where a rule governs them."""
+    if operation in ("signal", "admin", "grant") or environment.tier != "development":
+        return True
+    return rule_of(environment, operation, workflow)[1] is not None
+
+
 def principal_for(
     repo: Path,
     environment: Environment,
@@ -177,10 +188,13 @@ def principal_for(
     auditor: Auditor | None = None,
 ) -> Principal:
     """The command's principal: the verified token where the environment declares an
-    identity (a missing or invalid token is recorded and denied), else self-declared."""
+    identity (a missing or invalid token is recorded and denied; see `needs_token` for the
+    development commands that may go without one), else self-declared."""
     from controlplane.identity.principal import self_declared, verified_principal
 
     if environment.spec.identity is None:
+        return self_declared()
+    if token is None and not needs_token(environment, operation, workflow):
         return self_declared()
     try:
         return verified_principal(environment, token)
