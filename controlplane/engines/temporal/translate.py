@@ -116,6 +116,15 @@ class TemporalTranslator(Translator[None]):
     engine: ClassVar[EngineName] = "temporal"
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
+        "access": Feature(
+            "approximated",
+            "with spec.identity the interpreter verifies approval and admin signals itself "
+            "(token signature, expiry, issuer, audience; approvers.roles and access.admin "
+            "roles), and cpl run / cpl signal check access.start/signal/admin with OPA; runs "
+            "started by other Temporal clients pass only the namespace's authorizer, and a "
+            "just-in-time grant named in an admin signal is checked by cpl signal, not by "
+            "the interpreter",
+        ),
         "task.circuitBreaker": Feature(
             "exact",
             "a cpl-circuit-breaker workflow per target and activity type, hosted by cpl "
