@@ -88,7 +88,7 @@ def test_each_reason_is_printed_once(
     repeated = {r: flat.count(_flat(r)) for r in reasons if flat.count(_flat(r)) != 1}
     assert repeated == {}
     # the same reason on three engines is one note naming them
-    assert "access: approx. on stepfunctions, temporal, argo (15 places in 15 workflows)" in text
+    assert "slo: approx. on stepfunctions, temporal, argo (14 places in 14 workflows)" in text
     assert "/spec/steps/" not in text  # places only with --details
 
 
