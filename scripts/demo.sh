@@ -11,7 +11,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 expect() {  # expect CODE command...: run, and fail the demo unless it exits with CODE
   local want=$1; shift
   set +e; "$@"; local got=$?; set -e
-  if [ "$got" -ne "$want" ]; then echo "demo: '$*' exited $got, expected $want" >&2; exit 1; fi
+  local shown=("${@/#eyJ*/[token]}")  # never print a token
+  if [ "$got" -ne "$want" ]; then echo "demo: '${shown[*]}' exited $got, expected $want" >&2; exit 1; fi
 }
 
 step "validate the example repo (schema + semantic checks)"
@@ -154,7 +155,7 @@ env["spec"]["audit"] = {"sinks": [{"file": ".cpl/audit/verified.jsonl"}]}
 apiVersion: cpl.dev/v1
 kind: Workflow
 metadata: {name: payout-approval, tenant: finance, version: 1.0.0, owner: team-finance,
-           description: A payout released by finance.}
+           description: A payout released by finance., labels: {runtime: temporal}}
 spec:
   timeout: 10m
   start: approve
@@ -177,8 +178,9 @@ PIDS+=($!)
 sleep 3
 
 step "a token without the role: cpl run is denied (exit 3, access.start, recorded)"
-expect 3 $CPL run finance/payout-approval --env verified --repo "$DEMO" --token "$CID"
-RUN=$($CPL run finance/payout-approval --env verified --repo "$DEMO" --token "$PAM" --format json \
+RUN_ARGS=(finance/payout-approval --env verified --target temporal-local --repo "$DEMO")
+expect 3 $CPL run "${RUN_ARGS[@]}" --token "$CID"
+RUN=$($CPL run "${RUN_ARGS[@]}" --token "$PAM" --format json \
   | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["runId"])')
 echo "started $RUN as pam"
 
