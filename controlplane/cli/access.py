@@ -282,14 +282,21 @@ def revoke_command(
 
 @access_group.command("list")
 @_env_option
+@token_option
 @repo_option
 @format_option("json")
-def list_command(env_name: str, repo: Path, output_format: str, output_file: Path | None) -> int:
-    """The environment's grants: requested, active, expired, revoked."""
+def list_command(
+    env_name: str, token: str | None, repo: Path, output_format: str, output_file: Path | None
+) -> int:
+    """The environment's grants: requested, active, expired, revoked (a token, when given,
+    is verified first)."""
     from controlplane.identity.grants import GrantStore
+    from controlplane.identity.principal import token_from, verified_principal
     from controlplane.spec.load import load_environment
 
     environment = load_environment(repo, env_name)
+    if environment.spec.identity is not None and token_from(token) is not None:
+        verified_principal(environment, token_from(token))
     now = dt.datetime.now(dt.UTC)
     grants = GrantStore.for_environment(environment, repo).all()
     if output_format == "json":

@@ -23,9 +23,12 @@ from typing import Any
 import pytest
 import yaml
 from temporalio.client import Client
+from temporalio.worker import Replayer
 
 from controlplane.cli import cli, run
 from controlplane.engines.temporal.devserver import DevServer
+from controlplane.engines.temporal.runtime.interpreter import CplInterpreter
+from controlplane.engines.temporal.runtime.worker import sandbox_runner
 from tests.conftest import ROOT
 
 from .keys import AUDIENCE, ISSUER, Issuer
@@ -276,6 +279,15 @@ def test_forged_and_unauthorised_approvals_leave_the_run_waiting(
     assert clerk["rule"] == "approvers.roles"
     assert clerk["missing"] == ["finance"]
     assert "token" not in json.dumps(refused).replace('"no token', "")
+
+    # the verdicts replay the same: expiry is judged at workflow time, not the clock
+    async def replay() -> None:
+        client = await Client.connect(temporal_server.address, namespace="default")
+        history = await client.get_workflow_handle(run_id).fetch_history()
+        replayer = Replayer(workflows=[CplInterpreter], workflow_runner=sandbox_runner())
+        await replayer.replay_workflow(history)
+
+    asyncio.run(replay())
 
 
 def test_a_grant_approved_by_a_second_principal_allows_admin_until_revoked(
