@@ -390,3 +390,41 @@ def test_a_forged_admin_signal_is_refused_by_the_interpreter(
         )
     )
     assert {e["rule"] for e in refused} == {"identity", "access.admin"}
+
+
+def test_apply_and_sync_need_a_deploy_approver(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    viewer = IDP.token("vic", ["viewer"])
+    code, _, err = cpl(capsys, repo, "apply", "--env", "secure", "--yes", "--token", viewer)
+    assert code == 3
+    assert "deploy.approvers" in err and "release" in err
+    code, _, err = cpl(
+        capsys, repo, "drift", "--env", "secure", "--sync", "--yes", "--token", viewer
+    )
+    assert code == 3
+    denied = events(repo, "access.denied")[-2:]
+    assert [(e["operation"], e["rule"], e["missing"]) for e in denied] == [
+        ("apply", "deploy.approvers", ["release"]),
+        ("sync", "deploy.approvers", ["release"]),
+    ]
+
+
+def test_production_without_identity_refuses_self_declared_approvals(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = environment("127.0.0.1:1")
+    env["metadata"]["name"] = "prod"
+    env["spec"]["tier"] = "production"
+    del env["spec"]["identity"]
+    env["spec"]["audit"] = {"sinks": [{"file": ".cpl/audit/prod.jsonl"}]}
+    (repo / "environments" / "prod.yaml").write_text(yaml.safe_dump(env))
+    answer = '{"approved": true, "by": "mallory", "roles": ["finance"]}'
+    code, _, err = cpl(
+        capsys, repo, "signal", "sec-payout-0123456789ab", "approve-payout", answer,
+        "--env", "prod", "--target", "temporal-local",
+    )  # fmt: skip
+    assert code == 3
+    assert "without spec.identity" in err
+    lines = (repo / ".cpl" / "audit" / "prod.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["data"]["rule"] == "spec.identity"
