@@ -184,6 +184,7 @@ class CplInterpreter:
             # A malformed document must fail the run, not retry the workflow task forever.
             failure = StepFailure("SpecInvalid", f"{type(error).__name__}: {error}")
             await self._fail_run(spec, failure)
+            await workflow.wait_condition(workflow.all_handlers_finished)
             raise self._run_error(failure) from None
         except StepFailure as failure:
             await self._fail_run(spec, failure)
