@@ -166,9 +166,7 @@ def deny(
     raise AccessDenied(message, rule, missing)
 
 
-def needs_token(
-    environment: Environment, operation: Operation, workflow: Workflow | None
-) -> bool:
+def needs_token(environment: Environment, operation: Operation, workflow: Workflow | None) -> bool:
     """Whether a command must present a token in an environment with an identity: signals
     and grants always (the interpreter verifies signals), and everything on staging and
     production; on development, runs, applies and syncs only where a rule governs them."""

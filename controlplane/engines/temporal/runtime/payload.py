@@ -129,10 +129,10 @@ State = Literal["running", "paused", "waiting", "completed", "failed"]
 class RunStatus(TypedDict):
     """Answer of the `status` query.
 
-    `trace` lists step names in the order they started (nested steps and compensations
-    included); `refused` the approval signals whose roles did not match and the signals whose
-token failed (with `reason`; never the token); `skipped` the steps
-    skipped by the `skip` signal or by a false DAG `when`.
+        `trace` lists step names in the order they started (nested steps and compensations
+        included); `refused` the approval signals whose roles did not match and the signals whose
+    token failed (with `reason`; never the token); `skipped` the steps
+        skipped by the `skip` signal or by a false DAG `when`.
     """
 
     state: State
