@@ -11,7 +11,8 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 expect() {  # expect CODE command...: run, and fail the demo unless it exits with CODE
   local want=$1; shift
   set +e; "$@"; local got=$?; set -e
-  if [ "$got" -ne "$want" ]; then echo "demo: '$*' exited $got, expected $want" >&2; exit 1; fi
+  local shown=("${@/#eyJ*/[token]}")  # never print a token
+  if [ "$got" -ne "$want" ]; then echo "demo: '${shown[*]}' exited $got, expected $want" >&2; exit 1; fi
 }
 
 step "validate the example repo (schema + semantic checks)"
@@ -132,6 +133,88 @@ expect 0 $CPL audit verify --env local --repo "$DEMO"
 
 step "the compliance report for auditors"
 expect 0 $CPL report --env local --repo "$DEMO" -o "$OUT/report.html"
+
+step "identity: an environment whose principals are verified tokens (spec.identity)"
+# A copy of local whose tokens are signed by a development key (its public JWKS in the repo),
+# and a payout that waits for an approval by finance; access.signal also lets clerks signal,
+# so the interpreter's own check of approvers.roles shows.
+.venv/bin/python - "$DEMO" <<'PY'
+import sys
+from pathlib import Path
+import yaml
+
+repo = Path(sys.argv[1])
+env = yaml.safe_load((repo / "environments" / "local.yaml").read_text())
+env["metadata"]["name"] = "verified"
+env["spec"]["identity"] = {"issuer": "https://cpl.local/dev", "audience": "cpl",
+                           "jwks": "identity/jwks.json"}
+env["spec"]["audit"] = {"sinks": [{"file": ".cpl/audit/verified.jsonl"}]}
+(repo / "environments" / "verified.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
+(repo / "workflows" / "finance").mkdir(parents=True, exist_ok=True)
+(repo / "workflows" / "finance" / "payout-approval.yaml").write_text("""\
+apiVersion: cpl.dev/v1
+kind: Workflow
+metadata: {name: payout-approval, tenant: finance, version: 1.0.0, owner: team-finance,
+           description: A payout released by finance., labels: {runtime: temporal}}
+spec:
+  timeout: 10m
+  start: approve
+  steps:
+    - {name: approve, type: approval, signal: approve-payout, timeout: 5m,
+       approvers: {roles: [finance]}, next: released}
+    - {name: released, type: succeed}
+  access:
+    start: {roles: [payments]}
+    signal: {roles: [finance, clerk]}
+""")
+PY
+FAY=$($CPL access token --env verified --repo "$DEMO" --new-key --sub fay --role finance --ttl 10m)
+CID=$($CPL access token --env verified --repo "$DEMO" --sub cid --role clerk --ttl 10m)
+PAM=$($CPL access token --env verified --repo "$DEMO" --sub pam --role payments --ttl 10m)
+echo "development signing key in $DEMO/.cpl/identity/, public keys in $DEMO/identity/jwks.json"
+stop_workers  # this worker records the interpreter's signal events in the verified trail
+$CPL worker --env verified --target temporal-local --repo "$DEMO" >"$OUT/worker-verified.log" 2>&1 &
+PIDS+=($!)
+sleep 3
+
+step "a token without the role: cpl run is denied (exit 3, access.start, recorded)"
+RUN_ARGS=(finance/payout-approval --env verified --target temporal-local --repo "$DEMO")
+expect 3 $CPL run "${RUN_ARGS[@]}" --token "$CID"
+RUN=$($CPL run "${RUN_ARGS[@]}" --token "$PAM" --format json \
+  | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["runId"])')
+echo "started $RUN as pam"
+
+step "approvals: a clerk's is refused by the interpreter, finance's (a verified token) releases"
+expect 0 $CPL signal "$RUN" approve-payout '{"approved": true}' --env verified \
+  --target temporal-local --repo "$DEMO" --token "$CID"
+expect 0 $CPL signal "$RUN" approve-payout '{"approved": true}' --env verified \
+  --target temporal-local --repo "$DEMO" --token "$FAY"
+.venv/bin/python - "$DEMO" "$RUN" <<'PY'
+import json, sys, time
+from pathlib import Path
+from controlplane.engines.temporal.runner import TemporalRunner
+from controlplane.spec.load import load_environment
+
+repo, run_id = Path(sys.argv[1]), sys.argv[2]
+environment = load_environment(repo, "verified")
+outcome = TemporalRunner(environment).outcome(environment.target("temporal-local"), run_id, 120)
+print(f"run {run_id}: {outcome['status']}, trace {outcome['trace']}")
+log = repo / ".cpl" / "audit" / "verified.jsonl"
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    signals = [e for e in events if e["type"].startswith("dev.cpl.signal.")]
+    if len(signals) >= 2:
+        break
+    time.sleep(0.2)
+for event in events:
+    data = event["data"]
+    print(f"audit: {event['type']} actor={data.get('actor')} verified={data.get('verified')} "
+          f"rule={data.get('rule', '-')}")
+ok = outcome["status"] == "succeeded" and [e["type"] for e in signals] == [
+    "dev.cpl.signal.refused", "dev.cpl.signal.accepted"]
+sys.exit(0 if ok else 1)
+PY
 
 step "stop the workers and the engines"
 stop_workers

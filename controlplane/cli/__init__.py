@@ -52,6 +52,7 @@ COMMANDS: dict[str, str] = {
     "import": "controlplane.cli.importing:import_command",
     "serve": "controlplane.cli.serve:serve_group",
     "state": "controlplane.cli.state:state_group",
+    "access": "controlplane.cli.access:access_group",
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from controlplane.cli.access import check_deploy_access, token_option
 from controlplane.cli.output import (
     Seconds,
     console_for,
@@ -230,6 +231,7 @@ def plan_command(
     help="Seconds to wait for another apply holding the environment's lock.",
 )
 @today_option
+@token_option
 @repo_option
 @format_option("json")
 @notify_apply_failures
@@ -240,6 +242,7 @@ def apply_command(
     backend: str | None,
     lock_timeout: float,
     today: dt.datetime | None,
+    token: str | None,
     repo: Path,
     output_format: str,
     output_file: Path | None,
@@ -248,8 +251,11 @@ def apply_command(
 
     Records the state after every resource, so an interrupted apply converges when run
     again. Exits 3 for a denied plan, 1 when anything failed or the plan file is stale.
+    Where ENV declares spec.identity, --token (or CPL_TOKEN) must belong to one of its
+    deploy.approvers (exit 3 otherwise).
     """
     environment = load_environment(repo, env_name)
+    check_deploy_access(repo, environment, token, "apply")
     saved = _read_plan_file(plan_file, environment.name) if plan_file else None
     console = console_for(err=True)
     with _locked(environment, repo, lock_timeout, console.print) as (lock, state_backend):

@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from controlplane.cli.access import check_deploy_access, token_option
 from controlplane.cli.deploy import sync as sync_drifted
 from controlplane.cli.output import (
     console_for,
@@ -102,6 +103,7 @@ REPORT_FORMATS = ("json", "markdown", "sarif")
     help="With --on temporal: the Temporal target that runs the drift workflow (default: "
     "spec.drift.on, else the environment's only Temporal target).",
 )
+@token_option
 @repo_option
 @format_option(*REPORT_FORMATS)
 def drift_command(
@@ -116,6 +118,7 @@ def drift_command(
     summary_file: Path | None,
     sync: bool,
     yes: bool,
+    token: str | None,
     repo: Path,
     output_format: str,
     output_file: Path | None,
@@ -129,6 +132,10 @@ def drift_command(
     """
     if sync and ref is not None:
         raise click.UsageError("--sync applies the working tree's specs: it takes no --ref")
+    if sync:  # checked before reading: a denied sync is refused at once (exit 3)
+        from controlplane.spec.load import load_environment
+
+        check_deploy_access(repo, load_environment(repo, env_name), token, "sync")
     fanned = None
     if on == "temporal":
         if ref is not None:

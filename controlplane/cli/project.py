@@ -29,7 +29,8 @@ _GITIGNORE = (".gitignore", "gitignore")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 def init_command(directory: Path, force: bool) -> int:
     """Scaffold a control repo in DIRECTORY: an example workflow, environments/local.yaml,
-    a CI workflow, a README and a .gitignore for cpl's working files (.cpl/).
+    a CI workflow, a README, a .gitignore for cpl's working files (.cpl/) and a development
+    signing key (.cpl/identity/) with its public keys in identity/jwks.json.
 
     Existing files are kept unless --force is given; an existing .gitignore is never
     replaced, it only gains the lines it lacks."""
@@ -46,6 +47,13 @@ def init_command(directory: Path, force: bool) -> int:
         text = templates.joinpath(template).read_text(encoding="utf-8") if template else ""
         target.write_text(text, encoding="utf-8")
         console.print(f"created {target}", markup=False)
+    from controlplane.identity.devkeys import create_dev_key
+
+    created = create_dev_key(directory, force=force)
+    if created is not None:
+        console.print(
+            f"created {created[1]} (development signing key in {created[0]})", markup=False
+        )
     name, template = _GITIGNORE
     action = _merge_lines(
         directory / name, templates.joinpath(template).read_text(encoding="utf-8")

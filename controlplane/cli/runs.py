@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from controlplane.cli.access import token_option
 from controlplane.cli.output import (
     Duration,
     console_for,
@@ -37,6 +38,9 @@ from controlplane.spec.load import load_environment, load_workflows
 from controlplane.spec.model import Workflow
 from controlplane.spec.run_input import check_run_input
 from controlplane.tracing import command_span, tracing
+
+if TYPE_CHECKING:
+    from controlplane.identity.abac import Operation
 
 DEFAULT_WAIT = "10m"
 MAX_WAIT = 7 * 86400.0
@@ -85,6 +89,9 @@ def worker_command(env_name: str, target_name: str, metrics: str | None, repo: P
         )
     # the worker's payload codec offloads by the thresholds of the target's workflows
     workflows = tuple(loaded.model for loaded in load_workflows(repo).workflows)
+    from controlplane.audit import Auditor
+
+    auditor = Auditor.for_environment(repo, environment)
     with tracing(environment, repo):  # the runs' spans, where the environment asks for them
         worker()(
             target,
@@ -95,6 +102,10 @@ def worker_command(env_name: str, target_name: str, metrics: str | None, repo: P
             drift=FanoutHost(repo),  # the shards of `cpl drift --on temporal`
             repo=repo,  # the local key rings of payload encryption
             metrics=_metrics_address(metrics, target),
+            # the interpreter's signal events (accepted, refused) go to the environment's trail
+            audit=lambda kind, subject, data, classification: auditor.emit(
+                kind, subject, data, classification=classification
+            ),
         )
     echo("worker stopped", err=True)
     return int(ExitCode.OK)
@@ -141,6 +152,7 @@ def _metrics_address(option: str | None, target: Target) -> str | None:
     metavar="D",
     help="With --wait: how long to wait (a duration such as 90s, 10m).",
 )
+@token_option
 @repo_option
 @format_option("json")
 def run_command(
@@ -151,6 +163,7 @@ def run_command(
     wait: bool,
     inject: Path | None,
     timeout: float,
+    token: str | None,
     repo: Path,
     output_format: str,
     output_file: Path | None,
@@ -161,12 +174,14 @@ def run_command(
     error, trace and events (secrets masked; the error text of a pii/phi/pci workflow
     redacted, see docs/security.md). Exits 1 if the run failed, was cancelled or is still
     running when the wait ends. --inject FILE runs the fault plan of FILE (development
-    environments only, see docs/runtime.md).
+    environments only, see docs/runtime.md). Where ENV declares spec.identity, --token (or
+    CPL_TOKEN) must be a valid token allowed by the workflow's access.start (exit 3 if not).
     """
     run_input = _input(input_text)
     environment = load_environment(repo, env_name)
     workflow = find_workflow(repo, workflow_ref)
     target = select_target(environment, workflow, target_name)
+    allowed = _authorize(repo, environment, workflow, target, token, "start")
     faults = _fault_plan(inject, environment, workflow) if inject is not None else None
     if faults is not None and faults.outages:
         if not wait:
@@ -180,6 +195,7 @@ def run_command(
     attributes = {"cpl.workflow": workflow.key, "cpl.target": target.name}
     with command_span(environment, repo, "cpl run", attributes):
         run_id = runner.start(workflow, target, environment, run_input, faults=faults)
+    _audit_start(repo, environment, workflow, target, run_id, allowed)
     if faults is not None and faults.outages:
         deadline = time.monotonic() + timeout
         announce = lambda line: echo(line, err=True)  # noqa: E731
@@ -295,6 +311,13 @@ def _input(text: str | None) -> Any:
 @click.argument("argument", metavar="[JSON]", required=False)
 @_env_option
 @click.option("--target", "target_name", required=True, help="The target of the run.")
+@click.option(
+    "--workflow",
+    "workflow_ref",
+    default=None,
+    help="The run's workflow (tenant/name; default: found from the run id).",
+)
+@token_option
 @repo_option
 @format_option("json")
 def signal_command(
@@ -303,18 +326,28 @@ def signal_command(
     argument: str | None,
     env_name: str,
     target_name: str,
+    workflow_ref: str | None,
+    token: str | None,
     repo: Path,
     output_format: str,
     output_file: Path | None,
 ) -> int:
     """Send a signal to a running run (Temporal: approvals, `pause`, `resume`, `skip`).
 
-    An approval takes `{"approved": true, "by": "alice", "roles": ["controller"]}`; `skip`
-    takes a step name (plain or as a JSON string); `pause` and `resume` take nothing.
+    An approval takes `{"approved": true}`: where ENV declares spec.identity, cpl adds your
+    token (--token or CPL_TOKEN) and the interpreter verifies it; elsewhere the self-declared
+    `{"approved": true, "by": "alice", "roles": ["controller"]}`. `skip` takes a step name
+    (plain or as a JSON string); `pause` and `resume` take nothing. Checked against the
+    workflow's access.signal (approvals) or access.admin (pause, resume, skip): exit 3 if
+    denied.
     """
     args = _signal_args(signal_name, argument)
     environment = load_environment(repo, env_name)
     target = target_named(environment, target_name)
+    workflow = _run_workflow(repo, run_id, workflow_ref)
+    operation: Operation = "admin" if signal_name in ADMIN_SIGNALS else "signal"
+    allowed = _authorize(repo, environment, workflow, target, token, operation)
+    args = _signed_args(signal_name, args, environment, allowed, token)
     engine = engine_named(target.engine)
     runner = engine.runner(environment, repo) if engine.runner is not None else None
     if runner is None or not runner.signals:
@@ -353,3 +386,119 @@ def _signal_args(name: str, argument: str | None) -> list[Any]:
         if name == "skip":  # a bare step name
             return [argument]
         raise click.BadParameter(f"not JSON: {error}", param_hint="JSON") from None
+
+
+# --- who runs and signals (docs/security.md, "Identity" and "Access") ----------------------
+
+ADMIN_SIGNALS = frozenset({"pause", "resume", "skip"})
+
+
+def _run_workflow(repo: Path, run_id: str, reference: str | None) -> Workflow | None:
+    """The workflow of a run: `--workflow`, else the one whose `<tenant>-<name>-` prefixes
+    the run id (the longest such), else None."""
+    if reference is not None:
+        return find_workflow(repo, reference)
+    found = [
+        loaded.model
+        for loaded in load_workflows(repo).workflows
+        if run_id.startswith(f"{loaded.model.metadata.tenant}-{loaded.model.metadata.name}-")
+    ]
+    return max(found, key=lambda w: len(w.key), default=None)
+
+
+def _authorize(
+    repo: Path,
+    environment: Environment,
+    workflow: Workflow | None,
+    target: Target,
+    token: str | None,
+    operation: Operation,
+) -> Any:
+    """The `Allowed` of the command's principal (exit 3 when denied). Without spec.identity:
+    development keeps self-declared principals, staging warns, production refuses
+    self-declared approvals and admin signals."""
+    from controlplane.identity.abac import authorize, deny, principal_for
+    from controlplane.identity.principal import token_from
+
+    if environment.spec.identity is None:
+        principal = principal_for(repo, environment, None, operation)
+        if environment.tier == "production" and operation in ("signal", "admin"):
+            deny(repo, environment, principal, operation, workflow,
+                 target=target.name, rule="spec.identity",
+                 reason="production signals need verified principals",
+                 message=f"access denied: environment '{environment.name}' is a production "
+                 "environment without spec.identity: approvals and admin signals need verified "
+                 "principals (declare spec.identity)")  # fmt: skip
+        if environment.tier != "development":
+            echo(
+                f"warning: environment '{environment.name}' declares no spec.identity: "
+                f"{operation} by a self-declared principal is not verified",
+                err=True,
+            )
+        return authorize(repo, environment, principal, operation, workflow)
+    if workflow is None:
+        raise ConfigError("cannot tell the run's workflow from its id: give --workflow tenant/name")
+    principal = principal_for(
+        repo,
+        environment,
+        token_from(token),
+        operation,
+        workflow,
+        target=target.name,
+    )
+    return authorize(
+        repo,
+        environment,
+        principal,
+        operation,
+        workflow,
+        target=target.name,
+    )
+
+
+def _audit_start(
+    repo: Path,
+    environment: Environment,
+    workflow: Workflow,
+    target: Target,
+    run_id: str,
+    allowed: Any,
+) -> None:
+    from controlplane.audit import RUN_STARTED, Auditor
+
+    Auditor.for_environment(repo, environment).emit(
+        RUN_STARTED,
+        workflow.key,
+        {
+            **allowed.audit(),
+            "operation": "start",
+            "workflow": workflow.key,
+            "target": target.name,
+            "runId": run_id,
+        },
+        classification=workflow.metadata.classification,
+    )
+
+
+def _signed_args(
+    name: str, args: list[Any], environment: Environment, allowed: Any, token: str | None
+) -> list[Any]:
+    """The signal's arguments with the sender's token where the environment declares an
+    identity (the interpreter verifies it); self-declared `by`/`roles` are dropped."""
+    from controlplane.identity.principal import token_from
+
+    if environment.spec.identity is None:
+        return args
+    auth: dict[str, Any] = {"token": token_from(token)}
+    if allowed.grant is not None:
+        auth["grant"] = allowed.grant
+    if name in ("pause", "resume"):
+        return [auth]
+    if name == "skip":
+        return [{"step": args[0], **auth}]
+    answer = args[0] if args else None
+    if not isinstance(answer, dict) or not isinstance(answer.get("approved"), bool):
+        raise click.BadParameter(
+            'an approval takes {"approved": true} or {"approved": false}', param_hint="JSON"
+        )
+    return [{"approved": answer["approved"], **auth}]

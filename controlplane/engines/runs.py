@@ -107,6 +107,7 @@ class Worker(Protocol):
         drift: DriftHost | None = None,
         repo: Path | None = None,
         metrics: str | None = None,
+        audit: Callable[[str, str | None, dict[str, Any], str | None], Any] | None = None,
     ) -> None:
         """Serve the target until SIGINT or SIGTERM, then let running work finish and return.
 
@@ -115,7 +116,9 @@ class Worker(Protocol):
         `environment` and the repo's `workflows` configure payload offload (Temporal's codec);
         `drift` computes the shards of a fanned-out drift run (`engines/fanout.py`); `repo`
         holds the local key rings of payload encryption; `metrics` (`host:port`) serves the
-        worker's Prometheus metrics there.
+        worker's Prometheus metrics there; `audit(type, subject, data, classification)`
+        records the runtime's access events (signals accepted or refused) in the
+        environment's audit trail.
         """
         ...
 

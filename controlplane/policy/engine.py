@@ -164,6 +164,14 @@ class EmbeddedOpa:
             outcomes.append(findings_of(results, self._by_package))
         return outcomes
 
+    def query(self, path: str, document: Mapping[str, Any]) -> Any:
+        """The value of `path` (e.g. `data.cpl.access.decision`) for the input `document`:
+        a decision document other than the gate's findings (access decisions)."""
+        try:
+            return self._engine.eval_document(path.removeprefix("data."), dict(document))
+        except OpaError as exc:
+            raise compile_error(exc.message, "policy evaluation failed") from None
+
     def close(self) -> None:
         self._engine.close()
         for replica in self._replicas:

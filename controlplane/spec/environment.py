@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from controlplane.errors import ConfigError, Diagnostic
+from controlplane.spec.identity import DeployApprovers, IdentitySettings
 from controlplane.spec.locate import Positions
 from controlplane.spec.model import Model, Workflow
 from controlplane.spec.types import NAME_PATTERN, Duration
@@ -308,6 +309,8 @@ class DeploySettings(Model):
     state: str | None = None
     lock: str | None = None
     aws: AwsSettings | None = None
+    # with spec.identity: the roles whose principals may apply and `drift --sync`
+    approvers: DeployApprovers | None = None
 
     @field_validator("state")
     @classmethod
@@ -523,6 +526,7 @@ class EnvironmentBody(Model):
     notifications: list[Notification] = Field(default_factory=list, max_length=20)
     drift: DriftSettings | None = None
     observability: Observability = Field(default_factory=Observability)
+    identity: IdentitySettings | None = None
 
 
 class Environment(Model):

@@ -30,6 +30,7 @@ from controlplane.spec.files import (
     relative_name,
 )
 from controlplane.spec.files import Source as Source  # re-exported: callers build Sources
+from controlplane.spec.identity import resolve_identity_keys
 from controlplane.spec.locate import (
     Positions,
     did_you_mean,
@@ -140,6 +141,7 @@ def load_environment(repo: Path, name: str) -> Environment:
             f"{relative_name(repo, found)}: metadata.name is '{environment.name}', "
             f"expected '{name}'"
         )
+    resolve_identity_keys(repo, environment.spec.identity)
     return environment
 
 

@@ -155,6 +155,12 @@ class StepFunctionsTranslator(Translator[State]):
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
         **ALARM_FEATURES,
+        "access": Feature(
+            "approximated",
+            "with spec.identity cpl run checks access.start with OPA on a verified token; "
+            "approvals are task-token callbacks (SendTaskSuccess) and executions started by "
+            "other AWS clients, which only IAM authorizes: cpl verifies no principal there",
+        ),
         "task": Feature("exact"),
         "task.lambda": Feature("exact"),
         "task.service": Feature(

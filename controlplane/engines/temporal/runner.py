@@ -41,6 +41,7 @@ from controlplane.spec.model import Workflow
 if TYPE_CHECKING:
     from controlplane.deadletters.outbox import Outbox
     from controlplane.engines.fanout import DriftHost
+    from controlplane.engines.temporal.runtime.activities import AuditRecord
 
 __all__ = [
     "RunOutcome",
@@ -244,7 +245,7 @@ class TemporalRunner:
         (with the fault plan in its payload)."""
         address, namespace, task_queue = _settings(target)
         artifact = TemporalTranslator().render(workflow, target, environment)
-        payload = spec_payload(artifact)
+        payload = _with_fetched_keys(spec_payload(artifact))
         tracing = bool((artifact.document.get("tracing") or {}).get("enabled"))
         self.environment = environment
         converter = self._converter(target, (workflow,))
@@ -311,6 +312,18 @@ class TemporalRunner:
         asyncio.run(go())
 
 
+def _with_fetched_keys(payload: SpecPayload) -> SpecPayload:
+    """The payload with the keys of an https JWKS added to its identity (the artifact holds
+    only the keys known without the network)."""
+    identity = payload.get("identity")
+    if identity is None or "jwks" not in identity:
+        return payload
+    from controlplane.identity.jwks import fetch_jwks
+
+    keys = [*identity["keys"], *fetch_jwks(identity["jwks"])]
+    return {**payload, "identity": {**identity, "keys": keys}}
+
+
 def serve_worker(
     target: Target,
     *,
@@ -321,6 +334,7 @@ def serve_worker(
     drift: DriftHost | None = None,
     repo: Path | None = None,
     metrics: str | None = None,
+    audit: AuditRecord | None = None,
 ) -> None:
     """The bundle's worker: cpl's interpreter on the target's task queue until SIGINT/SIGTERM,
     then running workflow tasks finish. Dead letters go through `dead_letters` (whose spool
@@ -330,11 +344,12 @@ def serve_worker(
     are encrypted (`encryption.target_converter`, local key rings in `repo`). `drift` hosts
     the shards of `cpl drift --on temporal`. `metrics` (`host:port`) serves the interpreter's
     metrics for Prometheus there (`runtime/metrics.py`), with duration buckets at the
-    thresholds of `workflows`.
+    thresholds of `workflows`; `audit` records the interpreter's signal events (accepted,
+    refused) in the audit trail.
     """
     converter = target_converter(environment, target, workflows, repo=repo) if environment else None
     runtime = metrics_runtime(metrics, workflows) if metrics else None
-    asyncio.run(_serve(target, dead_letters, announce, converter, drift, runtime, metrics))
+    asyncio.run(_serve(target, dead_letters, announce, converter, drift, runtime, metrics, audit))
 
 
 def metrics_runtime(address: str, workflows: tuple[Workflow, ...] = ()) -> Runtime:
@@ -358,9 +373,10 @@ async def _serve(
     drift: DriftHost | None = None,
     runtime: Runtime | None = None,
     metrics: str | None = None,
+    audit: AuditRecord | None = None,
 ) -> None:
     # imported here: the worker loads the workflow sandbox, which clients and runs never need
-    from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
+    from controlplane.engines.temporal.runtime.activities import AuditRecorder, DeadLetterHandOff
     from controlplane.engines.temporal.runtime.worker import build_worker
 
     address, namespace, task_queue = _settings(target)
@@ -370,7 +386,7 @@ async def _serve(
     for number in (signals.SIGINT, signals.SIGTERM):
         loop.add_signal_handler(number, stop.set)
     hand_off = DeadLetterHandOff(outbox, target)
-    worker = build_worker(client, task_queue, hand_off, drift=drift)
+    worker = build_worker(client, task_queue, hand_off, drift=drift, audit=AuditRecorder(audit))
     resend = asyncio.create_task(hand_off.resend_periodically())
     try:
         async with worker:

@@ -119,6 +119,15 @@ class TemporalTranslator(Translator[None]):
     FEATURES: ClassVar[dict[str, Feature]] = {
         **GOVERNANCE_FEATURES,
         **MONITORING_FEATURES,  # slo and alerts, objective by objective, metric by metric
+        "access": Feature(
+            "approximated",
+            "with spec.identity the interpreter verifies approval and admin signals itself "
+            "(token signature, expiry, issuer, audience; approvers.roles and access.admin "
+            "roles), and cpl run / cpl signal check access.start/signal/admin with OPA; runs "
+            "started by other Temporal clients pass only the namespace's authorizer, and a "
+            "just-in-time grant named in an admin signal is checked by cpl signal, not by "
+            "the interpreter",
+        ),
         "task.circuitBreaker": Feature(
             "exact",
             "a cpl-circuit-breaker workflow per target and activity type, hosted by cpl "
@@ -264,6 +273,8 @@ class TemporalTranslator(Translator[None]):
             "deadLetter": dead_letter,
             "target": target.name,
         }
+        if environment.spec.identity is not None:  # the interpreter verifies signals with it
+            spec["identity"] = environment.spec.identity.runtime()  # type: ignore[typeddict-item]
         tracing = environment.tier != "development"
         if tracing:  # a claim only where the runs are traced
             ctx.record("tracing", "/spec")

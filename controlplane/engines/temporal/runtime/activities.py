@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 
@@ -21,9 +23,50 @@ from controlplane.deadletters.message import build_message, dead_letter_id
 from controlplane.deadletters.outbox import RESEND_INTERVAL, Outbox
 from controlplane.deadletters.spool import Spool, Spooled
 from controlplane.engines.temporal.runtime.payload import DEAD_LETTER_ACTIVITY, DeadLetterMessage
+from controlplane.engines.temporal.runtime.signals import (
+    AUDIT_ACTIVITY,
+    SIGNAL_ACCEPTED,
+    SIGNAL_REFUSED,
+)
 from controlplane.spec.environment import Environment, Target
 
 _log = logging.getLogger(__name__)
+
+AuditRecord = Callable[[str, str | None, dict[str, Any], str | None], Any]
+"""Records one audit event: (type, subject, data, the workflow's classification)."""
+
+_AUDITED = frozenset({SIGNAL_ACCEPTED, SIGNAL_REFUSED})
+
+
+class AuditRecorder:
+    """Hosts `cpl.audit`: the interpreter's access events (signals accepted or refused),
+    written to the environment's audit sinks by `record` (`Auditor.emit`), else logged."""
+
+    def __init__(self, record: AuditRecord | None = None) -> None:
+        self.record_event = record
+
+    @activity.defn(name=AUDIT_ACTIVITY)
+    async def record(self, event: dict[str, Any]) -> str:
+        """Record one event; "recorded" or "logged" (an unknown type is refused)."""
+        kind = event.get("type")
+        if kind not in _AUDITED:
+            raise ValueError(f"cpl.audit records signal events, not {kind!r}")
+        data = {k: v for k, v in dict(event.get("data") or {}).items() if k != "token"}
+        subject = event.get("subject")
+        classification = event.get("classification")
+        _log.warning(
+            "%s: %s %s by %s", kind, data.get("operation"), data.get("signal"), data.get("actor")
+        )
+        if self.record_event is None:
+            return "logged"
+        await asyncio.to_thread(
+            self.record_event,
+            str(kind),
+            str(subject) if subject else None,
+            data,
+            str(classification) if classification else None,
+        )
+        return "recorded"
 
 
 class DeadLetterHandOff:

@@ -60,6 +60,13 @@ from controlplane.engines.temporal.runtime.payload import (
     RunStatus,
     State,
 )
+from controlplane.engines.temporal.runtime.signals import (
+    AUDIT_ACTIVITY,
+    SIGNAL_ACCEPTED,
+    SIGNAL_REFUSED,
+    Sender,
+    sender,
+)
 from controlplane.engines.temporal.runtime.tracing import StepSpans
 
 with workflow.unsafe.imports_passed_through():
@@ -71,6 +78,8 @@ __all__ = ["DEFAULT_TASK_TIMEOUT", "CplInterpreter", "StepFailure"]
 
 DEAD_LETTER_TIMEOUT = 60.0
 """Schedule-to-close bound of the dead-letter hand-off: a run never hangs on it."""
+AUDIT_TIMEOUT = 60.0
+"""Schedule-to-close bound of recording one audit event."""
 
 _RESULT_TYPES = frozenset({"task", "parallel", "map"})
 
@@ -159,6 +168,7 @@ class CplInterpreter:
         self._calls = ActivityCaller(payload)
         self._spans = StepSpans(payload)
         self._index = self._index_steps(payload["workflow"].get("spec", {}).get("steps", []))
+        self._identity = payload.get("identity")
 
     # -- run ---------------------------------------------------------------------------------
 
@@ -178,13 +188,17 @@ class CplInterpreter:
             failure = StepFailure("SpecInvalid", f"{type(error).__name__}: {error}")
             await self._fail_run(spec, failure)
             record_run(payload, "failed", self._calls.events)
+            await workflow.wait_condition(workflow.all_handlers_finished)
             raise self._run_error(failure) from None
         except StepFailure as failure:
             await self._fail_run(spec, failure)
             record_run(payload, "failed", self._calls.events)
+            await workflow.wait_condition(workflow.all_handlers_finished)
             raise self._run_error(failure) from None
         self._state = "completed"
         record_run(payload, "completed", self._calls.events)
+        # a signal's audit event is recorded before the run ends
+        await workflow.wait_condition(workflow.all_handlers_finished)
         result: RunResult = {
             "output": document,
             "trace": list(self._trace),
@@ -393,11 +407,22 @@ class CplInterpreter:
                     raise StepFailure("Timeout", f"approval {name} timed out") from None
                 answer = answers.pop(0)
                 record = self._approval_record(name, signal, answer)
+                audit = {
+                    **answer.get("sender", {}),
+                    "operation": "signal",
+                    "signal": signal,
+                    "step": name,
+                    "approved": record["approved"],
+                }
                 if roles and not roles & set(record["roles"]):
                     workflow.logger.warning("approval %s refused: %s", name, record)
                     self._refused.append(record)
+                    missing = sorted(roles)
+                    refused = {**audit, "rule": "approvers.roles", "missing": missing}
+                    await self._audit(SIGNAL_REFUSED, refused)
                     continue
                 self._approvals.append(record)
+                await self._audit(SIGNAL_ACCEPTED, audit)
                 if record["approved"]:
                     return _Outcome(_next_of(step))
                 raise StepFailure("ApprovalRejected", f"{name} rejected by {record['by']}")
@@ -406,9 +431,10 @@ class CplInterpreter:
 
     @staticmethod
     def _approval_record(name: str, signal: str, answer: Any) -> dict[str, Any]:
+        """What the status shows of an answer: who (never a token), roles, verdict."""
         answer = answer if isinstance(answer, Mapping) else {}
         roles = answer.get("roles")
-        return {
+        record = {
             "step": name,
             "signal": signal,
             "approved": answer.get("approved") is True,
@@ -416,6 +442,51 @@ class CplInterpreter:
             "roles": [str(role) for role in roles] if isinstance(roles, list) else [],
             "at": workflow.now().isoformat(),
         }
+        if answer.get("verified"):
+            record["verified"] = True
+        return record
+
+    # -- who sent a signal, and the audit trail of signals ---------------------------------
+
+    def _sender(self, argument: Any) -> Sender:
+        return sender(self._identity, argument, workflow.now())
+
+    async def _refuse(self, signal: str, who: Sender, operation: str, **extra: Any) -> None:
+        """Record a signal whose token failed: shown in the status, audited, ignored."""
+        workflow.logger.warning("signal %s refused: %s", signal, who.refusal)
+        record: dict[str, Any] = {"signal": signal, "by": who.actor, "reason": who.refusal}
+        self._refused.append({**record, "at": workflow.now().isoformat(), **extra})
+        data = {**who.audit(), **who.extra, "operation": operation, "signal": signal}
+        await self._audit(SIGNAL_REFUSED, {**data, "rule": "identity", "reason": who.refusal})
+
+    async def _audit(self, type: str, data: dict[str, Any]) -> None:
+        """Record an access audit event through `cpl worker` (activity `cpl.audit`)."""
+        info = workflow.info()
+        metadata = self._payload["workflow"].get("metadata", {})
+        subject = f"{metadata.get('tenant', '')}/{metadata.get('name', '')}"
+        event = {
+            "type": type,
+            "subject": subject,
+            "classification": metadata.get("classification"),
+            "data": {
+                **data,
+                "runId": info.workflow_id,
+                "workflow": subject,
+                "target": self._payload.get("target"),
+            },
+        }
+        try:
+            await workflow.execute_activity(
+                AUDIT_ACTIVITY,
+                event,
+                task_queue=info.task_queue,
+                schedule_to_close_timeout=_seconds(AUDIT_TIMEOUT),
+                start_to_close_timeout=_seconds(10),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                summary="audit",
+            )
+        except ActivityError as error:
+            workflow.logger.error("audit event %s not recorded: %s", type, error)
 
     async def _succeed(self, step: Step, document: Any) -> _Outcome:
         return _Outcome(None)
@@ -523,25 +594,76 @@ class CplInterpreter:
     # -- signals and queries -----------------------------------------------------------------
 
     @workflow.signal
-    def pause(self) -> None:
+    async def pause(self, auth: Any = None) -> None:
         """Stop starting new steps; running ones finish."""
-        self._paused = True
+        admitted, event = self._admit("pause", auth)
+        if admitted:
+            self._paused = True
+        await self._audit(*event)
 
     @workflow.signal
-    def resume(self) -> None:
+    async def resume(self, auth: Any = None) -> None:
         """Start steps again after `pause`."""
-        self._paused = False
+        admitted, event = self._admit("resume", auth)
+        if admitted:
+            self._paused = False
+        await self._audit(*event)
 
     @workflow.signal
-    def skip(self, step: str) -> None:
-        """Skip `step` the next time it is reached: its result is null."""
-        self._skip_requests.append(step)
+    async def skip(self, step: Any) -> None:
+        """Skip `step` the next time it is reached: its result is null. With an identity,
+        the argument is `{"step": S, "token": JWT}`."""
+        name = str(step.get("step") if isinstance(step, Mapping) else step)
+        admitted, event = self._admit("skip", step, name)
+        if admitted:
+            self._skip_requests.append(name)
+        await self._audit(*event)
+
+    def _admit(
+        self, signal: str, auth: Any, step: str | None = None
+    ) -> tuple[bool, tuple[str, dict[str, Any]]]:
+        """Whether an admin signal is admitted, and its audit event: its token verifies and,
+        where the workflow declares `access.admin` roles, it holds one of them or names a
+        just-in-time grant (grants are checked by `cpl signal`, see docs/security.md).
+
+        The effect is applied by the caller before the event is recorded: a signal's order
+        relative to the steps must not wait on the audit."""
+        who = self._sender(auth)
+        target = {"step": step} if step is not None else {}
+        data = {**who.audit(), **who.extra, "operation": "admin", "signal": signal, **target}
+        if who.refusal is not None:
+            workflow.logger.warning("signal %s refused: %s", signal, who.refusal)
+            self._refused.append(
+                {"signal": signal, "by": "", "roles": [], "reason": who.refusal, **target}
+            )
+            return False, (SIGNAL_REFUSED, {**data, "rule": "identity", "reason": who.refusal})
+        admin = self._payload["workflow"].get("spec", {}).get("access", {}).get("admin", {})
+        roles = set(admin.get("roles", [])) if self._identity is not None else set()
+        if roles and not roles & set(who.roles) and "grant" not in who.extra:
+            self._refused.append({"signal": signal, "by": who.actor, "roles": list(who.roles)})
+            refusal = {"rule": "access.admin", "missing": sorted(roles)}
+            return False, (SIGNAL_REFUSED, {**data, **refusal})
+        workflow.logger.info("%s by %s", signal, who.actor or "(self-declared)")
+        return True, (SIGNAL_ACCEPTED, data)
 
     @workflow.signal(dynamic=True)
-    def answer(self, name: str, args: Sequence[RawValue]) -> None:
-        """Approval answers, kept per signal name until an approval step reads them."""
+    async def answer(self, name: str, args: Sequence[RawValue]) -> None:
+        """Approval answers, kept per signal name until an approval step reads them; with an
+        identity, only answers whose token verifies (the others are refused and audited)."""
         value = workflow.payload_converter().from_payload(args[0].payload) if args else None
-        self._answers.setdefault(name, []).append(value)
+        who = self._sender(value)
+        if who.refusal is not None:
+            await self._refuse(name, who, "signal")
+            return
+        approved = isinstance(value, Mapping) and value.get("approved") is True
+        answer = {
+            "approved": approved,
+            "by": who.actor,
+            "roles": list(who.roles),
+            "verified": who.verified,
+            "sender": {**who.audit(), **who.extra},
+        }
+        self._answers.setdefault(name, []).append(answer)
 
     @workflow.query
     def status(self) -> RunStatus:

@@ -18,9 +18,11 @@ that spec payload plus the run's input, as the single argument of the workflow t
      "tracing": true}                                 # optional
 
 `target` names the environment's target the version was published to: circuit breakers are
-shared per target and activity type. `faults` is the fault plan of `cpl run --inject` (only
-on development environments). `tracing` is the artifact's `tracing.enabled`: the run's steps
-get OpenTelemetry spans (runtime/tracing.py).
+shared per target and activity type. `identity` (where the environment declares
+`spec.identity`) holds the issuer, audience and public keys the interpreter verifies the
+tokens of approval and admin signals with (`signals.py`). `faults` is the fault plan of
+`cpl run --inject` (only on development environments). `tracing` is the artifact's
+`tracing.enabled`: the run's steps get OpenTelemetry spans (runtime/tracing.py).
 
 The payload is plain JSON: the interpreter reads nothing but these keys, so a run keeps the
 definition it started with whatever is published later. This module is imported by the
@@ -64,6 +66,19 @@ class DeadLetterBinding(TypedDict):
     queue: str
 
 
+class RuntimeIdentity(TypedDict):
+    """The environment's `spec.identity` as the interpreter verifies signals with it: the
+    issuer, audience and roles claim of its tokens and their public keys (JWKs). `jwks` is
+    the https URL the keys are fetched from when they are not in the repo (`cpl run` adds
+    the fetched keys to the run's payload)."""
+
+    issuer: str
+    audience: str
+    rolesClaim: str
+    keys: list[dict[str, Any]]
+    jwks: NotRequired[str]
+
+
 class SpecPayload(TypedDict):
     """One published spec version: what the translator produces for a Temporal target."""
 
@@ -73,6 +88,7 @@ class SpecPayload(TypedDict):
     activities: dict[str, ActivityBinding]
     deadLetter: DeadLetterBinding | None
     target: NotRequired[str]
+    identity: NotRequired[RuntimeIdentity]
 
 
 class FaultSpec(TypedDict):
@@ -116,9 +132,10 @@ State = Literal["running", "paused", "waiting", "completed", "failed"]
 class RunStatus(TypedDict):
     """Answer of the `status` query.
 
-    `trace` lists step names in the order they started (nested steps and compensations
-    included); `refused` the approval signals whose roles did not match; `skipped` the steps
-    skipped by the `skip` signal or by a false DAG `when`.
+        `trace` lists step names in the order they started (nested steps and compensations
+        included); `refused` the approval signals whose roles did not match and the signals whose
+    token failed (with `reason`; never the token); `skipped` the steps
+        skipped by the `skip` signal or by a false DAG `when`.
     """
 
     state: State
@@ -177,6 +194,8 @@ def make_run_payload(
     }
     if "target" in spec:
         payload["target"] = spec["target"]
+    if "identity" in spec:
+        payload["identity"] = spec["identity"]
     if faults:
         payload["faults"] = faults
     if tracing:

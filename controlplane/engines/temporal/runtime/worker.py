@@ -19,7 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from controlplane.engines.fanout import DriftHost
 from controlplane.engines.temporal.drift.activities import DriftActivities
 from controlplane.engines.temporal.drift.workflow import CplDriftWorkflow
-from controlplane.engines.temporal.runtime.activities import DeadLetterHandOff
+from controlplane.engines.temporal.runtime.activities import AuditRecorder, DeadLetterHandOff
 from controlplane.engines.temporal.runtime.breaker import CircuitBreakerWorkflow
 from controlplane.engines.temporal.runtime.hosted import HOSTED_ACTIVITIES
 from controlplane.engines.temporal.runtime.interpreter import CplInterpreter
@@ -33,6 +33,7 @@ def build_worker(
     dead_letters: DeadLetterHandOff | Path | str | None = None,
     activities: Sequence[Callable[..., Any]] = (),
     drift: DriftHost | None = None,
+    audit: AuditRecorder | None = None,
     **options: Any,
 ) -> Worker:
     """A Worker running the interpreter and cpl's hosted activities on `task_queue`.
@@ -41,8 +42,10 @@ def build_worker(
     without an environment); `activities` adds more activities to the same worker (tests,
     single-process demos); `drift` hosts the shards of `cpl drift --on temporal` (the drift
     workflow runs on every worker, its activities where a host is given); `options` are
-    passed to `temporalio.worker.Worker`.
+    passed to `temporalio.worker.Worker`. `audit` records the interpreter's signal events
+    (without one they are logged).
     """
+    audit = audit or AuditRecorder()
     hosted = DriftActivities(drift).all() if drift is not None else []
     if not isinstance(dead_letters, DeadLetterHandOff):
         dead_letters = DeadLetterHandOff(spool=dead_letters)
@@ -51,7 +54,13 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=[CplInterpreter, CircuitBreakerWorkflow, CplDriftWorkflow],
-        activities=[dead_letters.hand_off, *HOSTED_ACTIVITIES, *hosted, *activities],
+        activities=[
+            dead_letters.hand_off,
+            audit.record,
+            *HOSTED_ACTIVITIES,
+            *hosted,
+            *activities,
+        ],
         **options,
     )
 
@@ -75,5 +84,8 @@ def sandbox_runner() -> SandboxedWorkflowRunner:
         and name not in parents
         and not name.startswith(RUNTIME_PACKAGE)
     ]
+    # the token library's cryptography is a native extension: it loads once, outside the
+    # sandbox (signals.py verifies approval and admin signals with it)
+    passthrough += ["joserfc", "cryptography"]
     restrictions = SandboxRestrictions.default.with_passthrough_modules(*passthrough)
     return SandboxedWorkflowRunner(restrictions=restrictions)
