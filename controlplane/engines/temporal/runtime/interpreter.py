@@ -59,6 +59,7 @@ from controlplane.engines.temporal.runtime.payload import (
     RunStatus,
     State,
 )
+from controlplane.engines.temporal.runtime.timings import StepClock
 
 with workflow.unsafe.imports_passed_through():
     import jsonschema
@@ -155,6 +156,7 @@ class CplInterpreter:
         self._error: dict[str, str] | None = None
         self._compensations: list[tuple[str, Any]] = []
         self._calls = ActivityCaller(payload)
+        self._clock = StepClock()
         self._index = self._index_steps(payload["workflow"].get("spec", {}).get("steps", []))
 
     # -- run ---------------------------------------------------------------------------------
@@ -184,6 +186,7 @@ class CplInterpreter:
             "trace": list(self._trace),
             "version": payload["version"],
             "digest": payload["digest"],
+            "steps": self._clock.records(),
         }
         if self._calls.events:
             result["events"] = list(self._calls.events)
@@ -194,6 +197,7 @@ class CplInterpreter:
             "trace": list(self._trace),
             "version": self._payload["version"],
             "events": list(self._calls.events),
+            "steps": self._clock.records(),
         }
         return ApplicationError(failure.cause, details, type=failure.error, non_retryable=True)
 
@@ -284,9 +288,11 @@ class CplInterpreter:
         self._trace.append(name)
         self._current.append(name)
         try:
-            return await handler(step, document)
-        except DataError as error:
-            raise StepFailure("DataPathError", str(error)) from None
+            with self._clock.timing(name):
+                try:
+                    return await handler(step, document)
+                except DataError as error:
+                    raise StepFailure("DataPathError", str(error)) from None
         finally:
             self._current.remove(name)
 
@@ -553,6 +559,7 @@ class CplInterpreter:
             "approvals": list(self._approvals),
             "skipped": list(self._skipped),
             "error": self._error,
+            "steps": self._clock.records(),
         }
         if self._calls.events:
             status["events"] = list(self._calls.events)
