@@ -23,6 +23,7 @@ from controlplane.compliance.model import (
     WaiverEvidence,
     WorkflowCompliance,
 )
+from controlplane.report.slo_html import slo_section
 
 LABELS = {"pass": "Pass", "fail": "Fail", "waived": "Waived", "warning": "Warning"}
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "waived": "#9a6700"}
@@ -104,6 +105,7 @@ def render_html(report: ComplianceReport) -> str:
         _overview(a),
         _workflows(a),
         _controls(a),
+        slo_section(report.slo),
         _evidence(a, report.audit),
         _footer(report),
         "</main>",
