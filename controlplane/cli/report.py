@@ -32,6 +32,7 @@ from controlplane.compliance.model import (
 from controlplane.compliance.slo import DEFAULT_WINDOW, attainment
 from controlplane.errors import ExitCode
 from controlplane.pipeline import desired_state
+from controlplane.report.compliance_markdown import compliance_markdown
 from controlplane.report.html import render_html
 
 
@@ -40,10 +41,10 @@ from controlplane.report.html import render_html
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["html", "json"]),
+    type=click.Choice(["html", "json", "markdown"]),
     default="html",
     show_default=True,
-    help="A self-contained HTML page, or the compliance model as JSON.",
+    help="A self-contained HTML page, the compliance model as JSON, or Markdown in brief.",
 )
 @click.option(
     "--output",
@@ -117,7 +118,12 @@ def report_command(
         for unavailable in slo.unavailable:
             say(f"warning: SLO data unavailable: {unavailable}", style="yellow", markup=False)
     report = ComplianceReport(assessment, audit, generated, slo)
-    text = to_json(report.to_json()) if output_format == "json" else render_html(report)
+    if output_format == "json":
+        text = to_json(report.to_json())
+    elif output_format == "markdown":
+        text = compliance_markdown(report)
+    else:
+        text = render_html(report)
     emit(text, output_file)
     counts, workflows = assessment.counts, assessment.workflow_counts
     failing = workflows["fail"]

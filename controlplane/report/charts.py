@@ -24,7 +24,7 @@ def objectives_svg(rows: Sequence[tuple[str, TargetSlo]]) -> str:
     scale of twice its objective (longer bars are cut at the edge). Grey: no data."""
     items = [(label, t, o) for label, t in rows for o in t.objectives]
     height = 28 + ROW * max(len(items), 1) + 24
-    plot_x, plot_w = LABEL_W + 10, WIDTH - LABEL_W - 150
+    plot_x, plot_w = LABEL_W + 10, WIDTH - LABEL_W - 200
     out = [
         f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="slo-title slo-desc" '
         'style="width:100%;height:auto;font-family:system-ui,DejaVu Sans,sans-serif">',
@@ -76,7 +76,7 @@ def profile_svg(steps: Sequence[StepProfile], title: str, ident: str) -> str:
     shown = list(steps[:MAX_STEPS])
     height = 20 + ROW * max(len(shown), 1) + 22
     label_w = 200
-    plot_x, plot_w = label_w + 10, WIDTH - label_w - 170
+    plot_x, plot_w = label_w + 10, WIDTH - label_w - 250
     longest = max([s.durations.max or 0.0 for s in shown] + [1e-3])
     out = [
         f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-labelledby="{ident}" '

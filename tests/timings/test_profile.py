@@ -43,11 +43,15 @@ def test_profile_names_the_slow_step_on_both_engines(
         assert entry["duration"]["count"] == len(RUNS)
         assert entry["duration"]["p50"] >= WAIT_SECONDS
         steps = {step["name"]: step for step in entry["steps"]}
-        slowest = entry["steps"][0]
-        assert slowest["name"] == "settle", entry["steps"]
-        assert slowest["count"] == len(RUNS) and slowest["p50"] >= WAIT_SECONDS
-        assert slowest["p50"] <= slowest["p95"] <= slowest["max"]
-        assert set(slowest) == {"name", "count", "p50", "p95", "p99", "max", "failed"}
+        # slowest (p95) first; the wait is the slow step (a cold first call of moto's Lambda
+        # or SQS may take longer once, so its p95 may top another step's: compare p50)
+        p95s = [step["p95"] for step in entry["steps"]]
+        assert p95s == sorted(p95s, reverse=True)
+        settle = steps["settle"]
+        assert max(entry["steps"], key=lambda step: step["p50"])["name"] == "settle"
+        assert settle["count"] == len(RUNS) and settle["p50"] >= WAIT_SECONDS
+        assert settle["p50"] <= settle["p95"] <= settle["max"]
+        assert set(settle) == {"name", "count", "p50", "p95", "p99", "max", "failed"}
         # two runs reached charge (both caught its failure), one ended in rejected
         assert (steps["charge"]["count"], steps["charge"]["failed"]) == (2, 2)
         assert (steps["rejected"]["count"], steps["rejected"]["failed"]) == (1, 1)
@@ -77,8 +81,8 @@ def test_text_table_shows_percentiles_per_step(
     assert lines[0].startswith("perf/checkout on temporal-perf (temporal): last 3 finished runs")
     header = lines[1].split()
     assert header == ["step", "count", "p50", "p95", "max", "failed"]
-    first = lines[2].split()
-    assert first[0] == "settle" and first[1] == "3" and first[2].startswith(f"{WAIT_SECONDS}.")
+    settle = next(line.split() for line in lines[2:] if line.split()[0] == "settle")
+    assert settle[1] == "3" and settle[2].startswith(f"{WAIT_SECONDS}.")
 
 
 def test_no_runs_is_said_plainly(

@@ -49,7 +49,8 @@ def test_report_grades_each_objective_against_the_runs(
         assert p50["target"] == 30 and p50["status"] == "pass"
         assert WAIT_SECONDS <= p50["observed"] <= 30
         assert objectives["completionTime.p95"]["status"] == "pass"
-        assert target["steps"][0]["name"] == "settle"
+        slowest = max(target["steps"], key=lambda step: step["p50"])
+        assert slowest["name"] == "settle" and slowest["count"] == len(RUNS)
 
 
 def test_no_runs_is_no_data_never_a_pass(perf_runs: Runs, perf_repo: Path, tmp_path: Path) -> None:
@@ -102,3 +103,21 @@ def test_an_unreachable_engine_leaves_the_report_whole(perf_repo: Path, tmp_path
 
 def test_no_slo_reads_no_engine(perf_repo: Path, tmp_path: Path) -> None:
     assert "slo" not in report_json(perf_repo, "perf", tmp_path, "--no-slo")
+
+
+def test_markdown_report_has_the_slo_table(
+    perf_runs: Runs, perf_repo: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "report.md"
+    args = ["report", "--env", "perf", "--repo", str(perf_repo), "--format", "markdown"]
+    assert run([*args, "-o", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# Compliance report: environment perf")
+    section = text[text.index("## SLO attainment") :]
+    assert (
+        "| perf/checkout | temporal-perf | 3 | `successRate` | ≥ 99.00% | 66.67% | ❌ missed |"
+        in section
+    )
+    assert "| perf/checkout | sfn-perf | 3 | `completionTime.p50` | ≤ 30.00s |" in section
+    assert "| perf/idle | sfn-perf | 0 | `successRate` | ≥ 90.00% | — | ⚪ no data |" in section
+    assert "- **perf/checkout on sfn-perf**, slowest steps: " in section
