@@ -67,6 +67,34 @@ spec:
     successRate: 0.99
 """
 
+FANOUT = f"""
+apiVersion: cpl.dev/v1
+kind: Workflow
+metadata: {{name: fanout, tenant: perf, version: 1.0.0, owner: team-perf}}
+spec:
+  start: split
+  steps:
+    - name: split
+      type: parallel
+      resultPath: $.branches
+      branches:
+        - start: slow-branch
+          steps: [{{name: slow-branch, type: wait, duration: {WAIT_SECONDS}s, end: true}}]
+        - start: quick-branch
+          steps: [{{name: quick-branch, type: task, activity: perf.echo, end: true}}]
+      next: each
+    - name: each
+      type: map
+      items: $.items
+      maxConcurrency: 2
+      resultPath: $.each
+      start: item
+      steps: [{{name: item, type: task, activity: perf.echo, end: true}}]
+      next: finish
+    - {{name: finish, type: succeed}}
+"""
+"""Parallel branches and map iterations (their steps' records: docs/runtime.md)."""
+
 IDLE = """
 apiVersion: cpl.dev/v1
 kind: Workflow
@@ -145,6 +173,7 @@ def perf_repo(
     (root / "workflows" / "perf").mkdir(parents=True)
     (root / "workflows" / "perf" / "checkout.yaml").write_text(CHECKOUT)
     (root / "workflows" / "perf" / "idle.yaml").write_text(IDLE)
+    (root / "workflows" / "perf" / "fanout.yaml").write_text(FANOUT)
     (root / "environments").mkdir()
     address = temporal_server.address
     (root / "environments" / "perf.yaml").write_text(
@@ -190,13 +219,10 @@ def perf_worker(temporal_server: DevServer) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def perf_deployed(perf_repo: Path, moto_endpoint: str) -> None:
-    """perf/checkout's state machine on moto, rendered as `cpl apply` renders it."""
+    """The state machines of perf/checkout and perf/fanout on moto, rendered as `cpl apply`
+    renders them."""
     environment = load_environment(perf_repo, "perf")
     target = environment.target(TARGETS["stepfunctions"])
-    workflow = next(
-        w.model for w in load_workflows(perf_repo).workflows if w.model.key == "perf/checkout"
-    )
-    artifact = ENGINES["stepfunctions"].translator.render(workflow, target, environment)
     client = boto3.client(
         "stepfunctions",
         endpoint_url=moto_endpoint,
@@ -204,12 +230,42 @@ def perf_deployed(perf_repo: Path, moto_endpoint: str) -> None:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
-    client.create_state_machine(
-        name=artifact.resource,
-        definition=json.dumps(artifact.document["definition"]),
-        roleArn=str(target.role_arn),
-        type="STANDARD",
+    for loaded in load_workflows(perf_repo).workflows:
+        if loaded.model.key not in ("perf/checkout", "perf/fanout"):
+            continue
+        artifact = ENGINES["stepfunctions"].translator.render(loaded.model, target, environment)
+        client.create_state_machine(
+            name=artifact.resource,
+            definition=json.dumps(artifact.document["definition"]),
+            roleArn=str(target.role_arn),
+            type="STANDARD",
+        )
+
+
+def cpl_run(repo: Path, workflow: str, target: str, run_input: Any, out: Path) -> tuple[int, Any]:
+    """`cpl run WORKFLOW --wait --format json -o OUT`: exit code and run JSON."""
+    code = run(
+        [
+            "run",
+            workflow,
+            "--env",
+            "perf",
+            "--target",
+            target,
+            "--repo",
+            str(repo),
+            "--input",
+            json.dumps(run_input),
+            "--wait",
+            "--timeout",
+            "60s",
+            "--format",
+            "json",
+            "-o",
+            str(out),
+        ]
     )
+    return code, json.loads(out.read_text())
 
 
 @dataclass(frozen=True)
@@ -232,28 +288,7 @@ def perf_runs(
     for engine, target in TARGETS.items():
         for index, run_input in enumerate(RUNS):
             path = out / f"{engine}-{index}.json"
-            code = run(
-                [
-                    "run",
-                    "perf/checkout",
-                    "--env",
-                    "perf",
-                    "--target",
-                    target,
-                    "--repo",
-                    str(perf_repo),
-                    "--input",
-                    json.dumps(run_input),
-                    "--wait",
-                    "--timeout",
-                    "60s",
-                    "--format",
-                    "json",
-                    "-o",
-                    str(path),
-                ]
-            )
-            report = json.loads(path.read_text())
+            code, report = cpl_run(perf_repo, "perf/checkout", target, run_input, path)
             assert code == (1 if run_input["reject"] else 0), report
             reports.setdefault(engine, []).append(report)
     return Runs(reports)

@@ -3,6 +3,7 @@ Temporal dev server (the interpreter's records) and moto (the execution history)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from controlplane.cli.runs import _print_run
 from controlplane.runstats import parse_time, seconds_between
 
-from .conftest import WAIT_SECONDS, Runs
+from .conftest import TARGETS, WAIT_SECONDS, Runs, cpl_run
 
 pytestmark = pytest.mark.integration
 
@@ -77,3 +78,38 @@ def test_text_output_lists_each_step_with_its_duration(
     settle = next(line for line in lines if line.startswith("step: settle"))
     assert settle.startswith(f"step: settle succeeded {WAIT_SECONDS}.")
     assert any(line.startswith("step: charge failed ") for line in lines)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_parallel_branches_and_map_iterations_have_their_own_records(
+    perf_repo: Path, perf_worker: None, perf_deployed: None, tmp_path: Path, engine: str
+) -> None:
+    """Nested steps are reported once per time they ran (a map child once per iteration);
+    the parallel or map step's own record spans them all."""
+    items = [{"n": 1}, {"n": 2}, {"n": 3}]
+    code, report = cpl_run(
+        perf_repo, "perf/fanout", TARGETS[engine], {"items": items}, tmp_path / "run.json"
+    )
+    assert code == 0, report
+    names = [step["name"] for step in report["steps"]]
+    assert names == report["trace"]
+    assert sorted(names) == sorted(
+        ["split", "slow-branch", "quick-branch", "each", "item", "item", "item", "finish"]
+    )
+    assert all(step["status"] == "succeeded" for step in report["steps"])
+
+    def span(step: dict[str, Any]) -> tuple[Any, Any]:
+        return parse_time(step["started"]), parse_time(step["ended"])
+
+    by_name = {step["name"]: step for step in report["steps"]}
+    split, each = span(by_name["split"]), span(by_name["each"])
+    for child in ("slow-branch", "quick-branch"):
+        start, end = span(by_name[child])
+        assert split[0] <= start and end <= split[1]
+    slow = by_name["slow-branch"]
+    assert (seconds_between(slow["started"], slow["ended"]) or 0) >= WAIT_SECONDS
+    for step in report["steps"]:
+        if step["name"] == "item":
+            start, end = span(step)
+            assert each[0] <= start and end <= each[1]
+    assert split[1] <= each[0]  # the map starts once the parallel step has ended
