@@ -95,6 +95,20 @@ spec:
 """
 """Parallel branches and map iterations (their steps' records: docs/runtime.md)."""
 
+SIGN_OFF = """
+apiVersion: cpl.dev/v1
+kind: Workflow
+metadata: {name: sign-off, tenant: perf, version: 1.0.0, owner: team-perf}
+spec:
+  start: approve
+  steps:
+    - {name: approve, type: approval, signal: approve, timeout: 1s, onTimeout: escalate,
+       next: done}
+    - {name: escalate, type: task, activity: perf.echo, resultPath: $.escalated, end: true}
+    - {name: done, type: succeed}
+"""
+"""An approval nobody answers: its timeout hands over to `escalate` (Temporal target only)."""
+
 IDLE = """
 apiVersion: cpl.dev/v1
 kind: Workflow
@@ -126,6 +140,7 @@ def environment_yaml(name: str, address: str, endpoint: str | None) -> str:
                 "region": "us-east-1",
                 "endpoint": endpoint,
                 "roleArn": "arn:aws:iam::123456789012:role/cpl-sfn",
+                "select": {"names": ["checkout", "fanout", "idle"]},
             }
         )
     document = {
@@ -174,6 +189,7 @@ def perf_repo(
     (root / "workflows" / "perf" / "checkout.yaml").write_text(CHECKOUT)
     (root / "workflows" / "perf" / "idle.yaml").write_text(IDLE)
     (root / "workflows" / "perf" / "fanout.yaml").write_text(FANOUT)
+    (root / "workflows" / "perf" / "sign-off.yaml").write_text(SIGN_OFF)
     (root / "environments").mkdir()
     address = temporal_server.address
     (root / "environments" / "perf.yaml").write_text(

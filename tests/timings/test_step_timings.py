@@ -113,3 +113,17 @@ def test_parallel_branches_and_map_iterations_have_their_own_records(
             start, end = span(step)
             assert each[0] <= start and end <= each[1]
     assert split[1] <= each[0]  # the map starts once the parallel step has ended
+
+
+def test_an_approval_that_timed_out_into_on_timeout_is_failed(
+    perf_repo: Path, perf_worker: None, tmp_path: Path
+) -> None:
+    """As on Step Functions, where the approval's task times out and a catch takes over."""
+    code, report = cpl_run(perf_repo, "perf/sign-off", TARGETS["temporal"], {}, tmp_path / "r")
+    assert code == 0, report
+    assert [(s["name"], s["status"]) for s in report["steps"]] == [
+        ("approve", "failed"),
+        ("escalate", "succeeded"),
+    ]
+    approve = report["steps"][0]
+    assert (seconds_between(approve["started"], approve["ended"]) or 0) >= 1

@@ -387,6 +387,7 @@ class CplInterpreter:
                     await workflow.wait_condition(lambda: bool(answers), timeout=remaining)
                 except TimeoutError:
                     if "onTimeout" in step:
+                        self._clock.handled_failure(name)
                         return _Outcome(step["onTimeout"])
                     raise StepFailure("Timeout", f"approval {name} timed out") from None
                 answer = answers.pop(0)

@@ -32,13 +32,24 @@ class StepClock:
 
     def __init__(self) -> None:
         self._records: list[StepRecord] = []
+        self._handled: set[int] = set()  # open records whose step failed into a handler
+
+    def handled_failure(self, name: str) -> None:
+        """The running step `name` failed and its own handler took over (an approval's
+        `onTimeout`): it closes as failed, like a failure a `catch` handles, and as Step
+        Functions reports the timed-out task."""
+        for index in range(len(self._records) - 1, -1, -1):
+            if self._records[index]["name"] == name and self._records[index]["ended"] is None:
+                self._handled.add(index)
+                return
 
     @contextmanager
     def timing(self, name: str) -> Iterator[None]:
         """Record the step `name` around the block: succeeded when it returns, cancelled when
         cancelled, failed on any other exception (a failure a `catch` handles included)."""
         record: StepRecord | None = None
-        if len(self._records) < MAX_STEP_RECORDS:
+        index = len(self._records)
+        if index < MAX_STEP_RECORDS:
             record = {
                 "name": name,
                 "started": iso_utc(workflow.now()),
@@ -56,7 +67,7 @@ class StepClock:
         finally:
             if record is not None:
                 record["ended"] = iso_utc(workflow.now())
-                record["status"] = status
+                record["status"] = "failed" if index in self._handled else status
 
     def records(self) -> list[StepRecord]:
         """A copy of the records (open ones are `running` with `ended` null)."""
