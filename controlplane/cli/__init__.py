@@ -42,6 +42,7 @@ COMMANDS: dict[str, str] = {
     "worker": "controlplane.cli.runs:worker_command",
     "run": "controlplane.cli.runs:run_command",
     "signal": "controlplane.cli.runs:signal_command",
+    "runs": "controlplane.cli.profile:runs_group",
     "dlq": "controlplane.cli.dlq:dlq_group",
     "keys": "controlplane.cli.keys:keys_group",
     "local": "controlplane.cli.local:local_group",

@@ -14,7 +14,14 @@ from pathlib import Path
 import click
 
 from controlplane.audit import AuditError, Auditor
-from controlplane.cli.output import console_for, emit, repo_option, to_json, today_option
+from controlplane.cli.output import (
+    Duration,
+    console_for,
+    emit,
+    repo_option,
+    to_json,
+    today_option,
+)
 from controlplane.compliance.model import (
     REPORT_GENERATED,
     ComplianceReport,
@@ -22,8 +29,10 @@ from controlplane.compliance.model import (
     read_audit,
     report_event_data,
 )
+from controlplane.compliance.slo import DEFAULT_WINDOW, attainment
 from controlplane.errors import ExitCode
 from controlplane.pipeline import desired_state
+from controlplane.report.compliance_markdown import compliance_markdown
 from controlplane.report.html import render_html
 
 
@@ -32,10 +41,10 @@ from controlplane.report.html import render_html
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["html", "json"]),
+    type=click.Choice(["html", "json", "markdown"]),
     default="html",
     show_default=True,
-    help="A self-contained HTML page, or the compliance model as JSON.",
+    help="A self-contained HTML page, the compliance model as JSON, or Markdown in brief.",
 )
 @click.option(
     "--output",
@@ -45,12 +54,28 @@ from controlplane.report.html import render_html
     default=None,
     help="Write the report to FILE (default: standard output).",
 )
+@click.option(
+    "--window",
+    type=Duration(min=60, max=366 * 86400),
+    default=DEFAULT_WINDOW,
+    show_default=True,
+    metavar="D",
+    help="SLO attainment over the runs of this period (a duration such as 7d).",
+)
+@click.option(
+    "--no-slo",
+    "no_slo",
+    is_flag=True,
+    help="Leave out SLO attainment: read nothing from the engines.",
+)
 @today_option
 @repo_option
 def report_command(
     env_name: str,
     output_format: str,
     output_file: Path | None,
+    window: float,
+    no_slo: bool,
     today: dt.datetime | None,
     repo: Path,
 ) -> int:
@@ -58,7 +83,9 @@ def report_command(
 
     Evidence: the git commit, the policy library digest, waivers (owner, expiry, ticket), the
     last apply per workflow, the last drift run and the audit chain status, with a chart of
-    compliance over the audit history. Exits 0 even when controls fail (the report says so).
+    compliance over the audit history; and per workflow with an `slo`, its attainment over
+    --window from the runs its engines recorded (docs/report.md). Exits 0 even when controls
+    or objectives fail (the report says so).
     """
     # Progress goes to the terminal; to stderr when the report itself goes to stdout.
     console = console_for(err=output_file is None)
@@ -81,8 +108,22 @@ def report_command(
     audit = dataclasses.replace(
         read_audit(repo, desired.environment), recorded=recorded, problem=problem
     )
-    report = ComplianceReport(assessment, audit, dt.datetime.now(dt.UTC).replace(microsecond=0))
-    text = to_json(report.to_json()) if output_format == "json" else render_html(report)
+    generated = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    slo = None
+    if not no_slo:
+        say("reading the runs of workflows with an SLO from their engines ...", style="dim")
+        slo = attainment(
+            desired.environment, desired.workflows, _window_text(window), window, generated
+        )
+        for unavailable in slo.unavailable:
+            say(f"warning: SLO data unavailable: {unavailable}", style="yellow", markup=False)
+    report = ComplianceReport(assessment, audit, generated, slo)
+    if output_format == "json":
+        text = to_json(report.to_json())
+    elif output_format == "markdown":
+        text = compliance_markdown(report)
+    else:
+        text = render_html(report)
     emit(text, output_file)
     counts, workflows = assessment.counts, assessment.workflow_counts
     failing = workflows["fail"]
@@ -101,4 +142,20 @@ def report_command(
         style="red" if failing or not audit.ok else "green",
         markup=False,
     )
+    if slo is not None and slo.workflows:
+        slo_counts = slo.counts
+        say(
+            f"SLO attainment over {slo.window}: {slo_counts['fail']} workflows miss an "
+            f"objective, {slo_counts['no-data']} without data, {slo_counts['pass']} meet all",
+            style="red" if slo_counts["fail"] else "green",
+            markup=False,
+        )
     return int(ExitCode.OK)
+
+
+def _window_text(seconds: float) -> str:
+    """`--window` as written back: whole days, hours or minutes where it divides."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

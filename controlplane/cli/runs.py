@@ -29,10 +29,11 @@ from controlplane.cli.output import (
 from controlplane.cli.selection import find_workflow, select_target, target_named
 from controlplane.engines import ENGINES, engine_named
 from controlplane.engines.faults import FaultPlan, load_fault_plan
-from controlplane.engines.runs import RUNNING, Runner, spec_trace
+from controlplane.engines.runs import RUNNING, Runner, spec_steps, spec_trace
 from controlplane.errors import ConfigError, ExitCode
 from controlplane.outages import carry_out_outages, check_outages
 from controlplane.redaction import mask_secrets, redact_run_error
+from controlplane.runstats import format_seconds, seconds_between
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import load_environment, load_workflows
 from controlplane.spec.model import Workflow
@@ -171,7 +172,7 @@ def run_command(
     """Start a run of a deployed workflow on its target (WORKFLOW: tenant/name or a file).
 
     Prints the run id; with --wait, waits (at most --timeout) and reports status, output,
-    error, trace and events (secrets masked; the error text of a pii/phi/pci workflow
+    error, trace, step timings and events (secrets masked; the error text of a pii/phi/pci workflow
     redacted, see docs/security.md). Exits 1 if the run failed, was cancelled or is still
     running when the wait ends. --inject FILE runs the fault plan of FILE (development
     environments only, see docs/runtime.md). Where ENV declares spec.identity, --token (or
@@ -209,6 +210,7 @@ def run_command(
         "runId": run_id,
         **outcome,
         "trace": spec_trace(outcome["trace"], workflow),
+        "steps": spec_steps(outcome.get("steps", []), workflow),
         # engines echo run data in error text: redacted by the workflow's classification
         "error": redact_run_error(outcome["error"], workflow.metadata.classification),
         "output": mask_secrets(outcome["output"]),
@@ -270,6 +272,13 @@ def _print_run(report: dict[str, Any], waited: bool) -> None:
     console.print(f"status: {report['status']}", style=style, markup=False)
     if report["trace"]:
         console.print("trace: " + " → ".join(report["trace"]), markup=False)
+    for step in report["steps"]:
+        took = format_seconds(seconds_between(step["started"], step["ended"]))
+        console.print(
+            f"step: {step['name']} {step['status']} {took} (started {step['started']})",
+            style="red" if step["status"] == "failed" else None,
+            markup=False,
+        )
     if report["error"]:
         error = report["error"]
         console.print(f"error: {error['error']}: {error['cause']}", style="red", markup=False)

@@ -41,6 +41,7 @@ from controlplane.spec.load import Loaded
 from controlplane.spec.waiver import Waiver
 
 if TYPE_CHECKING:
+    from controlplane.compliance.slo import SloAttainment
     from controlplane.pipeline import DesiredState
 
 Status = Literal["pass", "fail", "waived"]
@@ -479,10 +480,12 @@ class ComplianceReport:
     assessment: Assessment
     audit: AuditEvidence
     generated_at: dt.datetime
+    slo: SloAttainment | None = None  # SLO attainment over the window (compliance/slo.py)
 
     def to_json(self) -> dict[str, Any]:
         a = self.assessment
         return {
+            **({"slo": self.slo.to_json()} if self.slo is not None else {}),
             "environment": a.environment,
             "tier": a.tier,
             "generatedAt": self.generated_at.isoformat(),

@@ -8,11 +8,13 @@ SDK is imported only then. An engine cpl starts no runs on has neither, and its 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, Protocol, TypedDict
 
 from controlplane.engines.faults import FaultPlan
 from controlplane.engines.lowering import step_names
+from controlplane.spec.check import iter_scopes
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
 
@@ -39,11 +41,42 @@ class RunEvent(TypedDict):
     error: str | None
 
 
+StepStatus = Literal["succeeded", "failed", "cancelled", "running"]
+
+
+class StepTiming(TypedDict):
+    """One start of a step (the `steps` of `cpl run`): when it started and ended, ISO 8601
+    UTC (`ended` null while it runs), and how it ended (`failed` also when a `catch` then
+    handled the failure). One record per trace entry, in the order the steps started."""
+
+    name: str
+    started: str
+    ended: str | None
+    status: StepStatus
+
+
+class RunRecord(TypedDict):
+    """A run as an engine lists it (`Runner.runs`): id, how it ended, when it started and
+    ended (ISO 8601 UTC) and, where they were read, its step timings (null: not read or not
+    known, e.g. a Temporal run the engine ended before the interpreter could report)."""
+
+    runId: str
+    status: RunState
+    started: str
+    ended: str | None
+    steps: list[StepTiming] | None
+
+
+MAX_LISTED_RUNS = 1000
+"""The most runs `Runner.runs` returns (a bounded read of an engine's run list)."""
+
+
 class RunOutcome(TypedDict):
     """Where a run stands, engine-neutral (the `status/output/error/trace` of `cpl run`).
 
     `error` is `{"error": name, "cause": text}` when the run failed; `trace` the step names in
-    the order the run entered them; `events`, where the engine reports them, the retry,
+    the order the run entered them; `steps`, where the engine reports them, when each of
+    those entries started and ended; `events`, where the engine reports them, the retry,
     catch, compensation, circuit-breaker and injected-fault paths the run took, in order.
     """
 
@@ -52,6 +85,7 @@ class RunOutcome(TypedDict):
     error: dict[str, str] | None
     trace: list[str]
     events: NotRequired[list[RunEvent]]
+    steps: NotRequired[list[StepTiming]]
 
 
 RUNNING: RunOutcome = {"status": "running", "output": None, "error": None, "trace": []}
@@ -92,6 +126,22 @@ class Runner(Protocol):
         """Send signal `name` with `args` to a running run (EngineError when no such run runs)."""
         ...
 
+    def runs(
+        self,
+        workflow: Workflow,
+        target: Target,
+        *,
+        limit: int,
+        since: dt.datetime | None = None,
+        timings: int = 0,
+    ) -> list[RunRecord]:
+        """The finished runs of the workflow on `target` that started at or after `since`,
+        newest first, at most `limit` (≤ MAX_LISTED_RUNS); the step timings of the newest
+        `timings` of them are read too (the others have `steps` null). Runs cpl did not
+        start by `cpl run` (or a replay) may be missing. EngineError when the engine cannot
+        be read."""
+        ...
+
 
 class Worker(Protocol):
     """cpl's side of an engine's runs, where cpl provides one (Temporal: the interpreter)."""
@@ -123,9 +173,40 @@ class Worker(Protocol):
         ...
 
 
+def spec_steps(steps: list[StepTiming], workflow: Workflow) -> list[StepTiming]:
+    """`steps` in the spec's terms, like `spec_trace`; a `fail` step that ended is `failed`
+    on every engine (Step Functions may run one as a state that hands over to a dead letter
+    and exits)."""
+    names = step_names(workflow)
+    fails = fail_step_names(workflow)
+    kept: list[StepTiming] = []
+    for step in steps:
+        if step["name"] not in names:
+            continue
+        if step["name"] in fails and step["ended"] is not None:
+            step = {**step, "status": "failed"}
+        kept.append(step)
+    return kept
+
+
 def spec_trace(trace: list[str], workflow: Workflow) -> list[str]:
     """`trace` in the spec's terms: the states an engine adds around the steps (an input
     check, a circuit breaker's calls, the dead-letter hand-off) are not steps, so a trace
     reads the same on every engine."""
     steps = step_names(workflow)
     return [name for name in trace if name in steps]
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """ISO 8601 in UTC with milliseconds and a `Z` (the times of `steps` and `runs`); a naive
+    time is taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fail_step_names(workflow: Workflow) -> set[str]:
+    """The names of the workflow's `fail` steps (all scopes)."""
+    return {
+        step.name for scope in iter_scopes(workflow) for step in scope.steps if step.type == "fail"
+    }

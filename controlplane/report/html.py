@@ -24,6 +24,7 @@ from controlplane.compliance.model import (
     WorkflowCompliance,
 )
 from controlplane.report.access import access_section
+from controlplane.report.slo_html import slo_section
 
 LABELS = {"pass": "Pass", "fail": "Fail", "waived": "Waived", "warning": "Warning"}
 COLOURS = {"pass": "#1a7f37", "fail": "#cf222e", "waived": "#9a6700"}
@@ -105,6 +106,7 @@ def render_html(report: ComplianceReport) -> str:
         _overview(a),
         _workflows(a),
         _controls(a),
+        slo_section(report.slo),
         _evidence(a, report.audit),
         access_section(report.audit.access),
         _footer(report),

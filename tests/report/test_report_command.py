@@ -41,8 +41,11 @@ def parse(path: Path) -> Page:
 
 
 def report(repo: Path, *args: str) -> int:
-    """`cpl report --env prod` on `repo` (output is read with capsys)."""
-    return run(["report", "--env", "prod", "--repo", str(repo), "--today", "2026-11-25", *args])
+    """`cpl report --env prod` on `repo` (output is read with capsys), offline: the prod
+    engines are not asked for runs (the SLO section: tests/timings)."""
+    return run(
+        ["report", "--env", "prod", "--repo", str(repo), "--today", "2026-11-25", "--no-slo", *args]
+    )
 
 
 def test_report_writes_a_self_contained_page_and_exits_0(
@@ -91,7 +94,9 @@ def test_report_writes_a_self_contained_page_and_exits_0(
 
 def _json(repo: Path, capsys: pytest.CaptureFixture[str]) -> str:
     capsys.readouterr()
-    assert run(["report", "--env", "prod", "--repo", str(repo), "--format", "json"]) == 0
+    assert (
+        run(["report", "--env", "prod", "--repo", str(repo), "--format", "json", "--no-slo"]) == 0
+    )
     return capsys.readouterr().out
 
 

@@ -59,12 +59,18 @@ def test_linear_tasks_resolve_parameters_and_write_results(harness: Harness) -> 
         "reservation": {"order": "o-1", "qty": 2},
         "total": 7,
     }
+    steps = result.pop("steps")
     assert result == {
         "output": expected,
         "trace": ["reserve", "price", "echo"],
         "version": "2.1.0",
         "digest": "sha256:test",
     }
+    assert [(s["name"], s["status"]) for s in steps] == [
+        ("reserve", "succeeded"),
+        ("price", "succeeded"),
+        ("echo", "succeeded"),
+    ]
     # no parameters: the task received the whole document; default resultPath `$` replaced it
     assert calls(workflow_id, "echo")[-1] == expected
 

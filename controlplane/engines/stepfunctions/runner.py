@@ -9,6 +9,7 @@ output document.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import uuid
@@ -17,8 +18,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from controlplane.engines.faults import FaultPlan
-from controlplane.engines.runs import RunOutcome, RunState
+from controlplane.engines.runs import RunOutcome, RunRecord, RunState
 from controlplane.engines.stepfunctions.aws import aws_client, state_machine_arn
+from controlplane.engines.stepfunctions.timings import (
+    finished_executions,
+    history_events,
+    state_timings,
+)
 from controlplane.errors import EngineError
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.model import Workflow
@@ -80,7 +86,7 @@ def execution_outcome(
             if status != "running" or (deadline is not None and time.monotonic() >= deadline):
                 break
             time.sleep(poll)
-        trace = execution_trace(client, execution_arn)
+        events = history_events(client, execution_arn)
     except (ClientError, BotoCoreError) as failure:
         raise EngineError(f"cannot read execution {execution_arn}: {failure}") from None
     output = None
@@ -92,18 +98,9 @@ def execution_outcome(
     elif status == "failed":
         name = str(described.get("error") or described["status"])
         error = {"error": _CPL_ERRORS.get(name, name), "cause": str(described.get("cause") or "")}
-    return {"status": status, "output": output, "error": error, "trace": trace}
-
-
-def execution_trace(client: Any, execution_arn: str) -> list[str]:
-    """State names in the order they were entered (`*StateEntered` history events)."""
-    trace: list[str] = []
-    paginator = client.get_paginator("get_execution_history")
-    for page in paginator.paginate(executionArn=execution_arn, reverseOrder=False):
-        for event in page.get("events", []):
-            if str(event.get("type", "")).endswith("StateEntered"):
-                trace.append(str(event["stateEnteredEventDetails"]["name"]))
-    return trace
+    steps = state_timings(events)
+    trace = [step["name"] for step in steps]
+    return {"status": status, "output": output, "error": error, "trace": trace, "steps": steps}
 
 
 class StepFunctionsRunner:
@@ -142,3 +139,19 @@ class StepFunctionsRunner:
 
     def signal(self, target: Target, run_id: str, name: str, args: list[Any]) -> None:
         raise EngineError(f"Step Functions executions take no signals (target {target.name})")
+
+    def runs(
+        self,
+        workflow: Workflow,
+        target: Target,
+        *,
+        limit: int,
+        since: dt.datetime | None = None,
+        timings: int = 0,
+    ) -> list[RunRecord]:
+        """The closed executions of the workflow's state machine (`timings.finished_executions`;
+        runs of `cpl run --inject` run on copies of it and are not among them)."""
+        arn = state_machine_arn(target, workflow)
+        return finished_executions(
+            client_for(target), arn, limit=limit, since=since, timings=timings
+        )

@@ -6,6 +6,7 @@ The calls `cpl run`, `cpl signal`, `cpl worker` (and the tests) make."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal as signals
 import uuid
 from collections.abc import Callable
@@ -21,9 +22,10 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from controlplane.engines.faults import FaultPlan
-from controlplane.engines.runs import RunEvent, RunOutcome, RunState
+from controlplane.engines.runs import RunEvent, RunOutcome, RunRecord, RunState, StepTiming
 from controlplane.engines.temporal.codec import ClaimCheckError
 from controlplane.engines.temporal.encryption import EncryptionError, target_converter
+from controlplane.engines.temporal.history import checked_steps, finished_runs
 from controlplane.engines.temporal.runtime.payload import (
     INTERPRETER_WORKFLOW,
     FaultSpec,
@@ -128,13 +130,14 @@ async def run_outcome(handle: WorkflowHandle[Any, Any], timeout: float | None) -
     try:
         result = await asyncio.wait_for(handle.result(), timeout)
     except TimeoutError:
-        return {"status": "running", "output": None, "error": None, "trace": await _trace(handle)}
+        trace, steps = await _progress(handle)
+        return {"status": "running", "output": None, "error": None, "trace": trace, "steps": steps}
     except WorkflowFailureError as failure:
         outcome = _failed(failure.cause)
         if not outcome["trace"] and outcome["status"] == "failed":
             # Timed out or terminated: the engine, not the interpreter, ended the run, so no
             # error carries the trace; a query replays the closed run's history on a worker.
-            outcome["trace"] = await _trace(handle, CLOSED_QUERY_TIMEOUT)
+            outcome["trace"], outcome["steps"] = await _progress(handle, CLOSED_QUERY_TIMEOUT)
         return outcome
     return {
         "status": "succeeded",
@@ -142,6 +145,7 @@ async def run_outcome(handle: WorkflowHandle[Any, Any], timeout: float | None) -
         "error": None,
         "trace": list(result.get("trace", [])),
         "events": _events(result.get("events")),
+        "steps": checked_steps(result.get("steps")),
     }
 
 
@@ -174,31 +178,43 @@ def _failed(cause: BaseException | None) -> RunOutcome:
         return {"status": "cancelled", "output": None, "error": None, "trace": []}
     trace: list[str] = []
     events: list[RunEvent] = []
+    steps: list[StepTiming] = []
     if isinstance(cause, ApplicationError):
         error = {"error": cause.type or "Error", "cause": cause.message}
         details = cause.details[0] if cause.details else None
         if isinstance(details, dict):
             trace = [str(step) for step in details.get("trace", [])]
             events = _events(details.get("events"))
+            steps = checked_steps(details.get("steps"))
     elif isinstance(cause, TerminatedError):
         error = {"error": "Terminated", "cause": cause.message}
     elif isinstance(cause, TemporalTimeoutError):
         error = {"error": "Timeout", "cause": "the run exceeded its timeout"}
     else:
         error = {"error": type(cause).__name__, "cause": str(cause)}
-    return {"status": "failed", "output": None, "error": error, "trace": trace, "events": events}
+    return {
+        "status": "failed",
+        "output": None,
+        "error": error,
+        "trace": trace,
+        "events": events,
+        "steps": steps,
+    }
 
 
 CLOSED_QUERY_TIMEOUT = 5.0
 """Seconds to wait for a worker to answer the status query of a closed run."""
 
 
-async def _trace(handle: WorkflowHandle[Any, Any], timeout: float | None = None) -> list[str]:
+async def _progress(
+    handle: WorkflowHandle[Any, Any], timeout: float | None = None
+) -> tuple[list[str], list[StepTiming]]:
+    """The trace and step timings of the `status` query (empty when no worker answers)."""
     try:
         status = await asyncio.wait_for(handle.query("status"), timeout)
     except (RPCError, WorkflowQueryFailedError, TimeoutError):
-        return []
-    return [str(step) for step in status.get("trace", [])]
+        return [], []
+    return [str(step) for step in status.get("trace", [])], checked_steps(status.get("steps"))
 
 
 class TemporalRunner:
@@ -310,6 +326,25 @@ class TemporalRunner:
                 ) from None
 
         asyncio.run(go())
+
+    def runs(
+        self,
+        workflow: Workflow,
+        target: Target,
+        *,
+        limit: int,
+        since: dt.datetime | None = None,
+        timings: int = 0,
+    ) -> list[RunRecord]:
+        """The workflow's closed runs on the target (`history.finished_runs`)."""
+        address, namespace, _ = _settings(target)
+        converter = self._converter(target, (workflow,))
+
+        async def go() -> list[RunRecord]:
+            client = await connect(address, namespace, Timeouts.of(target).connect, converter)
+            return await finished_runs(client, workflow, limit=limit, since=since, timings=timings)
+
+        return asyncio.run(go())
 
 
 def _with_fetched_keys(payload: SpecPayload) -> SpecPayload:

@@ -67,6 +67,7 @@ from controlplane.engines.temporal.runtime.signals import (
     Sender,
     sender,
 )
+from controlplane.engines.temporal.runtime.timings import StepClock
 from controlplane.engines.temporal.runtime.tracing import StepSpans
 
 with workflow.unsafe.imports_passed_through():
@@ -167,6 +168,7 @@ class CplInterpreter:
         self._compensations: list[tuple[str, Any]] = []
         self._calls = ActivityCaller(payload)
         self._spans = StepSpans(payload)
+        self._clock = StepClock()
         self._index = self._index_steps(payload["workflow"].get("spec", {}).get("steps", []))
         self._identity = payload.get("identity")
 
@@ -204,6 +206,7 @@ class CplInterpreter:
             "trace": list(self._trace),
             "version": payload["version"],
             "digest": payload["digest"],
+            "steps": self._clock.records(),
         }
         if self._calls.events:
             result["events"] = list(self._calls.events)
@@ -214,6 +217,7 @@ class CplInterpreter:
             "trace": list(self._trace),
             "version": self._payload["version"],
             "events": list(self._calls.events),
+            "steps": self._clock.records(),
         }
         return ApplicationError(failure.cause, details, type=failure.error, non_retryable=True)
 
@@ -304,7 +308,7 @@ class CplInterpreter:
         self._trace.append(name)
         self._current.append(name)
         try:
-            with self._spans.step(step):
+            with self._spans.step(step), self._clock.timing(name):
                 try:
                     return await handler(step, document)
                 except DataError as error:
@@ -403,6 +407,7 @@ class CplInterpreter:
                     await workflow.wait_condition(lambda: bool(answers), timeout=remaining)
                 except TimeoutError:
                     if "onTimeout" in step:
+                        self._clock.handled_failure(name)
                         return _Outcome(step["onTimeout"])
                     raise StepFailure("Timeout", f"approval {name} timed out") from None
                 answer = answers.pop(0)
@@ -683,6 +688,7 @@ class CplInterpreter:
             "approvals": list(self._approvals),
             "skipped": list(self._skipped),
             "error": self._error,
+            "steps": self._clock.records(),
         }
         if self._calls.events:
             status["events"] = list(self._calls.events)

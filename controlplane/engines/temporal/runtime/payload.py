@@ -128,6 +128,18 @@ class RunEvent(TypedDict):
 
 State = Literal["running", "paused", "waiting", "completed", "failed"]
 
+StepStatus = Literal["succeeded", "failed", "cancelled", "running"]
+
+
+class StepRecord(TypedDict):
+    """One start of a step (the `steps` of `cpl run`): when it started and ended (ISO 8601
+    UTC, workflow time; `ended` null while it runs) and how it ended."""
+
+    name: str
+    started: str
+    ended: str | None
+    status: StepStatus
+
 
 class RunStatus(TypedDict):
     """Answer of the `status` query.
@@ -148,6 +160,7 @@ class RunStatus(TypedDict):
     skipped: list[str]
     error: dict[str, str] | None
     events: NotRequired[list[RunEvent]]
+    steps: NotRequired[list[StepRecord]]
 
 
 class RunResult(TypedDict):
@@ -158,6 +171,7 @@ class RunResult(TypedDict):
     version: str
     digest: str
     events: NotRequired[list[RunEvent]]
+    steps: NotRequired[list[StepRecord]]
 
 
 class DeadLetterMessage(TypedDict):
