@@ -31,7 +31,7 @@ from controlplane.engines.lowering import (
     plan_saga,
     step_names,
 )
-from controlplane.engines.stepfunctions import calls, input_checks
+from controlplane.engines.stepfunctions import calls, iam, input_checks
 from controlplane.engines.stepfunctions.dead_letter import dead_letter_state
 from controlplane.engines.stepfunctions.triggers import render_rules
 from controlplane.engines.translator import (
@@ -329,6 +329,7 @@ class StepFunctionsTranslator(Translator[State]):
             document["schedule"] = schedule
         if workflow.spec.triggers:
             document["triggers"] = self._triggers(workflow, resource, ctx)
+        self._role(document, resource, ctx)
         self._record_workflow(workflow, ctx)
         return Artifact(
             workflow=workflow.key,
@@ -1045,6 +1046,24 @@ class StepFunctionsTranslator(Translator[State]):
         machine = f"arn:aws:states:{region}:{_account(ctx.target)}:stateMachine:{resource}"
         return render_rules(workflow, resource, machine, ctx.target.role_arn)
 
+    def _role(self, document: dict[str, Any], resource: str, ctx: _StepFunctionsContext) -> None:
+        """The workload identity (stepfunctions/iam.py): a role of its own unless the target
+        names one."""
+        target = ctx.target
+        region, account = target.region or "us-east-1", _account(target)
+        managed = not target.role_arn
+        role = iam.render_role(
+            document,
+            resource=resource,
+            region=region,
+            account=account,
+            machine_arn=f"arn:aws:states:{region}:{account}:stateMachine:{resource}",
+            managed=managed,
+            provided=target.role_arn,
+        )
+        arn = iam.role_arn(account, resource) if managed else target.role_arn
+        iam.with_role(document, role, arn)
+
     def _record_workflow(self, workflow: Workflow, ctx: _StepFunctionsContext) -> None:
         spec = workflow.spec
         record_governance(workflow, ctx)
@@ -1115,6 +1134,8 @@ def _aws_weekdays(field: str) -> str:
 
 
 def _account(target: Target) -> str:
+    if target.account:
+        return target.account
     if target.role_arn and target.role_arn.count(":") >= 5:
         return target.role_arn.split(":")[4]
     return "000000000000"
