@@ -95,3 +95,49 @@ def test_a_target_without_role_gets_a_role_per_workflow(repo: ControlRepo) -> No
     removed = repo.cpl("apply", "--env", "local", "--yes")
     assert removed.code == 0, removed.out + removed.err
     assert role_name not in {r["RoleName"] for r in iam.list_roles(PathPrefix="/cpl/")["Roles"]}
+
+
+def test_a_targets_own_role_granting_more_is_non_compliant_at_drift(
+    tmp_path: Path, moto_endpoint: str, temporal_server: DevServer
+) -> None:
+    repo = write_repo(tmp_path / "repo", moto_endpoint, temporal_server.address, [KEY])
+    iam = _client(repo, "iam")
+    shared = f"shared-{repo.namespace}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "states.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    arn = iam.create_role(RoleName=shared, AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    environment = repo.root / "environments/local.yaml"
+    own = f"roleArn: arn:aws:iam::{ACCOUNT}:role/cpl-sfn"
+    environment.write_text(environment.read_text().replace(own, f"roleArn: {arn}", 1))
+    assert repo.cpl("apply", "--env", "local", "--yes").code == 0
+
+    def item() -> dict[str, Any]:
+        drift = repo.cpl("drift", "--env", "local", "--format", "json")
+        (found,) = [i for i in drift.json()["items"] if i["engine"] == "stepfunctions"]
+        assert found["status"] == "in-sync", found  # the role is not cpl's to change
+        return found
+
+    assert item()["compliant"] is True  # no policy yet: grants nothing beyond the needs
+    broad = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"},
+            {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"},
+        ],
+    }
+    iam.put_role_policy(RoleName=shared, PolicyName="broad", PolicyDocument=json.dumps(broad))
+    found = item()
+    assert found["compliant"] is False
+    (violation,) = [v for v in found["violations"] if v["rule"] == "CPL-P021"]
+    assert f"the role {arn} of target 'sfn-local' grants more than" in violation["message"]
+    assert "lambda:InvokeFunction on *, sqs:SendMessage on *" in violation["message"]
