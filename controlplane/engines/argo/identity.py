@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -114,9 +115,8 @@ def identity_manifests(
 @lru_cache(maxsize=1)
 def _api_client() -> Any:
     """The kubernetes client's (de)serializer; imported on first use (about a second)."""
-    from kubernetes.client import ApiClient
-
-    return ApiClient()
+    client = importlib.import_module("kubernetes.client")
+    return client.ApiClient()
 
 
 _MODELS = {"ServiceAccount": "V1ServiceAccount", "Role": "V1Role", "RoleBinding": "V1RoleBinding"}

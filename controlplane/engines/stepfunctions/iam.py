@@ -233,23 +233,3 @@ def _kms_arn(key: str, region: str, account: str) -> str:
     if key.startswith("arn:"):
         return key
     return f"arn:aws:kms:{region}:{account}:{key if key.startswith('alias/') else 'key/' + key}"
-
-
-def excess_grants(needs: dict[str, Any], granted: list[dict[str, Any]]) -> list[str]:
-    """`<action> on <resource>` for every Allow of `granted` (policy documents) that `needs`
-    does not name exactly (the comparison CPL-P021 makes in Rego, for Python callers)."""
-    needed = {(a.lower(), r) for a, r in _pairs([needs])}
-    return sorted({f"{a} on {r}" for a, r in _pairs(granted) if (a.lower(), r) not in needed})
-
-
-def _pairs(documents: list[dict[str, Any]]) -> Iterator[tuple[str, str]]:
-    for document in documents:
-        statements = document.get("Statement", [])
-        for statement in statements if isinstance(statements, list) else [statements]:
-            if statement.get("Effect") != "Allow":
-                continue
-            actions = statement.get("Action", [])
-            resources = statement.get("Resource", [])
-            for action in actions if isinstance(actions, list) else [actions]:
-                for resource in resources if isinstance(resources, list) else [resources]:
-                    yield str(action), str(resource)

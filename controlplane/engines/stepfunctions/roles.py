@@ -15,6 +15,7 @@ cannot be read (absent, or no permission to read IAM) gets no `Granted`: nothing
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -63,7 +64,9 @@ class Roles:
         }
 
     def _provided(self, desired: dict[str, Any]) -> dict[str, Any]:
-        live = {key: desired[key] for key in ("managed", "Arn", "Needs") if key in desired}
+        live: dict[str, Any] = {
+            key: desired[key] for key in ("managed", "Arn", "Needs") if key in desired
+        }
         name = str(desired.get("Arn") or "").rsplit("/", 1)[-1]
         if not name:
             return live
@@ -100,7 +103,7 @@ class Roles:
         for policy in sorted(names)[:_MAX_POLICIES]:
             answer = self.call(
                 f"get policy {policy} of role {name}",
-                lambda policy=policy: self.iam.get_role_policy(RoleName=name, PolicyName=policy),
+                functools.partial(self.iam.get_role_policy, RoleName=name, PolicyName=policy),
             )
             policies[policy] = _document(answer.get("PolicyDocument"))
         return policies
@@ -151,7 +154,8 @@ class Roles:
         for policy, document in sorted(role["Policies"].items()):
             self.call(
                 f"put policy {policy} of role {name}",
-                lambda policy=policy, document=document: self.iam.put_role_policy(
+                functools.partial(
+                    self.iam.put_role_policy,
                     RoleName=name,
                     PolicyName=policy,
                     PolicyDocument=json.dumps(document, sort_keys=True),
@@ -163,12 +167,12 @@ class Roles:
         for policy in sorted(set(live.get("Policies", {})) - set(role["Policies"])):
             self.call(
                 f"delete policy {policy} of role {name}",
-                lambda policy=policy: self.iam.delete_role_policy(RoleName=name, PolicyName=policy),
+                functools.partial(self.iam.delete_role_policy, RoleName=name, PolicyName=policy),
             )
         for arn in sorted(set(live.get("AttachedPolicies", [])) - set(role["AttachedPolicies"])):
             self.call(
                 f"detach policy {arn} from role {name}",
-                lambda arn=arn: self.iam.detach_role_policy(RoleName=name, PolicyArn=arn),
+                functools.partial(self.iam.detach_role_policy, RoleName=name, PolicyArn=arn),
             )
 
     def delete(self, name: str) -> None:
