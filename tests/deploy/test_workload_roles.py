@@ -40,6 +40,13 @@ def repo(tmp_path: Path, moto_endpoint: str, temporal_server: DevServer) -> Cont
     return repo
 
 
+def _drift_item(repo: ControlRepo) -> dict[str, Any]:
+    """This test's state machine in `cpl drift` (the session's moto has other tests' too)."""
+    drift = repo.cpl("drift", "--env", "local", "--format", "json")
+    (item,) = [i for i in drift.json()["items"] if i["workflow"] == repo.workflow(KEY)]
+    return item
+
+
 def test_a_target_without_role_gets_a_role_per_workflow(repo: ControlRepo) -> None:
     applied = repo.cpl("apply", "--env", "local", "--yes")
     assert applied.code == 0, applied.out + applied.err
@@ -74,19 +81,23 @@ def test_a_target_without_role_gets_a_role_per_workflow(repo: ControlRepo) -> No
     wildcard = {a for a, r in grants if r == "*"}
     assert wildcard and all(a.startswith("logs:") for a in wildcard)  # log delivery only
 
-    assert repo.cpl("plan", "--env", "local").code == 0
-    assert repo.cpl("drift", "--env", "local").code == 0
+    plan = repo.cpl("plan", "--env", "local", "--format", "json")
+    assert [c["action"] for c in plan.json()["changes"]] == ["noop"], plan.out
+    clean = _drift_item(repo)
+    assert (clean["status"], clean["compliant"]) == ("in-sync", True), clean
 
-    # a managed policy attached by hand grants more than the bindings: drift
+    # a managed policy attached by hand grants more than the bindings: drift, non-compliant
     everything = {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
     }
     extra = iam.create_policy(PolicyName=f"{machine}-all", PolicyDocument=json.dumps(everything))
     iam.attach_role_policy(RoleName=role_name, PolicyArn=extra["Policy"]["Arn"])
-    drift = repo.cpl("drift", "--env", "local", "--format", "json")
-    assert drift.code != 0, drift.out
-    assert "/role/AttachedPolicies" in drift.out
+    drifted = _drift_item(repo)
+    assert drifted["status"] == "modified"
+    assert [c["path"] for c in drifted["diff"]] == ["/role/AttachedPolicies/0"]
+    assert drifted["compliant"] is False
+    assert any("has managed policy" in v["message"] for v in drifted["violations"])
     assert repo.cpl("apply", "--env", "local", "--yes").code == 0
     assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
 
@@ -122,8 +133,7 @@ def test_a_targets_own_role_granting_more_is_non_compliant_at_drift(
     assert repo.cpl("apply", "--env", "local", "--yes").code == 0
 
     def item() -> dict[str, Any]:
-        drift = repo.cpl("drift", "--env", "local", "--format", "json")
-        (found,) = [i for i in drift.json()["items"] if i["engine"] == "stepfunctions"]
+        found = _drift_item(repo)
         assert found["status"] == "in-sync", found  # the role is not cpl's to change
         return found
 
@@ -141,3 +151,20 @@ def test_a_targets_own_role_granting_more_is_non_compliant_at_drift(
     (violation,) = [v for v in found["violations"] if v["rule"] == "CPL-P021"]
     assert f"the role {arn} of target 'sfn-local' grants more than" in violation["message"]
     assert "lambda:InvokeFunction on *, sqs:SendMessage on *" in violation["message"]
+
+
+def test_a_target_without_role_and_account_is_refused_before_any_call(
+    tmp_path: Path, moto_endpoint: str, temporal_server: DevServer
+) -> None:
+    repo = write_repo(tmp_path / "repo", moto_endpoint, temporal_server.address, [KEY])
+    environment = repo.root / "environments/local.yaml"
+    own = f"      roleArn: arn:aws:iam::{ACCOUNT}:role/cpl-sfn\n"
+    environment.write_text(environment.read_text().replace(own, "", 1))
+    applied = repo.cpl("apply", "--env", "local", "--yes")
+    assert applied.code == 1
+    assert "target 'sfn-local' has no roleArn and no account" in applied.out + applied.err
+    machine = f"{repo.tenants['retail']}-inventory-sync"
+    names = {
+        m["name"] for m in _client(repo, "stepfunctions").list_state_machines()["stateMachines"]
+    }
+    assert machine not in names

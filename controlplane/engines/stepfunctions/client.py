@@ -111,8 +111,7 @@ class StepFunctionsEngine:
         document = artifact.document
         config = document["configuration"]
         _check_definition(document["definition"], self._error_for(name))
-        if not config.get("roleArn"):
-            raise self._permanent(name, f"target '{self.target.name}' has no roleArn")
+        self._check_identity(name, document)
         self._ensure_log_group(name, document["logGroup"], config["tags"])
         self._ensure_circuit_tables(name, document["definition"])
         self._roles(name).put(document.get("role"), config["tags"])
@@ -142,6 +141,7 @@ class StepFunctionsEngine:
         document = artifact.document
         config = document["configuration"]
         _check_definition(document["definition"], self._error_for(name))
+        self._check_identity(name, document)
         if config.get("type") != live.document.get("configuration", {}).get("type"):
             before = live.document.get("configuration", {}).get("type")
             raise self._permanent(
@@ -369,6 +369,18 @@ class StepFunctionsEngine:
         ]
 
     # -- writing ----------------------------------------------------------------------------
+
+    def _check_identity(self, name: str, document: dict[str, Any]) -> None:
+        """A role to run as: the target's roleArn, or its own in the target's account."""
+        managed = (document.get("role") or {}).get("managed")
+        if managed and not self.target.account:
+            raise self._permanent(
+                name,
+                f"target '{self.target.name}' has no roleArn and no account: set roleArn, or "
+                "account (the AWS account of the per-workflow roles)",
+            )
+        if not managed and not document["configuration"].get("roleArn"):
+            raise self._permanent(name, f"target '{self.target.name}' has no roleArn")
 
     def _ensure_circuit_tables(self, name: str, definition: dict[str, Any]) -> None:
         """The DynamoDB tables of the definition's circuit breakers (breaker.py) exist."""
