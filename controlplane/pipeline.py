@@ -21,6 +21,7 @@ from controlplane.policy.change import Change
 from controlplane.policy.decision import Decision, evaluate
 from controlplane.policy.engine import open_engine
 from controlplane.policy.inputs import PolicyInput, Rendered, build_inputs
+from controlplane.policy.shared import with_shared
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.load import (
     NAME_COLLISION,
@@ -131,6 +132,10 @@ def desired_state(
             else i
             for i in inputs
         ]
+    # the shared resources (Temporal namespaces) each workflow lives in (CPL-P010 isolation)
+    inputs = with_shared(
+        inputs, rendered.values(), [w.model for w in loaded.workflows], environment
+    )
     engine = open_engine(environment, repo)
     try:
         decision = evaluate(

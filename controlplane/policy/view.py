@@ -7,9 +7,11 @@ is ~45 KB: the workflow (~8 KB), `rendered` (10-35 KB, the Temporal artifact rep
 workflow), `compat` (~20 KB, one entry per construct) and `bindings` (~3 KB). The built-in
 library reads all of `workflow` and `change`, but only a few fields of the rest:
 
-- `rendered`: `kind`, `tracing`, `configuration.loggingConfiguration`,
-  `configuration.tracingConfiguration`, and per Argo manifest `kind`, `metadata.name`,
-  `spec.{ttlStrategy,podGC}`, `spec.workflowSpec.{ttlStrategy,podGC}` (CPL-P021);
+- `rendered`: `kind`, `tracing`, `role` (the Step Functions role's policies),
+  `configuration.loggingConfiguration`, `configuration.tracingConfiguration`, and per Argo
+  manifest `kind`, `metadata.name`, and of `spec` (or `spec.workflowSpec`) `ttlStrategy`,
+  `podGC`, `serviceAccountName`, `securityContext` and per template its `name` and the
+  `securityContext` of its `container` or `script` (CPL-P021);
 - `compat`: the entries whose `support` is not `exact` (CPL-P020, which reports one finding
   per (feature, support) with the `reason` of its first entry: later entries of the same
   feature and support keep their `path` only);
@@ -26,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-_WORKFLOW_SPEC_FIELDS = ("ttlStrategy", "podGC")
+_WORKFLOW_SPEC_FIELDS = ("ttlStrategy", "podGC", "serviceAccountName", "securityContext")
 _CONFIGURATION_FIELDS = ("loggingConfiguration", "tracingConfiguration")
 
 
@@ -69,7 +71,7 @@ def _pick(source: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 def _rendered(rendered: Any) -> Any:
     if not isinstance(rendered, Mapping):
         return rendered
-    view = _pick(rendered, ("kind", "tracing"))
+    view = _pick(rendered, ("kind", "tracing", "role"))
     configuration = rendered.get("configuration")
     if isinstance(configuration, Mapping):
         view["configuration"] = _pick(configuration, _CONFIGURATION_FIELDS)
@@ -94,15 +96,38 @@ def _manifest(manifest: Any) -> Any:
         view["metadata"] = metadata
     spec = manifest.get("spec")
     if isinstance(spec, Mapping):
-        spec_view = _pick(spec, _WORKFLOW_SPEC_FIELDS)
+        spec_view = _workflow_spec(spec)
         workflow_spec = spec.get("workflowSpec")
         if isinstance(workflow_spec, Mapping):
-            spec_view["workflowSpec"] = _pick(workflow_spec, _WORKFLOW_SPEC_FIELDS)
+            spec_view["workflowSpec"] = _workflow_spec(workflow_spec)
         elif "workflowSpec" in spec:
             spec_view["workflowSpec"] = workflow_spec
         view["spec"] = spec_view
     elif "spec" in manifest:
         view["spec"] = spec
+    return view
+
+
+def _workflow_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    view = _pick(spec, _WORKFLOW_SPEC_FIELDS)
+    templates = spec.get("templates")
+    if isinstance(templates, list):
+        view["templates"] = [_template(t) for t in templates]
+    elif "templates" in spec:
+        view["templates"] = templates
+    return view
+
+
+def _template(template: Any) -> Any:
+    if not isinstance(template, Mapping):
+        return template
+    view = _pick(template, ("name",))
+    for kind in ("container", "script"):
+        container = template.get(kind)
+        if isinstance(container, Mapping):
+            view[kind] = _pick(container, ("securityContext",))
+        elif kind in template:
+            view[kind] = container
     return view
 
 

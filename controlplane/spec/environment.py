@@ -218,6 +218,8 @@ class Target(Model):
     region: str | None = None
     endpoint: str | None = None
     role_arn: str | None = None
+    # the AWS account of the target's per-workflow roles (when it has no roleArn)
+    account: str | None = Field(default=None, pattern=r"^[0-9]{12}$")
     # the DynamoDB table of the target's circuit breakers (default `cpl-circuits-<name>`)
     circuit_table: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{3,255}$")
     # temporal

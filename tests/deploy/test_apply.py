@@ -69,7 +69,8 @@ def test_killed_mid_apply_the_next_apply_converges_without_duplicates(
     assert len(state) == 4 + 1 and len(shared) == 1  # four workflows, their namespace once
     for tenant in ("retail", "health"):
         assert len(_machines(repo, repo.tenants[tenant])) == 1
-    assert len(list((repo.root / "deploy/argo").rglob("*.yaml"))) == 1
+    # one workflow file and its identity file
+    assert len(list((repo.root / "deploy/argo").rglob("*.yaml"))) == 2
 
 
 @pytest.fixture

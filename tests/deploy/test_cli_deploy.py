@@ -47,8 +47,9 @@ def test_plan_apply_then_plan_is_empty_on_every_engine(control_repo: ControlRepo
     assert {r["status"] for r in state["resources"]} == {"applied"}
     assert len(state["resources"]) == 5
     assert _machines(repo, repo.tenants["retail"]) == [f"{repo.tenants['retail']}-inventory-sync"]
-    manifests = list((repo.root / "deploy/argo").rglob("*.yaml"))
-    assert len(manifests) == 1
+    manifests = sorted(p.name for p in (repo.root / "deploy/argo").rglob("*.yaml"))
+    argo = f"{repo.tenants['retail']}-price-feed-export"
+    assert manifests == [f"{argo}.identity.yaml", f"{argo}.yaml"]
     events = (repo.root / ".cpl/audit/local.jsonl").read_text().splitlines()
     assert sum('"dev.cpl.apply.succeeded"' in line for line in events) == 5
     assert any('"dev.cpl.apply.completed"' in line for line in events)

@@ -51,7 +51,8 @@ def gitops(tmp_path: Path, environment: Environment) -> GitOpsArgoEngine:
 def test_gitops_lifecycle(gitops: GitOpsArgoEngine, artifact: Artifact, tmp_path: Path) -> None:
     assert gitops.read(artifact) is None
     live = gitops.create(artifact)
-    [name] = artifact.files
+    name = f"workflows/{artifact.resource}.yaml"  # next to it: its identity manifests
+    assert set(artifact.files) == {name, f"workflows/{artifact.resource}.identity.yaml"}
     assert live.id == name
     path = tmp_path / "deploy/argo" / name
     assert path.is_file()
@@ -73,7 +74,7 @@ def test_gitops_files_are_deterministic(
     gitops: GitOpsArgoEngine, artifact: Artifact, tmp_path: Path
 ) -> None:
     gitops.create(artifact)
-    [name] = artifact.files
+    name = f"workflows/{artifact.resource}.yaml"
     path = tmp_path / "deploy/argo" / name
     first = path.read_bytes()
     gitops.create(artifact)
@@ -82,7 +83,8 @@ def test_gitops_files_are_deterministic(
     assert first.decode() == expected
     # the artifact's own file plus the digest stamp: nothing else differs
     assert yaml.safe_load(first) == stamped(yaml.safe_load(artifact.files[name]), artifact.digest)
-    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temp files left
+    identity = f"{artifact.resource}.identity.yaml"
+    assert sorted(p.name for p in path.parent.iterdir()) == [identity, path.name]  # no temp files
 
 
 def test_atomic_write_keeps_the_old_file_when_the_rename_fails(

@@ -29,7 +29,22 @@ def _document() -> dict[str, Any]:
                     "metadata": {"name": "m", "labels": {"a": "b"}},
                     "spec": {
                         "schedule": "* * * * *",
-                        "workflowSpec": {"podGC": {"strategy": "x"}, "templates": [1, 2]},
+                        "workflowSpec": {
+                            "podGC": {"strategy": "x"},
+                            "serviceAccountName": "cpl-m",
+                            "volumes": [{"name": "v", "emptyDir": {}}],
+                            "templates": [
+                                {
+                                    "name": "t",
+                                    "inputs": {"parameters": []},
+                                    "container": {
+                                        "image": "i",
+                                        "securityContext": {"readOnlyRootFilesystem": True},
+                                    },
+                                },
+                                {"name": "main", "steps": [[{"name": "a"}]]},
+                            ],
+                        },
                     },
                 }
             ],
@@ -60,7 +75,19 @@ def test_view_keeps_what_rules_read() -> None:
             {
                 "kind": "CronWorkflow",
                 "metadata": {"name": "m"},
-                "spec": {"workflowSpec": {"podGC": {"strategy": "x"}}},
+                "spec": {
+                    "workflowSpec": {
+                        "podGC": {"strategy": "x"},
+                        "serviceAccountName": "cpl-m",
+                        "templates": [
+                            {
+                                "name": "t",
+                                "container": {"securityContext": {"readOnlyRootFilesystem": True}},
+                            },
+                            {"name": "main"},
+                        ],
+                    }
+                },
             }
         ],
     }

@@ -97,4 +97,7 @@ def test_allow_outside_repo_lets_a_mapping_name_a_path_outside(
     )
     assert run(["validate", "--repo", str(files_repo)]) == 0
     assert run(["apply", "--repo", str(files_repo), "--env", "files", "--yes"]) == 0
-    assert [p.name for p in outside.rglob("*.yaml")] == ["retail-price-feed-export.yaml"]
+    assert sorted(p.name for p in outside.rglob("*.yaml")) == [
+        "retail-price-feed-export.identity.yaml",
+        "retail-price-feed-export.yaml",
+    ]

@@ -493,7 +493,10 @@ def test_every_example_survives_the_hera_round_trip(
         for manifest in artifact.document["manifests"]:
             validate_manifest(manifest)  # raises on any dropped or changed field
         assert artifact.resource == f"{workflow.metadata.tenant}-{workflow.metadata.name}"
-        assert list(artifact.files) == [f"workflows/{artifact.resource}.yaml"]
+        assert list(artifact.files) == [
+            f"workflows/{artifact.resource}.yaml",
+            f"workflows/{artifact.resource}.identity.yaml",
+        ]
         assert (
             yaml.safe_load(artifact.files[f"workflows/{artifact.resource}.yaml"])
             == (artifact.document["manifests"][0])

@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 import yaml
 
 from controlplane.engines.argo.events import EVENTS_SUFFIX, with_events, write_events
+from controlplane.engines.argo.identity import IDENTITY_SUFFIX, with_identity, write_identity
 from controlplane.engines.argo.schema import validate_manifest
 from controlplane.engines.live import (
     DIGEST_LABEL,
@@ -169,6 +170,7 @@ class GitOpsArgoEngine(_ArgoBase):
         if not path.exists():
             return None
         live = self._live(artifact.resource, name, [self._load(artifact.resource, path)])
+        live = with_identity(live, self._identity_path(name), self._error)
         return with_events(live, self._events_path(name), self._error)
 
     def create(self, artifact: Artifact) -> LiveResource:
@@ -180,6 +182,7 @@ class GitOpsArgoEngine(_ArgoBase):
         try:
             write_atomic(self.root / name, text)
             write_events(self._events_path(name), artifact.document.get("events"))
+            write_identity(self._identity_path(name), artifact.document.get("identity"))
         except OSError as error:
             raise self._error(
                 artifact.resource, f"cannot write {self.root / name}: {error}"
@@ -198,6 +201,7 @@ class GitOpsArgoEngine(_ArgoBase):
         try:
             path.unlink(missing_ok=True)
             self._events_path(resource_id).unlink(missing_ok=True)
+            self._identity_path(resource_id).unlink(missing_ok=True)
         except OSError as error:
             raise self._error(resource_id, f"cannot delete {path}: {error}") from None
         fsync_directory(path.parent)
@@ -208,8 +212,8 @@ class GitOpsArgoEngine(_ArgoBase):
         if not self.root.is_dir():
             return found
         for path in sorted(self.root.rglob("*.yaml")):
-            if path.name.endswith(EVENTS_SUFFIX):
-                continue  # a workflow's event manifests, read with its own file
+            if path.name.endswith((EVENTS_SUFFIX, IDENTITY_SUFFIX)):
+                continue  # a workflow's event or identity manifests, read with its own file
             relative = path.relative_to(self.root).as_posix()
             try:
                 manifest = self._load(relative, path)
@@ -220,6 +224,9 @@ class GitOpsArgoEngine(_ArgoBase):
                 name = str(manifest.get("metadata", {}).get("name", path.stem))
                 found.append(self._live(name, relative, [manifest]))
         return found
+
+    def _identity_path(self, resource_id: str) -> Path:
+        return self.root / (resource_id.removesuffix(".yaml") + IDENTITY_SUFFIX)
 
     def _events_path(self, resource_id: str) -> Path:
         return self.root / (resource_id.removesuffix(".yaml") + EVENTS_SUFFIX)
@@ -334,6 +341,13 @@ class KubernetesArgoEngine(_ArgoBase):
     def read(self, artifact: Artifact) -> LiveResource | None:
         manifest = artifact.document["manifests"][0]
         return self._read(manifest["kind"], manifest["metadata"]["namespace"], artifact.resource)
+
+    def desired_document(self, artifact: Artifact, live: LiveResource) -> dict[str, Any]:
+        """Without the identity manifests: this delivery does not apply them (the
+        `identity.kubernetes` record), so they are no drift either."""
+        desired = super().desired_document(artifact, live)
+        desired.pop("identity", None)
+        return desired
 
     def create(self, artifact: Artifact) -> LiveResource:
         manifest = stamped(artifact.document["manifests"][0], artifact.digest)

@@ -37,6 +37,12 @@ from controlplane.engines.argo.events import (
     mixed_filters,
     render_event_manifests,
 )
+from controlplane.engines.argo.identity import (
+    IDENTITY_SUFFIX,
+    harden,
+    identity_manifests,
+    identity_text,
+)
 from controlplane.engines.argo.metrics import FEATURES as MONITORING_FEATURES
 from controlplane.engines.argo.metrics import monitoring_annotation, template_metrics
 from controlplane.engines.argo.schema import validate_manifest
@@ -427,6 +433,11 @@ class ArgoTranslator(Translator[str]):
             "unsupported",
             "a scheduled workflow renders as a CronWorkflow, which a Sensor cannot submit from",
         ),
+        "identity.kubernetes": Feature(
+            "unsupported",
+            "delivery: kubernetes applies the WorkflowTemplate only; its ServiceAccount, Role "
+            "and RoleBinding (`cpl render -o`, <resource>.identity.yaml) are delivered by gitops",
+        ),
         "triggers.kubernetes": Feature(
             "unsupported",
             "delivery: kubernetes applies the WorkflowTemplate only; the EventSource and Sensor "
@@ -502,6 +513,7 @@ class ArgoTranslator(Translator[str]):
             templates.append(exit_handler)
         templates.extend(t for t in ctx.templates.values() if t not in templates)
         spec["templates"] = templates
+        harden(spec, resource)
         self._record_unrendered(workflow, ctx)
         metrics = template_metrics(workflow, namespace)  # for its slo and alerts (metrics.py)
         if metrics is not None:
@@ -529,6 +541,9 @@ class ArgoTranslator(Translator[str]):
                 "spec": spec,
             }
         document: dict[str, Any] = {"kind": "argo", "manifests": [manifest]}
+        document["identity"] = identity_manifests(resource, namespace, self._labels(workflow))
+        if target.delivery == "kubernetes":
+            ctx.record("identity.kubernetes", "/spec")
         if body.triggers:
             document["events"] = self._events(workflow, resource, namespace, ctx)
         document = json.loads(json.dumps(document))  # plain JSON values only
@@ -1184,6 +1199,10 @@ def _write_files(artifact: Artifact) -> dict[str, str]:
     if artifact.document.get("events"):
         files[f"{folder}/{artifact.resource}{EVENTS_SUFFIX}"] = events_text(
             artifact.document["events"]
+        )
+    if artifact.document.get("identity"):
+        files[f"{folder}/{artifact.resource}{IDENTITY_SUFFIX}"] = identity_text(
+            artifact.document["identity"]
         )
     return files
 

@@ -53,12 +53,14 @@ def aws_client(target: Target, service: str, *, botocore_retries: bool = False) 
 
 
 def state_machine_arn(target: Target, workflow: Workflow) -> str:
-    """`arn:aws:states:<region>:<account of roleArn>:stateMachine:<tenant>-<name>`."""
+    """`arn:aws:states:<region>:<account>:stateMachine:<tenant>-<name>` (the target's
+    `account`, or that of its roleArn)."""
     parts = (target.role_arn or "").split(":")
-    if len(parts) < 6 or not parts[4]:
+    account = target.account or (parts[4] if len(parts) >= 6 else "")
+    if not account:
         raise ConfigError(
-            f"target '{target.name}' needs a roleArn (arn:aws:iam::<account>:role/...) to "
-            "locate its state machines"
+            f"target '{target.name}' needs an account (or a roleArn "
+            "arn:aws:iam::<account>:role/...) to locate its state machines"
         )
     name = f"{workflow.metadata.tenant}-{workflow.metadata.name}"
-    return f"arn:aws:states:{target.region}:{parts[4]}:stateMachine:{name}"
+    return f"arn:aws:states:{target.region}:{account}:stateMachine:{name}"

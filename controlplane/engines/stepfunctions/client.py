@@ -42,6 +42,8 @@ from controlplane.engines.retry import (
 from controlplane.engines.stepfunctions.alarms import CloudWatchAlarms
 from controlplane.engines.stepfunctions.aws import aws_client
 from controlplane.engines.stepfunctions.breaker import breaker_tables, ensure_circuit_table
+from controlplane.engines.stepfunctions.iam import role_name
+from controlplane.engines.stepfunctions.roles import Roles
 from controlplane.engines.stepfunctions.triggers import EventRules
 from controlplane.engines.timeouts import TargetClock, TargetSilent, Timeouts
 from controlplane.engines.translator import Artifact
@@ -87,6 +89,7 @@ class StepFunctionsEngine:
         self.dynamodb = given.get("dynamodb")  # made when a definition has circuit breakers
         self.events = given.get("events") or aws_client(target, "events")
         self.cloudwatch = given.get("cloudwatch") or aws_client(target, "cloudwatch")
+        self.iam = given.get("iam")  # made when a role is read or written
         where = target.endpoint or f"AWS {target.region}"
         self.clock = TargetClock(f"{target.name} ({where})", Timeouts.of(target))
 
@@ -103,6 +106,7 @@ class StepFunctionsEngine:
                 schedule.get("GroupName", "default"),
                 schedule.get("Name", artifact.resource),
             ),
+            role=document.get("role"),
         )
 
     def create(self, artifact: Artifact) -> LiveResource:
@@ -110,10 +114,10 @@ class StepFunctionsEngine:
         document = artifact.document
         config = document["configuration"]
         _check_definition(document["definition"], self._error_for(name))
-        if not config.get("roleArn"):
-            raise self._permanent(name, f"target '{self.target.name}' has no roleArn")
+        self._check_identity(name, document)
         self._ensure_log_group(name, document["logGroup"], config["tags"])
         self._ensure_circuit_tables(name, document["definition"])
+        self._roles(name).put(document.get("role"), config["tags"])
         arguments = {
             "name": name,
             "definition": json.dumps(document["definition"], ensure_ascii=False),
@@ -141,6 +145,7 @@ class StepFunctionsEngine:
         document = artifact.document
         config = document["configuration"]
         _check_definition(document["definition"], self._error_for(name))
+        self._check_identity(name, document)
         if config.get("type") != live.document.get("configuration", {}).get("type"):
             before = live.document.get("configuration", {}).get("type")
             raise self._permanent(
@@ -149,6 +154,7 @@ class StepFunctionsEngine:
                 "delete and create the state machine",
             )
         self._ensure_circuit_tables(name, document["definition"])
+        self._roles(name).put(document.get("role"), config["tags"])
         arn = live.id
         fields = {key: config[key] for key in _MACHINE_FIELDS if key in config and key != "type"}
         self._call(
@@ -199,12 +205,24 @@ class StepFunctionsEngine:
         except ResourceError as error:
             if not any(code in error.message for code in _NOT_FOUND):
                 raise
+        self._roles(name).delete(role_name(name))
 
     def diff(self, artifact: Artifact, live: LiveResource) -> list[Change]:
         return diff_documents(self.desired_document(artifact, live), live.document)
 
     def desired_document(self, artifact: Artifact, live: LiveResource) -> dict[str, Any]:
-        return normalize(self.engine, _plain(artifact.document), self.ignore)
+        desired = normalize(self.engine, _plain(artifact.document), self.ignore)
+        role = desired.get("role")
+        if isinstance(role, dict) and not role.get("managed"):
+            # A target's own role is not cpl's to set: what it grants is judged by CPL-P021
+            # on the live document, and a live read without the artifact (a listing) has
+            # no role block at all.
+            live_role = live.document.get("role")
+            if not isinstance(live_role, dict):
+                desired.pop("role")
+            elif "Granted" in live_role:
+                role["Granted"] = live_role["Granted"]
+        return desired
 
     def list_managed(self) -> list[LiveResource]:
         """State machines tagged `cpl:managed=true` for this environment (or for none)."""
@@ -219,7 +237,11 @@ class StepFunctionsEngine:
             if tags.get("cpl:environment", self.environment.name) != self.environment.name:
                 continue
             live = self._read(
-                arn, machine["name"], log_group=None, schedule=("default", machine["name"])
+                arn,
+                machine["name"],
+                log_group=None,
+                schedule=("default", machine["name"]),
+                role=None,
             )
             if live is not None:
                 found.append(live)
@@ -247,13 +269,22 @@ class StepFunctionsEngine:
     # -- reading ----------------------------------------------------------------------------
 
     def arn(self, name: str) -> str:
-        """`arn:aws:states:<region>:<account of the target's roleArn>:stateMachine:<name>`."""
+        """`arn:aws:states:<region>:<account>:stateMachine:<name>` (the target's `account`, or
+        that of its roleArn)."""
         parts = (self.target.role_arn or "").split(":")
-        account = parts[4] if len(parts) > 4 and parts[4] else "123456789012"
+        account = self.target.account or (
+            parts[4] if len(parts) > 4 and parts[4] else "123456789012"
+        )
         return f"arn:aws:states:{self.target.region}:{account}:stateMachine:{name}"
 
     def _read(
-        self, arn: str, name: str, *, log_group: str | None, schedule: tuple[str, str]
+        self,
+        arn: str,
+        name: str,
+        *,
+        log_group: str | None,
+        schedule: tuple[str, str],
+        role: dict[str, Any] | None,
     ) -> LiveResource | None:
         try:
             described = self._call(
@@ -285,6 +316,9 @@ class StepFunctionsEngine:
         live_alarms = self._alarms(name).read(name, arn)
         if live_alarms:
             document["alarms"] = _plain(live_alarms)
+        live_role = self._roles(name).read(role, described.get("roleArn"))
+        if live_role is not None:
+            document["role"] = _plain(live_role)
         return LiveResource(
             engine=self.engine,
             target=self.target.name,
@@ -344,6 +378,18 @@ class StepFunctionsEngine:
         ]
 
     # -- writing ----------------------------------------------------------------------------
+
+    def _check_identity(self, name: str, document: dict[str, Any]) -> None:
+        """A role to run as: the target's roleArn, or its own in the target's account."""
+        managed = (document.get("role") or {}).get("managed")
+        if managed and not self.target.account:
+            raise self._permanent(
+                name,
+                f"target '{self.target.name}' has no roleArn and no account: set roleArn, or "
+                "account (the AWS account of the per-workflow roles)",
+            )
+        if not managed and not document["configuration"].get("roleArn"):
+            raise self._permanent(name, f"target '{self.target.name}' has no roleArn")
 
     def _ensure_circuit_tables(self, name: str, definition: dict[str, Any]) -> None:
         """The DynamoDB tables of the definition's circuit breakers (breaker.py) exist."""
@@ -409,6 +455,12 @@ class StepFunctionsEngine:
         except ResourceError as error:
             if not any(code in error.message for code in _NOT_FOUND):
                 raise
+
+    def _roles(self, name: str) -> Roles:
+        """The IAM role of state machine `name` (stepfunctions/roles.py)."""
+        if self.iam is None:
+            self.iam = aws_client(self.target, "iam")
+        return Roles(self.iam, lambda action, call: self._call(name, action, call))
 
     def _rules(self, name: str) -> EventRules:
         """The EventBridge rules of state machine `name` (stepfunctions/triggers.py)."""

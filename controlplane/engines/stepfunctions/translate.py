@@ -31,7 +31,7 @@ from controlplane.engines.lowering import (
     plan_saga,
     step_names,
 )
-from controlplane.engines.stepfunctions import calls, input_checks
+from controlplane.engines.stepfunctions import calls, iam, input_checks
 from controlplane.engines.stepfunctions.alarms import ALARM_FEATURES, record_alarms
 from controlplane.engines.stepfunctions.dead_letter import dead_letter_state
 from controlplane.engines.stepfunctions.triggers import render_rules
@@ -340,6 +340,7 @@ class StepFunctionsTranslator(Translator[State]):
         alarms = record_alarms(workflow, resource, _machine_arn(resource, ctx.target), ctx)
         if alarms:
             document["alarms"] = alarms
+        self._role(document, resource, ctx)
         self._record_workflow(workflow, ctx)
         return Artifact(
             workflow=workflow.key,
@@ -1055,6 +1056,24 @@ class StepFunctionsTranslator(Translator[State]):
         machine = _machine_arn(resource, ctx.target)
         return render_rules(workflow, resource, machine, ctx.target.role_arn)
 
+    def _role(self, document: dict[str, Any], resource: str, ctx: _StepFunctionsContext) -> None:
+        """The workload identity (stepfunctions/iam.py): a role of its own unless the target
+        names one."""
+        target = ctx.target
+        region, account = target.region or "us-east-1", _account(target)
+        managed = not target.role_arn
+        role = iam.render_role(
+            document,
+            resource=resource,
+            region=region,
+            account=account,
+            machine_arn=f"arn:aws:states:{region}:{account}:stateMachine:{resource}",
+            managed=managed,
+            provided=target.role_arn,
+        )
+        arn = iam.role_arn(account, resource) if managed else target.role_arn
+        iam.with_role(document, role, arn)
+
     def _record_workflow(self, workflow: Workflow, ctx: _StepFunctionsContext) -> None:
         spec = workflow.spec
         record_governance(workflow, ctx, monitoring=False)  # alarms.record_alarms did
@@ -1130,6 +1149,8 @@ def _machine_arn(resource: str, target: Target) -> str:
 
 
 def _account(target: Target) -> str:
+    if target.account:
+        return target.account
     if target.role_arn and target.role_arn.count(":") >= 5:
         return target.role_arn.split(":")[4]
     return "000000000000"
