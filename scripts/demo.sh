@@ -97,7 +97,7 @@ from controlplane.spec.load import load_environment
 
 environment = load_environment(Path(sys.argv[1]), "local")
 run_id = json.loads(Path(sys.argv[2]).read_text())["replayedAs"]["runId"]
-outcome = TemporalRunner(environment).outcome(environment.target("temporal-local"), run_id, 120)
+outcome = TemporalRunner(environment, Path(sys.argv[1])).outcome(environment.target("temporal-local"), run_id, 120)
 print(f"replayed run {run_id}: {outcome['status']}")
 sys.exit(0 if outcome["status"] == "succeeded" else 1)
 PY
@@ -149,6 +149,7 @@ env["metadata"]["name"] = "verified"
 env["spec"]["identity"] = {"issuer": "https://cpl.local/dev", "audience": "cpl",
                            "jwks": "identity/jwks.json"}
 env["spec"]["audit"] = {"sinks": [{"file": ".cpl/audit/verified.jsonl"}]}
+env["spec"].setdefault("deploy", {})["state"] = ".cpl/state/verified"
 (repo / "environments" / "verified.yaml").write_text(yaml.safe_dump(env, sort_keys=False))
 (repo / "workflows" / "finance").mkdir(parents=True, exist_ok=True)
 (repo / "workflows" / "finance" / "payout-approval.yaml").write_text("""\
@@ -197,7 +198,7 @@ from controlplane.spec.load import load_environment
 
 repo, run_id = Path(sys.argv[1]), sys.argv[2]
 environment = load_environment(repo, "verified")
-outcome = TemporalRunner(environment).outcome(environment.target("temporal-local"), run_id, 120)
+outcome = TemporalRunner(environment, Path(sys.argv[1])).outcome(environment.target("temporal-local"), run_id, 120)
 print(f"run {run_id}: {outcome['status']}, trace {outcome['trace']}")
 log = repo / ".cpl" / "audit" / "verified.jsonl"
 deadline = time.monotonic() + 30
@@ -214,6 +215,21 @@ for event in events:
 ok = outcome["status"] == "succeeded" and [e["type"] for e in signals] == [
     "dev.cpl.signal.refused", "dev.cpl.signal.accepted"]
 sys.exit(0 if ok else 1)
+PY
+
+step "the compliance report's access section: who started and approved what, verified"
+expect 0 $CPL report --env verified --repo "$DEMO" -o "$OUT/report-verified.html"
+expect 0 $CPL report --env verified --repo "$DEMO" --format json -o "$OUT/report-verified.json"
+.venv/bin/python - "$OUT/report-verified.json" <<'PY'
+import json, sys
+from pathlib import Path
+
+access = json.loads(Path(sys.argv[1]).read_text())["evidence"]["audit"]["access"]
+for entry in reversed(access["entries"]):
+    who = f"{entry['actor']} ({'verified' if entry['verified'] else 'self-declared'})"
+    print(f"access: {entry['kind']:<16} {who:<18} {entry['outcome']:<8} {entry['detail'] or ''}")
+approved = [e for e in access["entries"] if e["kind"] == "signal accepted" and e["verified"]]
+sys.exit(0 if approved and approved[0]["actor"] == "fay" else 1)
 PY
 
 step "stop the workers and the engines"

@@ -1,7 +1,8 @@
 """Demo activity worker: for every Temporal activity binding of an environment, an activity
 that echoes its input (plus the few fields later steps read, see RESULTS), on the binding's
 task queue; FAILURES make some inputs fail, as a real system would refuse them. Stands in for
-the teams' real workers in `scripts/demo.sh`; stops on SIGTERM/SIGINT.
+the teams' real workers in `scripts/demo.sh`, with cpl's payload codec as theirs would have
+(docs/runtime.md, "Payload encryption"); stops on SIGTERM/SIGINT.
 
     python scripts/demo_activities.py [--repo DIR] [--env local]
 """
@@ -19,7 +20,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from controlplane.spec.load import load_environment
+from controlplane.engines.temporal.encryption import target_converter
+from controlplane.spec.load import load_environment, load_workflows
 
 # Fields a real activity would return and a later step of the demo workflows reads.
 RESULTS: dict[str, dict[str, Any]] = {
@@ -57,7 +59,13 @@ async def main(repo: Path, env_name: str) -> None:
         if binding.temporal:
             queue = binding.temporal["taskQueue"]
             queues.setdefault(queue, []).append(binding.temporal["activity"])
-    client = await Client.connect(target.address or "", namespace=target.namespace or "default")
+    # the payload codec of the target: these activities read and write the payloads of
+    # workflows that encrypt them (security.encryption), as every activity worker must
+    workflows = [loaded.model for loaded in load_workflows(repo).workflows]
+    converter = target_converter(environment, target, workflows, repo=repo)
+    client = await Client.connect(
+        target.address or "", namespace=target.namespace or "default", data_converter=converter
+    )
     workers = [
         Worker(client, task_queue=queue, activities=[_echo(n) for n in sorted(set(names))])
         for queue, names in sorted(queues.items())

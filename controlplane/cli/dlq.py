@@ -87,7 +87,7 @@ def show_command(
     letter = box.find(letter_id)
     loaded = load_workflows(repo)
     if letter.trace is None:
-        letter = replace(letter, trace=_trace(loaded, environment, letter))
+        letter = replace(letter, trace=_trace(loaded, environment, letter, repo))
     message = _shown(letter, _classifications(loaded))
     if output_format == "json":
         emit(to_json(message), output_file)
@@ -151,7 +151,7 @@ def replay_command(
     workflow = workflow_of(result.letter)
     report = {
         "id": letter_id,
-        "replayedAs": _run_report(environment, workflow, result.letter.target, result),
+        "replayedAs": _run_report(environment, workflow, result.letter.target, result, repo),
         "again": result.again,
     }
     if output_format == "json":
@@ -196,7 +196,11 @@ def purge_command(
 
 
 def _run_report(
-    environment: Environment, workflow: Workflow, target_name: str, result: Replayed
+    environment: Environment,
+    workflow: Workflow,
+    target_name: str,
+    result: Replayed,
+    repo: Path,
 ) -> dict[str, Any]:
     """The run JSON of `cpl run` for the replayed run: just started, or (replayed before)
     as it stands now."""
@@ -205,7 +209,7 @@ def _run_report(
     engine = engine_named(target.engine)
     if result.again and engine.runner is not None:
         try:
-            outcome = engine.runner(environment).outcome(target, result.run_id, 0.0)
+            outcome = engine.runner(environment, repo).outcome(target, result.run_id, 0.0)
         except CplError as error:
             raise EngineError(
                 f"dead letter {result.letter.id} was replayed earlier as run {result.run_id} "
@@ -244,7 +248,9 @@ def _shown(letter: DeadLetter, classes: dict[str, str]) -> dict[str, Any]:
     return shown
 
 
-def _trace(loaded: LoadResult, environment: Environment, letter: DeadLetter) -> list[str] | None:
+def _trace(
+    loaded: LoadResult, environment: Environment, letter: DeadLetter, repo: Path
+) -> list[str] | None:
     """The run's trace from its engine (Step Functions: the execution history), in the
     terms of its workflow's steps when the repo still has the workflow."""
     try:
@@ -254,7 +260,7 @@ def _trace(loaded: LoadResult, environment: Environment, letter: DeadLetter) -> 
     engine = engine_named(target.engine)
     if engine.runner is None:
         return None
-    trace = engine.runner(environment).outcome(target, letter.runId, 0.0)["trace"]
+    trace = engine.runner(environment, repo).outcome(target, letter.runId, 0.0)["trace"]
     workflow = next((w.model for w in loaded.workflows if w.model.key == letter.workflow), None)
     return trace if workflow is None else spec_trace(trace, workflow)
 

@@ -85,7 +85,7 @@ def profile_command(
             raise ConfigError(
                 f"no target of environment '{environment.name}' selects workflow '{workflow.key}'"
             )
-    profiles = [profile_target(environment, workflow, target, last) for target in targets]
+    profiles = [profile_target(environment, workflow, target, last, repo) for target in targets]
     report = {
         "workflow": workflow.key,
         "environment": environment.name,
@@ -103,7 +103,7 @@ def profile_command(
 
 
 def profile_target(
-    environment: Environment, workflow: Workflow, target: Target, last: int
+    environment: Environment, workflow: Workflow, target: Target, last: int, repo: Path
 ) -> dict[str, Any]:
     """One target's entry of the JSON (module doc)."""
     entry: dict[str, Any] = {
@@ -121,7 +121,7 @@ def profile_target(
         entry["error"] = f"cpl reads no runs from {target.engine} targets"
         return entry
     try:
-        runs = engine.runner(environment).runs(workflow, target, limit=last, timings=last)
+        runs = engine.runner(environment, repo).runs(workflow, target, limit=last, timings=last)
     except CplError as error:
         entry["error"] = error.message
         return entry

@@ -113,7 +113,12 @@ def report_command(
     if not no_slo:
         say("reading the runs of workflows with an SLO from their engines ...", style="dim")
         slo = attainment(
-            desired.environment, desired.workflows, _window_text(window), window, generated
+            desired.environment,
+            desired.workflows,
+            _window_text(window),
+            window,
+            generated,
+            repo=repo,
         )
         for unavailable in slo.unavailable:
             say(f"warning: SLO data unavailable: {unavailable}", style="yellow", markup=False)

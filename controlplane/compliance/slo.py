@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from controlplane.engines.runs import RunRecord
@@ -163,11 +164,13 @@ def attainment(
     window_seconds: float,
     now: dt.datetime,
     read: ReadRuns | None = None,
+    repo: Path | None = None,
 ) -> SloAttainment:
     """Grade every workflow with an `slo` on each of its targets (module doc). `read`
-    replaces the engines' runners (the default reads through them)."""
+    replaces the engines' runners (the default reads through them; `repo` holds the local
+    key rings that decrypt the runs' payloads)."""
     since = now - dt.timedelta(seconds=window_seconds)
-    reader = read or _runner_reader(environment)
+    reader = read or _runner_reader(environment, repo)
     graded = []
     unreachable: dict[str, str] = {}  # target → why: an engine that failed is asked once
     for workflow in sorted(workflows, key=lambda w: w.key):
@@ -246,14 +249,14 @@ def _unavailable(workflow: Workflow, target: Target, reason: str) -> TargetSlo:
     return TargetSlo(target.name, target.engine, objectives, unavailable=reason)
 
 
-def _runner_reader(environment: Environment) -> ReadRuns:
+def _runner_reader(environment: Environment, repo: Path | None) -> ReadRuns:
     from controlplane.engines import engine_named
 
     def read(workflow: Workflow, target: Target, since: dt.datetime) -> list[RunRecord]:
         engine = engine_named(target.engine)
         if engine.runner is None:
             raise EngineError(f"cpl reads no run history from {target.engine} targets")
-        return engine.runner(environment).runs(
+        return engine.runner(environment, repo).runs(
             workflow, target, limit=MAX_WINDOW_RUNS, since=since, timings=PROFILE_RUNS
         )
 
