@@ -13,7 +13,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from controlplane.errors import ConfigError
@@ -59,6 +59,12 @@ class Support:
             "path": self.path,
             "reason": self.reason,
         }
+
+
+# Support records are immutable and repeat across workflows (the same feature at the same path
+# with the same verdict), so one instance serves them all: building a frozen dataclass per
+# node was a large share of a render.
+_support_record = lru_cache(maxsize=1 << 16)(Support)
 
 
 def canonical_json(value: Any) -> str:
@@ -162,6 +168,9 @@ def record_governance(workflow: Workflow, ctx: RenderContext) -> None:
         ctx.record("alerts", f"/spec/alerts/{index}")
 
 
+_EXACT = Feature("exact")
+
+
 class BindingError(ConfigError):
     """A logical name used by a workflow has no binding for the engine in the environment."""
 
@@ -178,8 +187,9 @@ class RenderContext:
 
     def record(self, feature: str, path: str, reason: str | None = None) -> Feature:
         """Record the use of a construct at `path`, with the translator's verdict for it."""
-        verdict = self.features.get(feature, Feature("exact"))
-        self.support.append(Support(feature, verdict.support, path, reason or verdict.reason))
+        verdict = self.features.get(feature, _EXACT)
+        record = _support_record(feature, verdict.support, path, reason or verdict.reason)
+        self.support.append(record)
         return verdict
 
     def activity(self, name: str, step: str) -> dict[str, Any]:
