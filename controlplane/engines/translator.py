@@ -53,12 +53,19 @@ class Support:
     reason: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "feature": self.feature,
-            "support": self.support,
-            "path": self.path,
-            "reason": self.reason,
-        }
+        """The record as JSON, built once and shared by every caller: read-only (records
+        repeat across workflows, and one dict per record per input was most of the memory
+        of a large check's policy inputs)."""
+        document: dict[str, str] | None = self.__dict__.get("_json")
+        if document is None:
+            document = {
+                "feature": self.feature,
+                "support": self.support,
+                "path": self.path,
+                "reason": self.reason,
+            }
+            object.__setattr__(self, "_json", document)
+        return document
 
 
 # Support records are immutable and repeat across workflows (the same feature at the same path
