@@ -48,6 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.plan
 	$(BIN)/python -m bench.drift
 	$(BIN)/python -m bench.frozen
+	$(BIN)/python -m bench.checkov
 
 clean:
 	rm -rf $(VENV) .cpl .pytest_cache .mypy_cache .ruff_cache

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from controlplane.collector import tune_for_batch
 from controlplane.drift import detect_drift, load_ignore
 from controlplane.drift.compliance import LiveCompliance
 from controlplane.engines import EngineClient, ResourceError, engine_client
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", default="8,16,32")
     args = parser.parse_args(argv)
     levels = [int(level) for level in args.concurrency.split(",")]
+    tune_for_batch()  # as `cpl drift` does (controlplane.cli.main)
 
     moto = start_moto_server()
     temporal = asyncio.run(start_dev_server())

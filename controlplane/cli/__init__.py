@@ -23,6 +23,7 @@ import click
 
 from controlplane import __version__
 from controlplane.cli.output import console_for, echo, take_finished
+from controlplane.collector import tune_for_batch
 from controlplane.errors import CplError, ExitCode
 from controlplane.redaction import redact_text
 
@@ -86,6 +87,7 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point of the `cpl` console script (and `python -m controlplane`)."""
+    tune_for_batch()
     _exit(run(argv))
 
 

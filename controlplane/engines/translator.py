@@ -13,7 +13,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from controlplane.errors import ConfigError
@@ -53,12 +53,25 @@ class Support:
     reason: str = ""
 
     def to_json(self) -> dict[str, str]:
-        return {
-            "feature": self.feature,
-            "support": self.support,
-            "path": self.path,
-            "reason": self.reason,
-        }
+        """The record as JSON, built once and shared by every caller: read-only (records
+        repeat across workflows, and one dict per record per input was most of the memory
+        of a large check's policy inputs)."""
+        document: dict[str, str] | None = self.__dict__.get("_json")
+        if document is None:
+            document = {
+                "feature": self.feature,
+                "support": self.support,
+                "path": self.path,
+                "reason": self.reason,
+            }
+            object.__setattr__(self, "_json", document)
+        return document
+
+
+# Support records are immutable and repeat across workflows (the same feature at the same path
+# with the same verdict), so one instance serves them all: building a frozen dataclass per
+# node was a large share of a render.
+_support_record = lru_cache(maxsize=1 << 16)(Support)
 
 
 def canonical_json(value: Any) -> str:
@@ -181,6 +194,9 @@ def record_governance(workflow: Workflow, ctx: RenderContext, *, monitoring: boo
         ctx.record(feature if feature in ctx.features else "alerts", f"/spec/alerts/{index}")
 
 
+_EXACT = Feature("exact")
+
+
 class BindingError(ConfigError):
     """A logical name used by a workflow has no binding for the engine in the environment."""
 
@@ -197,8 +213,9 @@ class RenderContext:
 
     def record(self, feature: str, path: str, reason: str | None = None) -> Feature:
         """Record the use of a construct at `path`, with the translator's verdict for it."""
-        verdict = self.features.get(feature, Feature("exact"))
-        self.support.append(Support(feature, verdict.support, path, reason or verdict.reason))
+        verdict = self.features.get(feature, _EXACT)
+        record = _support_record(feature, verdict.support, path, reason or verdict.reason)
+        self.support.append(record)
         return verdict
 
     def activity(self, name: str, step: str) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from controlplane.policy.library import (
     policy_paths,
     rule_infos,
 )
+from controlplane.policy.processes import configured_processes, evaluate_in_processes
 from controlplane.policy.view import evaluation_view
 from controlplane.spec.environment import Environment
 
@@ -79,8 +80,11 @@ class EmbeddedOpa:
         config: Mapping[str, Any] | None = None,
         *,
         workers: int | None = None,
+        processes: int | None = None,
     ) -> None:
         self.library = library
+        # None: decided per batch (`processes.configured_processes`); 0: never.
+        self.processes = processes
         self._config = dict(config or {})
         self._engine = self._load()
         try:
@@ -126,6 +130,15 @@ class EmbeddedOpa:
         return self._engine
 
     def evaluate(self, documents: Sequence[Mapping[str, Any]]) -> list[list[Finding]]:
+        processes = self.processes
+        if processes is None:
+            processes = configured_processes(len(documents))
+        if processes > 0:
+            return evaluate_in_processes(self.library, self._config, documents, processes)
+        return self.evaluate_here(documents)
+
+    def evaluate_here(self, documents: Sequence[Mapping[str, Any]]) -> list[list[Finding]]:
+        """`evaluate` in this process (on threads for large batches)."""
         workers = min(self.workers, len(documents) // PARALLEL_MIN)
         if workers <= 1:
             return self._evaluate_on(self._engine, documents)
@@ -153,16 +166,21 @@ class EmbeddedOpa:
     def _evaluate_on(
         self, engine: OpaEngine, documents: Sequence[Mapping[str, Any]]
     ) -> list[list[Finding]]:
+        try:
+            return self.findings_on(engine, documents)
+        except OpaError as exc:
+            raise compile_error(exc.message, "policy evaluation failed") from None
+
+    def findings_on(
+        self, engine: OpaEngine, documents: Sequence[Mapping[str, Any]]
+    ) -> list[list[Finding]]:
+        """The findings of each document on `engine` (OPA's errors raised as they are)."""
         query = f"{GATE_PACKAGE}.results"
         view = evaluation_view if self.library.builtin_only else dict
-        outcomes: list[list[Finding]] = []
-        for document in documents:
-            try:
-                results = engine.eval_document(query, view(document))
-            except OpaError as exc:
-                raise compile_error(exc.message, "policy evaluation failed") from None
-            outcomes.append(findings_of(results, self._by_package))
-        return outcomes
+        return [
+            findings_of(engine.eval_document(query, view(document)), self._by_package)
+            for document in documents
+        ]
 
     def query(self, path: str, document: Mapping[str, Any]) -> Any:
         """The value of `path` (e.g. `data.cpl.access.decision`) for the input `document`:

@@ -18,6 +18,16 @@ from pydantic import BaseModel, Tag
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _MarksLoader(_Loader):  # type: ignore[valid-type,misc]
+    """Composes nodes for their marks only: tags are never read, so every node gets its kind's
+    default tag instead of the resolver's regex matching (most of a compose's time)."""
+
+    def resolve(self, kind: type, value: object, implicit: object) -> str:
+        if kind is yaml.ScalarNode:
+            return "tag:yaml.org,2002:str"
+        return "tag:yaml.org,2002:seq" if kind is yaml.SequenceNode else "tag:yaml.org,2002:map"
+
+
 def escape(token: str | int) -> str:
     """One RFC 6901 reference token."""
     return str(token).replace("~", "~0").replace("/", "~1")
@@ -28,48 +38,82 @@ def pointer_of(parts: typing.Iterable[str | int]) -> str:
 
 
 class Positions:
-    """Line and column (1-based) of every node of one YAML text, by JSON pointer."""
+    """Line and column (1-based) of the nodes of one YAML text, by JSON pointer.
+
+    `find` descends the composed tree along one pointer; the table of every node (for
+    `duplicate`) is built only when asked for: a check locates a few findings per file.
+    """
 
     def __init__(self, text: str) -> None:
-        self._marks: dict[str, tuple[int, int]] = {}
+        self._marks: dict[str, tuple[int, int]] | None = None
         self._duplicates: dict[str, tuple[int, int]] = {}
         try:
-            root = yaml.compose(text, Loader=_Loader)
+            self._root: yaml.Node | None = yaml.compose(text, Loader=_MarksLoader)
         except yaml.YAMLError:
-            root = None
-        if root is not None:
-            self._marks[""] = (root.start_mark.line + 1, root.start_mark.column + 1)
-            self._walk(root, "")
+            self._root = None
+
+    def _table(self) -> dict[str, tuple[int, int]]:
+        if self._marks is None:
+            self._marks = {}
+            if self._root is not None:
+                self._marks[""] = _position(self._root)
+                self._walk(self._root, "")
+        return self._marks
 
     def _walk(self, node: yaml.Node, pointer: str) -> None:
+        assert self._marks is not None
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 child = f"{pointer}/{escape(key.value)}"
                 if child in self._marks:
-                    self._duplicates.setdefault(
-                        str(key.value), (key.start_mark.line + 1, key.start_mark.column + 1)
-                    )
+                    self._duplicates.setdefault(str(key.value), _position(key))
                 # A key points at the key itself: that is where users look for a field.
-                self._marks[child] = (key.start_mark.line + 1, key.start_mark.column + 1)
+                self._marks[child] = _position(key)
                 self._walk(value, child)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 child = f"{pointer}/{index}"
-                self._marks[child] = (item.start_mark.line + 1, item.start_mark.column + 1)
+                self._marks[child] = _position(item)
                 self._walk(item, child)
 
     def duplicate(self, key: str) -> tuple[int, int] | None:
         """Where a mapping repeats `key` (its second occurrence), if anywhere."""
+        self._table()
         return self._duplicates.get(key)
 
     def find(self, pointer: str) -> tuple[int, int]:
         """Position of the node, or of its nearest ancestor present in the file."""
+        if self._marks is not None or self._root is None:
+            return self._find_in_table(pointer)
+        node, position = self._root, _position(self._root)
+        for token in pointer.split("/")[1:] if pointer else []:
+            child: yaml.Node | None = None
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:  # the last of repeated keys, as in the table
+                    if escape(key.value) == token:
+                        child, position = value, _position(key)
+            elif isinstance(node, yaml.SequenceNode) and token.isdigit():
+                index = int(token)
+                if str(index) == token and index < len(node.value):
+                    child = node.value[index]
+                    position = _position(child)
+            if child is None:
+                break
+            node = child
+        return position
+
+    def _find_in_table(self, pointer: str) -> tuple[int, int]:
+        marks = self._table()
         while True:
-            if pointer in self._marks:
-                return self._marks[pointer]
+            if pointer in marks:
+                return marks[pointer]
             if not pointer:
                 return (1, 1)
             pointer = pointer.rsplit("/", 1)[0]
+
+
+def _position(node: yaml.Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 @dataclass(frozen=True)

@@ -546,7 +546,6 @@ class ArgoTranslator(Translator[str]):
             ctx.record("identity.kubernetes", "/spec")
         if body.triggers:
             document["events"] = self._events(workflow, resource, namespace, ctx)
-        document = json.loads(json.dumps(document))  # plain JSON values only
         return Artifact(
             workflow=workflow.key,
             version=meta.version,
@@ -986,7 +985,7 @@ class ArgoTranslator(Translator[str]):
     def _task_template(self, step: TaskStep, path: str, ctx: ArgoContext) -> str:
         binding = ctx.activity(step.activity, step.name)
         name = _template_name(f"task-{ctx.scope.prefix}{step.name}")
-        container: dict[str, Any] = {k: binding[k] for k in _BINDING_KEYS if k in binding}
+        container: dict[str, Any] = {k: _plain(binding[k]) for k in _BINDING_KEYS if k in binding}
         env = [{"name": "CPL_INPUT", "value": "{{inputs.parameters.input}}"}]
         parameters: list[dict[str, Any]] = [{"name": "input"}]
         if step.idempotency_key is not None:
@@ -1233,8 +1232,14 @@ def _binding_env(env: Any) -> list[dict[str, Any]]:
     if isinstance(env, dict):
         return [{"name": str(k), "value": str(v)} for k, v in sorted(env.items())]
     if isinstance(env, list):
-        return [dict(item) for item in env]
+        return [_plain(item) for item in env]
     return []
+
+
+def _plain(value: Any) -> Any:
+    """A copy of an environment value holding plain JSON values only (the manifest must not
+    share objects with the environment, nor with itself: YAML would write them as aliases)."""
+    return json.loads(json.dumps(value))
 
 
 def _fail_template() -> dict[str, Any]:

@@ -16,6 +16,7 @@ integers `States.MathAdd` accepts.
 from __future__ import annotations
 
 import calendar
+from functools import cache
 
 EPOCH_YEAR = 2020
 YEARS = 68
@@ -45,6 +46,7 @@ def _number(index: int, offset: int) -> str:
     return f"States.MathAdd(States.StringToJson(States.Format('1{{}}', {_field(index)})), {offset})"
 
 
+@cache  # a constant, and rendering a circuit breaker asks for it several times
 def now_seconds() -> str:
     """Intrinsic expression: whole seconds since 2020-01-01T00:00:00Z when the state was entered."""
     year_starts = [_since_epoch(EPOCH_YEAR + i) for i in range(YEARS)]
