@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from controlplane.cli.output import (
+    cache_option,
     console_for,
     emit,
     format_option,
@@ -40,12 +41,14 @@ REPORT_FORMATS = ("json", "markdown", "sarif", "junit")
     "change (previous version, breaking changes, version bump).",
 )
 @today_option
+@cache_option
 @repo_option
 @format_option(*REPORT_FORMATS)
 def check_command(
     env_name: str,
     base: str | None,
     today: dt.datetime | None,
+    no_cache: bool,
     repo: Path,
     output_format: str,
     output_file: Path | None,
@@ -55,7 +58,7 @@ def check_command(
     Exits 3 when a mandatory rule is violated (and not waived) or a waiver has expired,
     1 when documents are invalid or a workflow cannot be placed on any target.
     """
-    decision = check(repo, env_name, base, today.date() if today else None)
+    decision = check(repo, env_name, base, today.date() if today else None, use_cache=not no_cache)
     notify_check(repo, env_name, decision)
     report = _render(decision, output_format)
     if output_file is not None or output_format == "text":

@@ -156,6 +156,9 @@ class Plan:
     changes: tuple[PlannedChange, ...]
     base: str | None = None
     fingerprint: Fingerprint | None = None
+    unchanged: int = 0
+    """With `base`: the workflows unchanged since it, neither planned nor read from the
+    live engines (the scheduled drift job covers them)."""
 
     @property
     def pending(self) -> list[PlannedChange]:

@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from controlplane.engines.base import CompatSample, Engine, Limits, lazy, load
-from controlplane.engines.temporal.namespaces import share_namespaces
+from controlplane.engines.temporal.namespaces import namespace_view, share_namespaces
 from controlplane.engines.temporal.translate import (
     PAYLOAD_LIMIT_BYTES,
     TemporalTranslator,
@@ -30,6 +30,7 @@ ENGINE = Engine(
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),
     connect=lazy("controlplane.engines.temporal.client:create_client"),
     share=share_namespaces,
+    share_view=namespace_view,
     spec_digest_paths=frozenset({"/spec/digest", "/spec/payload", "/schedule/payload"}),
     compat=CompatSample(
         target={"address": "127.0.0.1:7233", "namespace": "compat", "taskQueue": "compat"},
