@@ -138,7 +138,9 @@ class Workspace:
             )
         return entry
 
-    def _render(self, entry: Entry, model: Workflow, target: Target, *, store: bool) -> dict[str, Any]:
+    def _render(
+        self, entry: Entry, model: Workflow, target: Target, *, store: bool
+    ) -> dict[str, Any]:
         self.renders += 1
         try:
             artifact = render(model, target, self.environment)
