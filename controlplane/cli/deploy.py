@@ -99,9 +99,12 @@ def make_plan(
     known: dict[str, Change] = {}
 
     def against_state(env: Environment, loaded: LoadResult) -> dict[str, Change]:
-        workflows = [w.model for w in loaded.workflows if w.model.key not in known]
-        known.update(previous_changes(store, current, workflows))
-        return {w.model.key: known[w.model.key] for w in loaded.workflows}
+        # asked twice (the policy inputs, then the planner): compared with the state once
+        workflows = [w.model for w in loaded.workflows]
+        if not known or any(w.key not in known for w in workflows):
+            known.clear()
+            known.update(previous_changes(store, current, workflows))
+        return dict(known)
 
     desired = desired_state(
         repo,
