@@ -239,6 +239,8 @@ def cached_pass(
     """Load, render, share and decide `sources` (the workflow files) for `environment`;
     `extra` holds the waivers (and their texts and diagnostics)."""
     space = Workspace(cache, environment)
+    kind = "base" if base is not None else "changes" if changes is not None else "check"
+    cache.open_bundle(key_of("bundle", space.env_digest, kind))
     entries = [space.entry(source) for source in sources]
     texts = {s.file: s.text for s in sources} | extra.texts
     loaded = LoadResult(waivers=list(extra.waivers), texts=texts)
@@ -302,8 +304,8 @@ def cached_pass(
     for artifact in shared:
         artifacts[(artifact.workflow, artifact.target)] = artifact
     loaded.workflows = [Loaded(e.model, e.source.file) for e in entries if e.model is not None]
-    if cache.wrote:
-        cache.prune()
+    cache.save_bundle()
+    cache.prune_now()
     return Outcome(
         loaded,
         decision,

@@ -1,6 +1,10 @@
 """Cache entries on disk: one JSON file per key, written atomically, read defensively.
 
 Layout: `<root>/v1/<kind>/<key[:2]>/<key>.json`, each file `{"key": ..., "value": ...}`.
+The small entries one command reads (one per workflow file) are also kept together in one
+bundle per environment and kind of run (`<root>/v1/bundle/...`), read at once instead of
+one file per workflow; a bundle holds entries under their own keys, so an old bundle can
+only miss, never answer wrongly.
 A writer writes a temporary file in the same folder and renames it over the entry, so a
 reader sees a whole entry or none, whatever runs concurrently or gets killed; a reader that
 finds a file it cannot parse, or one holding another key, treats it as a miss (and the next
@@ -15,6 +19,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +28,13 @@ from typing import Any
 LAYOUT = "v1"
 DEFAULT_MAX_MB = 1024
 """The size the cache is pruned to (`CPL_CACHE_MAX_MB`)."""
+PRUNE_EVERY = 600.0
+"""Seconds between two prunes of one cache (`prune_now`): walking the cache costs more than
+a warm run's work, and ten minutes of entries do not matter against the cap."""
 PRUNE_TO = 0.8
 """A prune removes the least recently used entries until the cache is this part of its cap."""
+BUNDLED = frozenset({"workflow", "policy", "rules"})
+"""The kinds of entries a bundle holds (small ones, read by every run)."""
 NO_CACHE_ENV = "CPL_NO_CACHE"
 DIR_ENV = "CPL_CACHE_DIR"
 MAX_MB_ENV = "CPL_CACHE_MAX_MB"
@@ -51,29 +61,65 @@ class Cache:
         self.max_bytes = max_bytes if max_bytes is not None else DEFAULT_MAX_MB * 2**20
         self.counters = Counters()
         self._lock = threading.Lock()
+        self._base = os.path.join(str(root), LAYOUT)
+        self._bundle: str | None = None
+        self._bundled: dict[str, Any] = {}
+        self._used: dict[str, Any] = {}
 
     def _path(self, kind: str, key: str) -> Path:
-        return self.root / LAYOUT / kind / key[:2] / f"{key}.json"
+        return Path(self._file(kind, key))
 
-    def get(self, kind: str, key: str) -> Any | None:
-        """The value stored under (kind, key), or None: absent, unreadable or not whole."""
-        if not self.enabled:
-            return None
-        path = self._path(kind, key)
+    def _file(self, kind: str, key: str) -> str:
+        return f"{self._base}/{kind}/{key[:2]}/{key}.json"
+
+    def _read(self, path: str, key: str) -> Any | None:
         try:
             with open(path, "rb") as handle:
                 entry = json.loads(handle.read())
             if not isinstance(entry, dict) or entry.get("key") != key or "value" not in entry:
                 raise ValueError("not an entry of this key")
         except (OSError, ValueError):
-            with self._lock:
-                self.counters.count(self.counters.misses, kind)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # used now: the prune keeps it longest
+        return entry
+
+    def open_bundle(self, name: str) -> None:
+        """Read the bundle `name` (a key): later `get`s of bundled kinds look there first,
+        and `save_bundle` writes the entries this run used back into it."""
+        if not self.enabled:
+            return
+        self._bundle = name
+        entry = self._read(self._file("bundle", name), name)
+        value = entry["value"] if entry is not None else None
+        self._bundled = value if isinstance(value, dict) else {}
+
+    def save_bundle(self) -> None:
+        """Write the bundle if this run used other entries than it held."""
+        if self._bundle is None or self._used.keys() == self._bundled.keys():
+            return
+        self.put("bundle", self._bundle, self._used)
+        self._bundled = dict(self._used)
+
+    def get(self, kind: str, key: str) -> Any | None:
+        """The value stored under (kind, key), or None: absent, unreadable or not whole."""
+        if not self.enabled:
+            return None
+        name = f"{kind}/{key}"
+        if name in self._bundled:
+            value = self._bundled[name]
+        else:
+            entry = self._read(self._file(kind, key), key)
+            if entry is None:
+                with self._lock:
+                    self.counters.count(self.counters.misses, kind)
+                return None
+            value = entry["value"]
         with self._lock:
             self.counters.count(self.counters.hits, kind)
-        return entry["value"]
+            if self._bundle is not None and kind in BUNDLED:
+                self._used[name] = value
+        return value
 
     def put(self, kind: str, key: str, value: Any) -> None:
         """Store `value` (JSON data) under (kind, key); a cache that cannot be written is
@@ -96,10 +142,28 @@ class Cache:
             return
         with self._lock:
             self.counters.count(self.counters.writes, kind)
+            if self._bundle is not None and kind in BUNDLED:
+                self._used[f"{kind}/{key}"] = value
 
     @property
     def wrote(self) -> bool:
         return bool(self.counters.writes)
+
+    def prune_now(self) -> int:
+        """`prune` when this run wrote entries and no prune ran in the last PRUNE_EVERY
+        seconds (the time of the last one is the mtime of `<root>/v1/pruned`)."""
+        if not self.enabled or not self.wrote:
+            return 0
+        marker = Path(self._base) / "pruned"
+        try:
+            if time.time() - marker.stat().st_mtime < PRUNE_EVERY:
+                return 0
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        return self.prune()
 
     def prune(self) -> int:
         """Remove the least recently used entries while the cache is larger than its cap;

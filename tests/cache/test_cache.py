@@ -255,3 +255,14 @@ def test_the_cache_is_configured_by_environment_variables(tmp_path: Path) -> Non
     assert moved.root == tmp_path / "ci" and moved.max_bytes == 5 * 2**20
     assert not open_cache(tmp_path, environ={"CPL_NO_CACHE": "1"}).enabled
     assert not open_cache(tmp_path, enabled=False, environ={}).enabled
+
+
+def test_a_warm_check_reads_its_entries_from_one_bundle(repo: Path, seams: Seams) -> None:
+    first = check(repo)
+    check(repo)  # the second run finds its entries and keeps them in the bundle
+    for kind in ("workflow", "policy", "rules"):
+        shutil.rmtree(repo / ".cpl/cache/v1" / kind)
+    seams.reset()
+    again = check(repo)
+    assert seams.renders == [] and seams.evaluated == [] and seams.engines == 0
+    assert report(again) == report(first)
