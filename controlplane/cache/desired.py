@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from controlplane.cache import codec
 from controlplane.cache.keys import environment_digest, key_of, policy_digest, text_digest
 from controlplane.cache.store import Cache
@@ -46,6 +48,7 @@ from controlplane.spec.load import (
     colliding_engine_names,
     duplicate_workflows,
     load_sources,
+    parse_yaml,
 )
 from controlplane.spec.model import Workflow
 
@@ -168,8 +171,7 @@ class Workspace:
         if entry.key is None:
             return
         if entry.model is None:
-            result = load_sources([entry.source], check_unique=False)
-            entry.model = result.workflows[0].model if result.workflows else None
+            entry.model = _model_of(entry.source)
         if entry.model is None:
             return
         targets = {t.name: t for t in self.environment.spec.targets}
@@ -186,6 +188,19 @@ class Workspace:
                 self._render(entry, entry.model, targets[name], store=True)
             else:
                 entry.artifacts[name] = artifact
+
+
+def _model_of(source: Source) -> Workflow | None:
+    """The workflow of a file whose diagnostics the cache already has: parsed and validated,
+    without the checks that only produce diagnostics."""
+    data, problem = parse_yaml(source.file, source.text)
+    if problem is None and isinstance(data, dict):
+        try:
+            return Workflow.model_validate(data)
+        except ValidationError:
+            pass
+    result = load_sources([source], check_unique=False)
+    return result.workflows[0].model if result.workflows else None
 
 
 def stubs(entries: list[Entry]) -> list[Artifact]:

@@ -41,8 +41,15 @@ def text_digest(text: str) -> str:
 
 
 def environment_digest(environment: Environment) -> str:
-    """The environment as validated (targets, selectors, bindings, policy settings)."""
-    return digest_of(environment.model_dump(mode="json", by_alias=True))
+    """The environment as validated (targets, selectors, bindings, policy settings), and
+    the translators registered for its engines (a registry may be changed at run time)."""
+    from controlplane.engines import ENGINES
+
+    translators = {
+        name: f"{type(engine.translator).__module__}.{type(engine.translator).__qualname__}"
+        for name, engine in ENGINES.items()
+    }
+    return digest_of([environment.model_dump(mode="json", by_alias=True), translators])
 
 
 def policy_digest(environment: Environment, repo: Path) -> str | None:
