@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
@@ -136,7 +137,14 @@ def make_plan(
                 scope=scope,
             )
             made = dataclasses.replace(made, base=base, unchanged=desired.unchanged)
-        made = dataclasses.replace(made, fingerprint=fingerprint(repo, environment, made, current))
+        read = {
+            name: "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+            for name, text in desired.loaded.texts.items()
+            if text  # an unreadable file has no text: read (and digested) again
+        }
+        made = dataclasses.replace(
+            made, fingerprint=fingerprint(repo, environment, made, current, known=read)
+        )
     except BaseException:
         close_clients(clients)
         raise

@@ -429,10 +429,17 @@ def _backend(store: Path | StateBackend) -> StateBackend:
 
 
 def fingerprint(
-    repo: Path, env: Environment, plan_: Plan, state: State, extra_policy: Iterable[Path] = ()
+    repo: Path,
+    env: Environment,
+    plan_: Plan,
+    state: State,
+    extra_policy: Iterable[Path] = (),
+    *,
+    known: Mapping[str, str] | None = None,
 ) -> Fingerprint:
-    """The digests of what `plan_` saw (see Fingerprint)."""
-    files = file_digests(repo, [repo / d for d in REPO_DIRECTORIES])
+    """The digests of what `plan_` saw (see Fingerprint); `known` are digests of files the
+    plan has just read (by repo-relative name), not read again."""
+    files = file_digests(repo, [repo / d for d in REPO_DIRECTORIES], known)
     policy_roots = [builtin_policy_dir(), *policy_paths(env, repo), *extra_policy]
     policy_files = file_digests(repo, policy_roots)
     policy_files["<policy.data>"] = digest_of(policy_config(env))
@@ -466,8 +473,12 @@ def live_digests(plan_: Plan) -> dict[str, str]:
     return result
 
 
-def file_digests(repo: Path, roots: Iterable[Path]) -> dict[str, str]:
-    """sha256 of every file under `roots` (files or folders), by path relative to `repo`."""
+def file_digests(
+    repo: Path, roots: Iterable[Path], known: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """sha256 of every file under `roots` (files or folders), by path relative to `repo`
+    (`known`: digests already computed, by that path)."""
+    known = known or {}
     result: dict[str, str] = {}
     for root in roots:
         paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
@@ -475,7 +486,8 @@ def file_digests(repo: Path, roots: Iterable[Path]) -> dict[str, str]:
             if any(part.startswith(".") for part in path.relative_to(root).parts):
                 continue
             name = _display(repo, path)
-            result[name] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+            digest = known.get(name)
+            result[name] = digest or "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     return dict(sorted(result.items()))
 
 
