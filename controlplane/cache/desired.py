@@ -32,7 +32,7 @@ from controlplane.cache.keys import environment_digest, key_of, policy_digest, t
 from controlplane.cache.store import Cache
 from controlplane.engines import ENGINES, render
 from controlplane.engines.names import NameCollision, collisions_of
-from controlplane.engines.translator import Artifact, digest_of
+from controlplane.engines.translator import Artifact
 from controlplane.errors import CplError, Diagnostic
 from controlplane.policy.change import UNKNOWN, Change, compare
 from controlplane.policy.decision import Decision, Located, Subject, decide, locate_findings
@@ -151,17 +151,18 @@ class Workspace:
             entry.failures[target.name] = error
             return {"target": target.name, "failure": error.message}
         entry.artifacts[target.name] = artifact
-        data = codec.artifact_json(artifact)
-        if store and data is not None:
-            self.cache.put("artifact", self._artifact_key(entry.digest, target.name), data)
+        if store and self.cache.enabled:
+            data = codec.artifact_json(artifact)
+            if data is not None:
+                self.cache.put("artifact", self._artifact_key(entry.digest, target.name), data)
         engine = ENGINES[artifact.engine]
+        # The artifact itself is a function of the keyed inputs (the file, the environment,
+        # cpl's code): only what depends on other workflows (`share`) is added to keys.
         return {
             "target": target.name,
             "engine": artifact.engine,
             "version": artifact.version,
             "resource": artifact.resource,
-            "digest": artifact.digest,
-            "support": digest_of([s.to_json() for s in artifact.support]),
             "names": dict(engine.names(artifact)),
             "view": engine.share_view(artifact.document),
         }
@@ -448,8 +449,6 @@ def _policy(
             [
                 [
                     t["target"],
-                    t.get("digest"),
-                    t.get("support"),
                     t.get("failure"),
                     [s.to_json() for s in extras.get((e.key or "", t["target"]), ())],
                 ]
