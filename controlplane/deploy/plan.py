@@ -480,22 +480,31 @@ def file_digests(
     (`known`: digests already computed, by that path)."""
     known = known or {}
     result: dict[str, str] = {}
+    real_repo = repo.resolve()
+    folders: dict[Path, Path] = {}  # each folder resolved once, not once per file in it
     for root in roots:
         paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in paths:
             if any(part.startswith(".") for part in path.relative_to(root).parts):
                 continue
-            name = _display(repo, path)
+            if path.is_symlink():
+                real = path.resolve()
+            else:
+                if path.parent not in folders:
+                    folders[path.parent] = path.parent.resolve()
+                real = folders[path.parent] / path.name
+            name = _display(real_repo, real)
             digest = known.get(name)
             result[name] = digest or "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     return dict(sorted(result.items()))
 
 
-def _display(repo: Path, path: Path) -> str:
+def _display(real_repo: Path, real: Path) -> str:
+    """A resolved path, relative to the resolved repo when inside it."""
     try:
-        return path.resolve().relative_to(repo.resolve()).as_posix()
+        return real.relative_to(real_repo).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        return real.as_posix()
 
 
 def moved(saved: Fingerprint, current: Fingerprint) -> list[str]:

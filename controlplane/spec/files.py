@@ -146,7 +146,7 @@ def relative_name(repo: Path, path: Path) -> str:
     """The path as users know it: relative to the repo, links not followed."""
     lexical, top = os.path.abspath(path), os.path.abspath(repo)
     if lexical.startswith(top + os.sep):  # the usual case, without pathlib (once per file)
-        return Path(lexical[len(top) + 1 :]).as_posix()
+        return lexical[len(top) + 1 :].replace(os.sep, "/")
     for base in (Path(top), repo.resolve()):
         if Path(lexical).is_relative_to(base):
             return Path(lexical).relative_to(base).as_posix()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class BaseRef:
     commit: Any
     prefix: str
     """The control repo's folder inside the git work tree ("" at its top)."""
+    _items: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, repo: Path, ref: str) -> BaseRef:
@@ -75,6 +76,7 @@ class BaseRef:
         for item in root.traverse():
             if item.type == "blob" and item.path.endswith(SUFFIXES):
                 found[item.path[start:]] = None if item.mode == _GIT_LINK else item.hexsha
+                self._items[item.path[start:]] = item
         return found
 
     def blob(self, file: str) -> str | None:
@@ -91,8 +93,8 @@ class BaseRef:
         result: list[Source] = []
         linked = False
         for file in files:
-            try:
-                item = self.commit.tree / self._path(file)
+            try:  # found by `blobs` already, or looked up (each lookup parses the trees)
+                item = self._items.get(file) or self.commit.tree / self._path(file)
             except KeyError:
                 continue
             if item.mode == _GIT_LINK:
