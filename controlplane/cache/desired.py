@@ -40,7 +40,7 @@ from controlplane.policy.engine import open_engine
 from controlplane.policy.inputs import PolicyInput, Rendered, build_inputs
 from controlplane.policy.library import RuleInfo
 from controlplane.spec.environment import Environment, Target
-from controlplane.spec.files import Source
+from controlplane.spec.files import SUFFIXES, Source
 from controlplane.spec.gitbase import BaseRef, blob_id, changed_files
 from controlplane.spec.load import (
     Loaded,
@@ -359,10 +359,11 @@ def _since_base(
     sources = [e.source for e in entries]
     changed, deleted = changed_files(opened, WORKFLOWS, sources)
     environment_file = _environment_file(repo, environment)
-    if environment_file is not None:
-        data = (repo / environment_file).read_bytes()
-        if opened.blob(environment_file) != blob_id(data):
-            changed = [s.file for s in sources]  # every workflow may render differently
+    everything = environment_file is None or opened.blob(environment_file) != blob_id(
+        (repo / environment_file).read_bytes()
+    )
+    if everything:
+        changed = [s.file for s in sources]  # every workflow may render differently
     changed_set = set(changed)
     at_base = opened.sources(sorted({*changed, *deleted}), WORKFLOWS)
     previous = load_sources(at_base, check_unique=False)
@@ -373,7 +374,7 @@ def _since_base(
     now = {e.key: e.model for e in now_entries if e.key is not None and e.model is not None}
     every = {k: compare(before.get(k), now.get(k)) for k in {*before, *now}}
     changes = {k: c for k, c in every.items() if c.action != "none"}
-    scope = set(changes) if len(changed) < len(sources) else set(every)
+    scope = set(every) if everything else set(changes)
 
     # Sharing: a changed workflow whose shared part changed pulls in every workflow it
     # shares a resource with, now or at the base.
@@ -405,8 +406,6 @@ def _views(entries: Any) -> dict[str, dict[str, Any]]:
 
 
 def _environment_file(repo: Path, environment: Environment) -> str | None:
-    from controlplane.spec.files import SUFFIXES
-
     for suffix in SUFFIXES:
         name = f"environments/{environment.name}{suffix}"
         if (repo / name).is_file():
