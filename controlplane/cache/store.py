@@ -42,7 +42,7 @@ MAX_MB_ENV = "CPL_CACHE_MAX_MB"
 
 @dataclass
 class Counters:
-    """Hits, misses and writes per kind of entry (for `--verbose` output and tests)."""
+    """Hits, misses and writes per kind of entry (what a run found and added)."""
 
     hits: dict[str, int] = field(default_factory=dict)
     misses: dict[str, int] = field(default_factory=dict)
