@@ -13,16 +13,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from controlplane.cache.desired import Materialize, cached_pass
+from controlplane.cache.store import open_cache
 from controlplane.engines import ENGINES, render
-from controlplane.engines.names import name_collisions
+from controlplane.engines.names import NameCollision, name_collisions
 from controlplane.engines.translator import Artifact
 from controlplane.errors import ConfigError, CplError, Diagnostic
 from controlplane.policy.change import Change
-from controlplane.policy.decision import Decision, evaluate
+from controlplane.policy.decision import Decision, Subject, evaluate
 from controlplane.policy.engine import open_engine
 from controlplane.policy.inputs import PolicyInput, Rendered, build_inputs
 from controlplane.policy.shared import with_shared
 from controlplane.spec.environment import Environment, Target
+from controlplane.spec.files import read_tree
 from controlplane.spec.load import (
     NAME_COLLISION,
     LoadResult,
@@ -66,9 +69,13 @@ def share(artifacts: Iterable[Artifact], environment: Environment) -> list[Artif
 class DesiredState:
     """Everything one pass over an environment loaded, rendered and decided.
 
-    `artifacts` are the environment's artifacts by (workflow, target), rendered once with
-    their shared resources; `inputs` the policy inputs of the workflows in scope (all, or
-    those changed since `--base`); `previous` the workflows at `--base`, when given.
+    `artifacts` are the environment's artifacts by (workflow, target), with their shared
+    resources (all of them, or those `materialize` asked for); `subjects` the (workflow,
+    target) pairs of the policy pass (all, or those in scope since `--base`); `inputs` the
+    policy input documents built by this run (those the cache did not have); `previous` the
+    workflows read at `--base` (the changed files only); `changes` the changes since
+    `--base` (deletes included, `none` left out); `unchanged` how many workflows `--base`
+    left out; `renders` and `evaluated` what this run rendered and evaluated.
     """
 
     environment: Environment
@@ -77,6 +84,11 @@ class DesiredState:
     decision: Decision
     artifacts: dict[ArtifactKey, Artifact] = field(default_factory=dict)
     previous: LoadResult | None = None
+    subjects: tuple[Subject, ...] = ()
+    changes: dict[str, Change] | None = None
+    unchanged: int = 0
+    renders: int = 0
+    evaluated: int = 0
 
     @property
     def workflows(self) -> list[Workflow]:
@@ -85,7 +97,8 @@ class DesiredState:
     def in_scope(self) -> list[Artifact]:
         """What check and plan cover: the artifacts whose workflows have a policy input (all,
         or those changed since `--base`), and the shared resources those workflows use."""
-        wanted = {(i.workflow, i.target) for i in self.inputs}
+        wanted = {(i.workflow, i.target) for i in self.subjects}
+        wanted.update((i.workflow, i.target) for i in self.inputs)
         workflows = {workflow for workflow, _ in wanted}
         return [
             artifact
@@ -102,15 +115,63 @@ def desired_state(
     *,
     changes: ChangeSource | None = None,
     ref: str | None = None,
+    use_cache: bool = True,
+    materialize: Materialize = "all",
 ) -> DesiredState:
     """Load, render, share, build inputs and evaluate them in one batched pass.
 
-    With `base`, inputs carry the change since that git ref and unchanged workflows are left
-    out of the policy pass (their artifacts are still rendered: shared resources derive
-    from every workflow). Without it, `changes` (when given) supplies each workflow's change
-    document, e.g. against the version last applied to the environment. `ref` loads the
-    workflows from a git ref instead of the working tree.
+    With `base`, only the workflows changed since that git ref (and those sharing a changed
+    resource with them) are in the policy pass, with their change document. Without it,
+    `changes` (when given) supplies each workflow's change document, e.g. against the
+    version last applied to the environment. `ref` loads the workflows from a git ref
+    instead of the working tree. Results come from the repo's cache (`.cpl/cache/`) where
+    their inputs are unchanged; `use_cache=False` bypasses it. `materialize` says which
+    artifacts the result carries: all, the policy pass's, or none (shared ones always).
     """
+    if ref is not None:
+        return _desired_at_ref(repo, env_name, ref, base, today, changes=changes)
+    environment = load_environment(repo, env_name)
+    if not (repo / "workflows").is_dir():
+        raise ConfigError(f"no workflows/ in {repo}: nothing to check")
+    waivers = repo / "waivers"
+    extra = load_repo(repo, [waivers]) if waivers.is_dir() else LoadResult()
+    outcome = cached_pass(
+        repo,
+        environment,
+        read_tree(repo, ["workflows"]),
+        extra,
+        cache=open_cache(repo, enabled=use_cache),
+        base=base,
+        changes=changes,
+        today=today,
+        materialize=materialize,
+    )
+    return DesiredState(
+        environment,
+        outcome.loaded,
+        outcome.inputs,
+        outcome.decision,
+        outcome.artifacts,
+        outcome.previous,
+        tuple(outcome.subjects),
+        outcome.changes,
+        outcome.unchanged,
+        outcome.renders,
+        outcome.evaluated,
+    )
+
+
+def _desired_at_ref(
+    repo: Path,
+    env_name: str,
+    ref: str,
+    base: str | None,
+    today: dt.date | None,
+    *,
+    changes: ChangeSource | None,
+) -> DesiredState:
+    """`desired_state` of the workflows at a git ref (uncached: the working tree's cache
+    keys are its files)."""
     environment = load_environment(repo, env_name)
     loaded = load_specs(repo, ref)
     previous = load_workflows(repo, ref=base) if base else None
@@ -157,10 +218,17 @@ def desired_state(
 
 
 def check(
-    repo: Path, env_name: str, base: str | None = None, today: dt.date | None = None
+    repo: Path,
+    env_name: str,
+    base: str | None = None,
+    today: dt.date | None = None,
+    *,
+    use_cache: bool = True,
 ) -> Decision:
     """The decision of `cpl check`: the policy pass of `desired_state`."""
-    return desired_state(repo, env_name, base, today).decision
+    return desired_state(
+        repo, env_name, base, today, use_cache=use_cache, materialize="none"
+    ).decision
 
 
 def load_specs(repo: Path, ref: str | None = None) -> LoadResult:
@@ -186,9 +254,17 @@ def name_collision_diagnostics(
     name (they would overwrite and delete each other's live objects), unless loading already
     reported the pair (CPL-S029 on both files)."""
     files = {item.model.key: item.file for item in reversed(loaded.workflows)}
+    return collision_errors(name_collisions(artifacts.values()), files, loaded)
+
+
+def collision_errors(
+    collisions: Iterable[NameCollision], files: Mapping[str, str], loaded: LoadResult
+) -> list[Diagnostic]:
+    """The errors of `name_collision_diagnostics` for `collisions`, with the file of each
+    workflow key (`files`) and the loaded texts for positions."""
     reported = {d.file for d in loaded.diagnostics if d.code == NAME_COLLISION}
     found: list[Diagnostic] = []
-    for collision in name_collisions(artifacts.values()):
+    for collision in collisions:
         first, second = files[collision.first], files[collision.second]
         if first in reported and second in reported:
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import click
 from controlplane.cli.access import check_deploy_access, token_option
 from controlplane.cli.output import (
     Seconds,
+    cache_option,
     console_for,
     echo,
     emit,
@@ -46,7 +48,7 @@ from controlplane.engines import EngineClient
 from controlplane.errors import ConfigError, CplError, EngineError, ExitCode
 from controlplane.notify import note_apply, notify_apply_failures
 from controlplane.pipeline import DesiredState, desired_state
-from controlplane.policy.change import Change, compare
+from controlplane.policy.change import Change
 from controlplane.policy.decision import Decision
 from controlplane.report.plan import (
     apply_text,
@@ -57,7 +59,7 @@ from controlplane.report.plan import (
     summary_line,
 )
 from controlplane.spec.environment import Environment
-from controlplane.spec.load import LoadResult, load_environment, load_workflows
+from controlplane.spec.load import LoadResult, load_environment
 
 MAX_LOCK_WAIT = 86400.0
 """The longest --lock-timeout: a day (an apply holding the lock longer has died)."""
@@ -88,6 +90,7 @@ def make_plan(
     today: dt.date | None = None,
     *,
     state: State | None = None,
+    use_cache: bool = True,
 ) -> Planning:
     """Load, render, check, then plan against `state` (default: the environment's) and the
     live engines. With `--base`, only workflows changed since the ref are planned."""
@@ -95,18 +98,29 @@ def make_plan(
     store = open_store(environment, repo)
     current = state if state is not None else store.load(environment.name)
 
-    def against_state(env: Environment, loaded: LoadResult) -> dict[str, Change]:
-        return previous_changes(store, current, [w.model for w in loaded.workflows])
+    known: dict[str, Change] = {}
 
-    desired = desired_state(repo, env_name, base, today, changes=against_state)
-    workflows = desired.workflows
+    def against_state(env: Environment, loaded: LoadResult) -> dict[str, Change]:
+        # asked twice (the policy inputs, then the planner): compared with the state once
+        workflows = [w.model for w in loaded.workflows]
+        if not known or any(w.key not in known for w in workflows):
+            known.clear()
+            known.update(previous_changes(store, current, workflows))
+        return dict(known)
+
+    desired = desired_state(
+        repo,
+        env_name,
+        base,
+        today,
+        changes=against_state,
+        use_cache=use_cache,
+        materialize="scope" if base is not None else "all",
+    )
     if base is not None:
-        at_base = desired.previous or load_workflows(repo, ref=base)
-        before = {w.model.key: w.model for w in at_base.workflows}
-        now = {w.key: w for w in workflows}
-        changes = {k: compare(before.get(k), now.get(k)) for k in {*before, *now}}
-        changes = {k: c for k, c in changes.items() if c.action != "none"}
-        scope: set[str] | None = set(changes)
+        changes = dict(desired.changes or {})
+        # deletes and the workflows pulled in by a shared resource are planned too
+        scope: set[str] | None = {*changes, *(s.workflow for s in desired.subjects)}
     else:
         changes = against_state(environment, desired.loaded)
         scope = None
@@ -123,8 +137,15 @@ def make_plan(
                 changes=changes,
                 scope=scope,
             )
-            made = dataclasses.replace(made, base=base)
-        made = dataclasses.replace(made, fingerprint=fingerprint(repo, environment, made, current))
+            made = dataclasses.replace(made, base=base, unchanged=desired.unchanged)
+        read = {
+            name: "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+            for name, text in desired.loaded.texts.items()
+            if text  # an unreadable file has no text: read (and digested) again
+        }
+        made = dataclasses.replace(
+            made, fingerprint=fingerprint(repo, environment, made, current, known=read)
+        )
     except BaseException:
         close_clients(clients)
         raise
@@ -157,6 +178,7 @@ def plan_exit_code(planning: Planning) -> ExitCode:
     help="Write the plan file (JSON) for `cpl apply --plan`.",
 )
 @today_option
+@cache_option
 @repo_option
 @format_option("json", "markdown")
 def plan_command(
@@ -164,6 +186,7 @@ def plan_command(
     base: str | None,
     out: Path | None,
     today: dt.datetime | None,
+    no_cache: bool,
     repo: Path,
     output_format: str,
     output_file: Path | None,
@@ -173,7 +196,9 @@ def plan_command(
     Exits 4 when there are changes, 0 when there are none, 3 when the policies deny them and
     1 when documents are invalid or an engine cannot be read.
     """
-    planning = make_plan(repo, env_name, base, today.date() if today else None)
+    planning = make_plan(
+        repo, env_name, base, today.date() if today else None, use_cache=not no_cache
+    )
     close_clients(planning.clients)
     commit = git_commit(repo)
     document = plan_json(planning.plan, planning.decision, commit=commit)

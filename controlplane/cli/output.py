@@ -105,6 +105,14 @@ today_option = click.option(
     help="Pretend today is this date (waiver expiry; for tests).",
 )
 
+cache_option = click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Do not use the cache of rendered artifacts and policy results (.cpl/cache/); "
+    "the same as CPL_NO_CACHE=1.",
+)
+
 
 class Seconds(click.FloatRange):
     """A number of seconds in [min, max]: click's FloatRange that also refuses nan and inf.

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from controlplane.cli.output import (
+    cache_option,
     console_for,
     emit,
     format_option,
@@ -43,12 +44,14 @@ REPORT_FORMATS = ("json", "markdown", "sarif", "junit")
     "change (previous version, breaking changes, version bump).",
 )
 @today_option
+@cache_option
 @repo_option
 @format_option(*REPORT_FORMATS)
 def check_command(
     env_name: str,
     base: str | None,
     today: dt.datetime | None,
+    no_cache: bool,
     repo: Path,
     output_format: str,
     output_file: Path | None,
@@ -59,7 +62,7 @@ def check_command(
     1 when documents are invalid or a workflow cannot be placed on any target. The outcome
     and the waivers it used are recorded in the environment's audit trail.
     """
-    decision = check(repo, env_name, base, today.date() if today else None)
+    decision = check(repo, env_name, base, today.date() if today else None, use_cache=not no_cache)
     notify_check(repo, env_name, decision)
     for problem in record_check(repo, load_environment(repo, env_name), decision, base):
         warn(problem)

@@ -156,6 +156,9 @@ class Plan:
     changes: tuple[PlannedChange, ...]
     base: str | None = None
     fingerprint: Fingerprint | None = None
+    unchanged: int = 0
+    """With `base`: the workflows unchanged since it, neither planned nor read from the
+    live engines (the scheduled drift job covers them)."""
 
     @property
     def pending(self) -> list[PlannedChange]:
@@ -426,10 +429,17 @@ def _backend(store: Path | StateBackend) -> StateBackend:
 
 
 def fingerprint(
-    repo: Path, env: Environment, plan_: Plan, state: State, extra_policy: Iterable[Path] = ()
+    repo: Path,
+    env: Environment,
+    plan_: Plan,
+    state: State,
+    extra_policy: Iterable[Path] = (),
+    *,
+    known: Mapping[str, str] | None = None,
 ) -> Fingerprint:
-    """The digests of what `plan_` saw (see Fingerprint)."""
-    files = file_digests(repo, [repo / d for d in REPO_DIRECTORIES])
+    """The digests of what `plan_` saw (see Fingerprint); `known` are digests of files the
+    plan has just read (by repo-relative name), not read again."""
+    files = file_digests(repo, [repo / d for d in REPO_DIRECTORIES], known)
     policy_roots = [builtin_policy_dir(), *policy_paths(env, repo), *extra_policy]
     policy_files = file_digests(repo, policy_roots)
     policy_files["<policy.data>"] = digest_of(policy_config(env))
@@ -463,24 +473,38 @@ def live_digests(plan_: Plan) -> dict[str, str]:
     return result
 
 
-def file_digests(repo: Path, roots: Iterable[Path]) -> dict[str, str]:
-    """sha256 of every file under `roots` (files or folders), by path relative to `repo`."""
+def file_digests(
+    repo: Path, roots: Iterable[Path], known: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """sha256 of every file under `roots` (files or folders), by path relative to `repo`
+    (`known`: digests already computed, by that path)."""
+    known = known or {}
     result: dict[str, str] = {}
+    real_repo = repo.resolve()
+    folders: dict[Path, Path] = {}  # each folder resolved once, not once per file in it
     for root in roots:
         paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
         for path in paths:
             if any(part.startswith(".") for part in path.relative_to(root).parts):
                 continue
-            name = _display(repo, path)
-            result[name] = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+            if path.is_symlink():
+                real = path.resolve()
+            else:
+                if path.parent not in folders:
+                    folders[path.parent] = path.parent.resolve()
+                real = folders[path.parent] / path.name
+            name = _display(real_repo, real)
+            digest = known.get(name)
+            result[name] = digest or "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     return dict(sorted(result.items()))
 
 
-def _display(repo: Path, path: Path) -> str:
+def _display(real_repo: Path, real: Path) -> str:
+    """A resolved path, relative to the resolved repo when inside it."""
     try:
-        return path.resolve().relative_to(repo.resolve()).as_posix()
+        return real.relative_to(real_repo).as_posix()
     except ValueError:
-        return path.resolve().as_posix()
+        return real.as_posix()
 
 
 def moved(saved: Fingerprint, current: Fingerprint) -> list[str]:

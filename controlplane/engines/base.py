@@ -69,6 +69,16 @@ def share_nothing(artifacts: list[Artifact], environment: Environment) -> list[A
     return artifacts
 
 
+ShareView = Callable[[Mapping[str, Any]], dict[str, Any]]
+"""The part of an artifact's document that `share` reads: `share` gives the same shared
+artifacts and records when every document is replaced by its view (the cache keeps only the
+views of unchanged workflows, not their whole documents)."""
+
+
+def view_nothing(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
+
+
 Names = Callable[[Artifact], Mapping[str, str]]
 """The names a workflow's artifact takes in its engine, by what they name ("state machine",
 "log group", ...). Within one target no two workflows may derive an equal name for the same
@@ -96,6 +106,7 @@ class Engine:
     connect: ClientFactory
     compat: CompatSample
     share: Share = share_nothing
+    share_view: ShareView = view_nothing
     names: Names = resource_name
     spec_digest_paths: frozenset[str] = frozenset()
     """Diff paths that stand for the whole spec by its digest (an engine that keeps the spec

@@ -9,7 +9,7 @@ workflow only. The names are each engine's (`Engine.names`); this module only co
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from controlplane.engines import ENGINES
@@ -34,15 +34,23 @@ def name_collisions(artifacts: Iterable[Artifact]) -> list[NameCollision]:
 
     Shared resources (a Temporal namespace) are left out: sharing them is their purpose.
     """
+    return collisions_of(
+        (artifact.target, artifact.workflow, ENGINES[artifact.engine].names(artifact))
+        for artifact in artifacts
+        if not artifact.shared
+    )
+
+
+def collisions_of(named: Iterable[tuple[str, str, Mapping[str, str]]]) -> list[NameCollision]:
+    """`name_collisions` of (target, workflow, its engine names) triples (names kept from an
+    earlier render, see controlplane.cache)."""
     owner: dict[tuple[str, str, str], str] = {}
     found: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
-    for artifact in sorted(artifacts, key=lambda a: (a.target, a.workflow)):
-        if artifact.shared:
-            continue
-        for what, name in ENGINES[artifact.engine].names(artifact).items():
-            first = owner.setdefault((artifact.target, what, name), artifact.workflow)
-            if first != artifact.workflow:
-                pair = (artifact.target, first, artifact.workflow)
+    for target, workflow, names in sorted(named, key=lambda item: (item[0], item[1])):
+        for what, name in names.items():
+            first = owner.setdefault((target, what, name), workflow)
+            if first != workflow:
+                pair = (target, first, workflow)
                 found.setdefault(pair, []).append((what, name))
     return [
         NameCollision(target, first, second, tuple(names))

@@ -154,6 +154,26 @@ class Decision:
         }
 
 
+@dataclass(frozen=True)
+class Located:
+    """A finding with where it comes from in the workflow's file (`source`: the pointer the
+    user wrote, see `PolicyInput.origin`)."""
+
+    finding: Finding
+    source: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What one policy input was about: a (workflow, target) and the workflow's file."""
+
+    workflow: str
+    target: str
+    file: str
+
+
 def evaluate(
     inputs: Iterable[PolicyInput],
     environment: Environment,
@@ -170,7 +190,6 @@ def evaluate(
     `engine` defaults to the environment's (embedded OPA, or `policy.server`), loaded from
     `repo`; `locate` maps (file, JSON pointer) to (line, column), e.g. `LoadResult.locate`.
     """
-    today = today or dt.date.today()
     inputs = list(inputs)
     owned = engine is None
     engine = engine or open_engine(environment, repo or Path("."))
@@ -180,6 +199,47 @@ def evaluate(
     finally:
         if owned:
             engine.close()
+    subjects = [Subject(i.workflow, i.target, i.file) for i in inputs]
+    return decide(
+        subjects,
+        locate_findings(inputs, outcomes, locate),
+        rules,
+        environment,
+        waivers,
+        today,
+        diagnostics=diagnostics,
+    )
+
+
+def locate_findings(
+    inputs: Sequence[PolicyInput], outcomes: Sequence[Sequence[Finding]], locate: Locate | None
+) -> list[list[Located]]:
+    """Each input's findings with the file position of what they point at."""
+    located = []
+    for item, findings in zip(inputs, outcomes, strict=True):
+        here = []
+        for finding in findings:
+            source = item.origin(finding.path)
+            line, column = locate(item.file, source) if locate else (1, 1)
+            here.append(Located(finding, source, line, column))
+        located.append(here)
+    return located
+
+
+def decide(
+    subjects: Sequence[Subject],
+    located: Sequence[Sequence[Located]],
+    rules: Mapping[str, RuleInfo],
+    environment: Environment,
+    waivers: Sequence[Loaded[Waiver]] = (),
+    today: dt.date | None = None,
+    *,
+    diagnostics: Iterable[Diagnostic] = (),
+) -> Decision:
+    """The decision from located findings: the environment's enforcement, the waivers and
+    `today` are applied here, after evaluation (so evaluated findings can be kept and
+    decided again under other waivers or another day)."""
+    today = today or dt.date.today()
     policy = environment.spec.policy
     enforcement = {rule: policy.rules.get(rule, policy.enforcement) for rule in rules}
     notes = list(diagnostics) + _unknown_rules(environment, rules, waivers)
@@ -187,18 +247,17 @@ def evaluate(
     active = [w for w in here if not w.model.is_expired(today)]
     used: set[str] = set()
     results = []
-    for item, findings in zip(inputs, outcomes, strict=True):
+    for item, findings in zip(subjects, located, strict=True):
         violations = []
-        for finding in findings:
+        for place in findings:
+            finding = place.finding
             level = enforcement.get(finding.rule, policy.enforcement)
             if level == "disabled":
                 continue
             info = rules.get(finding.rule)
-            source = item.origin(finding.path)
-            waiver = _matching(active, finding, item.workflow, source)
+            waiver = _matching(active, finding, item.workflow, place.source)
             if waiver is not None:
                 used.add(waiver.model.name)
-            line, column = locate(item.file, source) if locate else (1, 1)
             violations.append(
                 Violation(
                     rule=finding.rule,
@@ -207,8 +266,8 @@ def evaluate(
                     message=finding.message,
                     path=finding.path,
                     file=item.file,
-                    line=line,
-                    column=column,
+                    line=place.line,
+                    column=place.column,
                     kind=finding.kind,
                     waived=waiver is not None,
                     waiver=waiver.model.name if waiver is not None else None,
@@ -216,7 +275,7 @@ def evaluate(
             )
         violations.sort(key=Violation.sort_key)
         results.append(WorkflowResult(item.workflow, item.target, item.file, tuple(violations)))
-    checked = {i.workflow for i in inputs}
+    checked = {i.workflow for i in subjects}
     report = WaiverReport(
         expired=tuple(WaiverUse.of(w) for w in here if w.model.is_expired(today)),
         # Only waivers for workflows this run checked can be called unused (with --base,

@@ -41,7 +41,21 @@ def plan_json(
         "createdAt": (created or dt.datetime.now(dt.UTC)).isoformat().replace("+00:00", "Z"),
         "commit": commit,
         "fingerprint": plan.fingerprint.to_json() if plan.fingerprint else None,
+        "unchanged": _unchanged(plan),
     }
+
+
+UNCHANGED_NOTE = (
+    "not planned and not read from the live engines: unchanged since the base; "
+    "the scheduled drift job covers them"
+)
+
+
+def _unchanged(plan: Plan) -> dict[str, Any] | None:
+    """With `--base`: how many workflows were left out, and why that is safe."""
+    if plan.base is None:
+        return None
+    return {"workflows": plan.unchanged, "note": UNCHANGED_NOTE}
 
 
 def plan_text(plan: Plan, decision: Decision, *, verbose: bool = False) -> list[str]:
@@ -53,6 +67,8 @@ def plan_text(plan: Plan, decision: Decision, *, verbose: bool = False) -> list[
         if change.action == "noop" and not verbose:
             continue
         lines.extend(_change_lines(change))
+    if plan.base is not None and plan.unchanged:
+        lines.append(f"{plan.unchanged} workflow(s) {UNCHANGED_NOTE}")
     lines.append("")
     lines.extend(f"policy: {line}" for line in check_text(decision))
     lines.append(not_planned(decision) if decision.errors else summary_line(plan))

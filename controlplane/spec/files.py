@@ -144,10 +144,12 @@ def decode(name: str, data: bytes) -> Source:
 
 def relative_name(repo: Path, path: Path) -> str:
     """The path as users know it: relative to the repo, links not followed."""
-    lexical = Path(os.path.abspath(path))
-    for base in (Path(os.path.abspath(repo)), repo.resolve()):
-        if lexical.is_relative_to(base):
-            return lexical.relative_to(base).as_posix()
+    lexical, top = os.path.abspath(path), os.path.abspath(repo)
+    if lexical.startswith(top + os.sep):  # the usual case, without pathlib (once per file)
+        return lexical[len(top) + 1 :].replace(os.sep, "/")
+    for base in (Path(top), repo.resolve()):
+        if Path(lexical).is_relative_to(base):
+            return Path(lexical).relative_to(base).as_posix()
     try:
         return path.resolve().relative_to(repo.resolve()).as_posix()
     except (ValueError, OSError, RuntimeError):

@@ -198,6 +198,7 @@ def test_the_action_declares_what_the_workflows_use() -> None:
         "install",
         "python-version",
         "working-directory",
+        "cache",
     }
     assert set(action["outputs"]) == {"exit-code", "outcome", "report", "sarif", "plan-file"}
     for path in WORKFLOWS.glob("*.yml"):

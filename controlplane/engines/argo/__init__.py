@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane.engines.argo.metrics import share_argo
+from controlplane.engines.argo.metrics import argo_share_view, share_argo
 from controlplane.engines.argo.translate import (
     PAYLOAD_LIMIT_BYTES,
     ArgoTranslator,
@@ -33,6 +33,7 @@ ENGINE = Engine(
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),
     connect=lazy("controlplane.engines.argo.metrics:connect"),
     share=share_argo,
+    share_view=argo_share_view,
     compat=CompatSample(
         target={
             "delivery": "gitops",

@@ -16,6 +16,7 @@ The template also carries its normalized slo and alerts in the annotation
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,19 @@ def monitored(artifact: Artifact, target: Target) -> Monitored | None:
         document = {"metadata": {"tenant": tenant, "name": name}, "spec": json.loads(text)}
         return Monitored.of(document, str(metadata.get("namespace") or "default"))
     return None
+
+
+def argo_share_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What `share_argo` reads of a workflow's document (the engine's `share_view`, kept in
+    the cache): each manifest's namespace and monitoring annotation."""
+    manifests = []
+    for manifest in document.get("manifests") or ():
+        metadata = manifest.get("metadata") or {}
+        text = (metadata.get("annotations") or {}).get(ANNOTATION)
+        if text:
+            namespace = {"namespace": metadata["namespace"]} if "namespace" in metadata else {}
+            manifests.append({"metadata": {**namespace, "annotations": {ANNOTATION: text}}})
+    return {"manifests": manifests} if manifests else {}
 
 
 def share_argo(artifacts: list[Artifact], environment: Environment) -> list[Artifact]:

@@ -79,6 +79,7 @@ from controlplane.spec.model import (
 from controlplane.spec.normalize import apply_defaults
 from controlplane.spec.types import DataPath, is_path
 
+
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     """libyaml's emitter when PyYAML has it (same text as SafeDumper, 20x faster), never
     writing anchors and aliases: a manifest may share one list in two places (a metric's

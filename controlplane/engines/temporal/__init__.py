@@ -7,7 +7,7 @@ from functools import partial
 from typing import Any
 
 from controlplane.engines.base import CompatSample, Engine, Limits, lazy, load
-from controlplane.engines.temporal.rules import share_temporal
+from controlplane.engines.temporal.rules import share_temporal, temporal_share_view
 from controlplane.engines.temporal.translate import (
     PAYLOAD_LIMIT_BYTES,
     TemporalTranslator,
@@ -30,6 +30,7 @@ ENGINE = Engine(
     limits=Limits(payload_bytes=PAYLOAD_LIMIT_BYTES),
     connect=lazy("controlplane.engines.temporal.client:create_client"),
     share=share_temporal,
+    share_view=temporal_share_view,
     spec_digest_paths=frozenset({"/spec/digest", "/spec/payload", "/schedule/payload"}),
     compat=CompatSample(
         target={

@@ -140,6 +140,11 @@ def share_namespaces(artifacts: list[Artifact], environment: Environment) -> lis
     return result
 
 
+def namespace_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What `share_namespaces` reads of a workflow's document (the engine's `share_view`)."""
+    return {key: document[key] for key in ("namespace", "searchAttributes") if key in document}
+
+
 @dataclass
 class _Group:
     target: str

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from controlplane.engines.temporal.namespaces import share_namespaces
+from controlplane.engines.temporal.namespaces import namespace_view, share_namespaces
 from controlplane.engines.translator import Artifact, Feature
 from controlplane.monitoring.rules import MetricSource, Monitored
 from controlplane.monitoring.share import share_rules
@@ -75,6 +76,29 @@ def monitored(artifact: Artifact, target: Target) -> Monitored | None:
     ]
     namespace = (artifact.document.get("namespace") or {}).get("name") or "default"
     return Monitored.of(document, str(namespace), queues)
+
+
+def temporal_share_view(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What `share_temporal` reads of a workflow's document (the engine's `share_view`, kept
+    in the cache): the namespace's part, and the slo, alerts and task queues of `monitored`."""
+    view = namespace_view(document)
+    payload = document.get("spec")
+    if isinstance(payload, dict) and isinstance(payload.get("workflow"), dict):
+        workflow = payload["workflow"]
+        spec = workflow.get("spec") or {}
+        metadata = workflow.get("metadata") or {}
+        view["spec"] = {
+            "workflow": {
+                "metadata": {k: metadata[k] for k in ("tenant", "name") if k in metadata},
+                "spec": {k: spec[k] for k in ("slo", "alerts") if k in spec},
+            },
+            "activities": {
+                name: {"taskQueue": binding["taskQueue"]}
+                for name, binding in (payload.get("activities") or {}).items()
+                if isinstance(binding, dict) and binding.get("taskQueue")
+            },
+        }
+    return view
 
 
 def share_temporal(artifacts: list[Artifact], environment: Environment) -> list[Artifact]:
