@@ -39,6 +39,7 @@ from controlplane.policy.decision import Decision, Located, Subject, decide, loc
 from controlplane.policy.engine import open_engine
 from controlplane.policy.inputs import PolicyInput, Rendered, build_inputs
 from controlplane.policy.library import RuleInfo
+from controlplane.policy.shared import isolation_of, shared_documents
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.files import SUFFIXES, Source
 from controlplane.spec.gitbase import BaseRef, blob_id, changed_files
@@ -55,6 +56,9 @@ from controlplane.spec.model import Workflow
 Materialize = Literal["all", "scope", "none"]
 ArtifactKey = tuple[str, str]
 WORKFLOWS = "workflows"
+
+SharedOf = Callable[[str, str], list[dict[str, Any]]]
+"""`input.shared` of a (workflow, target) (`controlplane.policy.shared`)."""
 
 
 @dataclass
@@ -165,6 +169,8 @@ class Workspace:
             "resource": artifact.resource,
             "names": dict(engine.names(artifact)),
             "view": engine.share_view(artifact.document),
+            # what other workflows' policy inputs read of this one (`input.shared`)
+            "isolation": isolation_of(model),
         }
 
     def materialize(self, entry: Entry) -> None:
@@ -296,8 +302,12 @@ def cached_pass(
             )
             inputs_change = dict(changes(environment, models))
 
+    isolation = {
+        e.key: str(t.get("isolation", "standard")) for e in entries if e.key for t in e.targets
+    }
+    shared_of = shared_documents(shared, isolation, environment)
     subjects, located, inputs, problems, rules, evaluated = _policy(
-        repo, environment, space, scoped, inputs_change, extras, loaded
+        repo, environment, space, scoped, inputs_change, extras, loaded, shared_of
     )
     decision = decide(
         subjects,
@@ -401,7 +411,9 @@ def _since_base(
 
 def _views(entries: Any) -> dict[str, dict[str, Any]]:
     return {
-        e.key: {t["target"]: t.get("view") for t in e.targets} for e in entries if e.key is not None
+        e.key: {t["target"]: [t.get("view"), t.get("isolation")] for t in e.targets}
+        for e in entries
+        if e.key is not None
     }
 
 
@@ -421,6 +433,7 @@ def _policy(
     changes: Mapping[str, Change],
     extras: Mapping[ArtifactKey, tuple[Any, ...]],
     loaded: LoadResult,
+    shared_of: SharedOf,
 ) -> tuple[
     list[Subject],
     list[list[Located]],
@@ -450,6 +463,7 @@ def _policy(
                     t["target"],
                     t.get("failure"),
                     [s.to_json() for s in extras.get((e.key or "", t["target"]), ())],
+                    shared_of(e.key or "", t["target"]),
                 ]
                 for t in e.targets
             ],
@@ -462,7 +476,7 @@ def _policy(
     inputs: list[PolicyInput] = []
     if missing:
         inputs, places, blocked, rules = _evaluate(
-            repo, environment, space, missing, changes, extras, loaded
+            repo, environment, space, missing, changes, extras, loaded, shared_of
         )
         problems_of: dict[str, list[Diagnostic]] = {}
         for d in blocked:
@@ -496,6 +510,7 @@ def _evaluate(
     changes: Mapping[str, Change],
     extras: Mapping[ArtifactKey, tuple[Any, ...]],
     loaded: LoadResult,
+    shared_of: SharedOf,
 ) -> tuple[list[PolicyInput], list[list[Located]], list[Diagnostic], dict[str, RuleInfo]]:
     """Build the inputs of the `missing` workflows and evaluate them in one engine pass:
     (inputs, their located findings, the problems that blocked some inputs, the rules)."""
@@ -520,6 +535,12 @@ def _evaluate(
     inputs = [
         dataclasses.replace(i, document={**i.document, "change": changes[i.workflow].to_json()})
         if i.workflow in changes
+        else i
+        for i in inputs
+    ]
+    inputs = [
+        dataclasses.replace(i, document={**i.document, "shared": shared})
+        if (shared := shared_of(i.workflow, i.target))
         else i
         for i in inputs
     ]

@@ -302,3 +302,30 @@ def test_shared_rules_files_come_out_of_a_warm_pass_alike(repo: Path, seams: Sea
     changed = rules(desired_state(repo, "local"))
     assert changed["shared:rules/temporal-local"] != cold["shared:rules/temporal-local"]
     assert changed["shared:rules/argo-local"] == cold["shared:rules/argo-local"]
+
+
+def test_a_neighbour_losing_its_isolation_is_seen_through_the_cache(
+    repo: Path, seams: Seams
+) -> None:
+    """`input.shared` depends on the other workflows of a namespace: a cached result of an
+    isolated workflow is not reused once a neighbour stops being isolated, with or without
+    --base."""
+
+    def p010(state: DesiredState) -> set[str]:
+        return {
+            result["workflow"]
+            for result in report(state)["results"]
+            for v in result["violations"]
+            if v["rule"] == "CPL-P010"
+        }
+
+    assert p010(check(repo)) == set()
+    check(repo, base="HEAD")
+    edit(
+        repo / "workflows/finance/fx-rates-refresh.yaml",
+        "  security:\n    # it shares its Temporal namespace with regulated workflows (CPL-P010)\n"
+        "    isolation: regulated\n",
+        "",
+    )
+    assert "finance/month-end-close" in p010(check(repo))
+    assert "finance/month-end-close" in p010(check(repo, base="HEAD"))
