@@ -38,7 +38,18 @@ from controlplane.engines import ENGINES
 from controlplane.spec.load import load_environment, load_repo
 
 CHECKOV_VERSION = "3.3.30"
-DEFAULT_VENV = Path.home() / ".cache" / "cpl-bench" / f"checkov-{CHECKOV_VERSION}"
+# In the repo's ignored bench/out/, shared by this benchmark and tests/translate/test_checkov.py.
+DEFAULT_VENV = Path(__file__).resolve().parent / "out" / f"checkov-{CHECKOV_VERSION}"
+INSTALL_SECONDS = 900
+
+
+class InstallFailed(Exception):
+    """pip could not install Checkov; `output` is what it said."""
+
+    def __init__(self, output: str) -> None:
+        super().__init__(output[-2000:])
+        self.output = output
+
 
 # Runs a command and reports its wall time, CPU time and peak RSS from its own children's
 # rusage, so nothing else this benchmark started is counted.
@@ -55,18 +66,27 @@ json.dump({"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
 """
 
 
-def install_checkov(venv: Path) -> Path:
-    """The `checkov` executable of `venv`, installing it there first when missing."""
-    checkov = venv / "bin" / "checkov"
-    if checkov.exists():
+def install_checkov(venv: Path = DEFAULT_VENV) -> Path:
+    """The `checkov` executable of `venv`, installing it there first when missing (a marker
+    written last tells a finished install from one that was cut short)."""
+    checkov, finished = venv / "bin" / "checkov", venv / ".installed"
+    if finished.exists() and checkov.exists():
         return checkov
     print(f"installing checkov {CHECKOV_VERSION} into {venv} ...", file=sys.stderr)
     python = shutil.which("python3") or sys.executable
-    subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True)
-    subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", f"checkov=={CHECKOV_VERSION}"],
-        check=True,
-    )
+    subprocess.run([python, "-m", "venv", "--clear", str(venv)], check=True, timeout=120)
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "--disable-pip-version-check", "--quiet",
+         f"checkov=={CHECKOV_VERSION}"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_SECONDS,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise InstallFailed(done.stdout + done.stderr)
+    finished.write_text(CHECKOV_VERSION)
     return checkov
 
 

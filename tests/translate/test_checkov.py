@@ -6,7 +6,7 @@ Checkov scans the files whose `kind` starts with `Workflow` (a Workflow or Workf
 it does not read CronWorkflows, whose pods CPL-P021 checks under `spec.workflowSpec`.
 
 Checkov 3.3.30 is installed from PyPI into a virtualenv of its own (not a dependency of cpl),
-once per test session. Only an unreachable PyPI skips the test.
+in the repo's ignored bench/out/, once per machine. Only an unreachable PyPI skips the test.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench import corpus
+from bench.checkov import CHECKOV_VERSION, INSTALL_SECONDS, InstallFailed, install_checkov
 from controlplane.engines import render
 from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment, load_workflows
@@ -27,9 +27,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-CHECKOV = "checkov==3.3.30"
 CORPUS_SIZE = 40
-INSTALL_SECONDS = 900
 SCAN_SECONDS = 300
 _UNREACHABLE = (
     "Could not find a version that satisfies",
@@ -42,27 +40,17 @@ _UNREACHABLE = (
 
 
 @pytest.fixture(scope="session")
-def checkov(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `checkov` program of a virtualenv made for it in this session."""
-    venv = tmp_path_factory.mktemp("checkov") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+def checkov() -> Path:
+    """The `checkov` program of the virtualenv bench/checkov.py keeps in bench/out/ (made on
+    first use, reused by later runs on this machine)."""
     try:
-        done = subprocess.run(
-            [str(venv / "bin/pip"), "install", "--disable-pip-version-check", "-q", CHECKOV],
-            env=environment,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_SECONDS,
-        )
+        return install_checkov()
     except subprocess.TimeoutExpired:
-        pytest.fail(f"pip install {CHECKOV} took longer than {INSTALL_SECONDS}s")
-    if done.returncode != 0:
-        output = done.stdout + done.stderr
-        if any(sign in output for sign in _UNREACHABLE):
-            pytest.skip(f"PyPI is unreachable, cannot install {CHECKOV}: {output[-300:]}")
-        pytest.fail(f"pip install {CHECKOV} failed:\n{output[-2000:]}")
-    return venv / "bin/checkov"
+        pytest.fail(f"pip install checkov=={CHECKOV_VERSION} took longer than {INSTALL_SECONDS}s")
+    except InstallFailed as failed:
+        if any(sign in failed.output for sign in _UNREACHABLE):
+            pytest.skip(f"PyPI is unreachable, cannot install Checkov: {failed.output[-300:]}")
+        pytest.fail(f"pip install checkov=={CHECKOV_VERSION} failed:\n{failed.output[-2000:]}")
 
 
 def _write(artifacts_dir: Path, environment: Environment, workflows: list) -> int:
