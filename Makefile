@@ -27,8 +27,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist), one per core: each starts its own engines once for its session.
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # Debian tools the tests use (needs root, as in CI): headless Chromium for
 # tests/report/test_browser.py, jq and shellcheck for the CI workflows of tests/ci/,
