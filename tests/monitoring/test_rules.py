@@ -3,10 +3,13 @@ spec's units, and each target's file is a shared resource of its own."""
 
 from __future__ import annotations
 
+import http.server
 import itertools
+import json
 import shutil
 import subprocess
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,9 @@ import yaml
 
 from controlplane.engines import ENGINES, render
 from controlplane.engines.argo import metrics as argo
+from controlplane.engines.live import ResourceError
 from controlplane.engines.temporal import rules as temporal
+from controlplane.engines.temporal.devserver import free_port
 from controlplane.engines.translator import BindingError
 from controlplane.monitoring.rules import (
     MetricSource,
@@ -294,24 +299,99 @@ def test_the_rules_file_is_written_read_back_diffed_and_deleted(tmp_path: Path) 
         assert not path.exists() and client.read(artifact) is None
 
 
-def test_an_unreachable_prometheus_fails_the_apply_after_writing_the_rules(tmp_path: Path) -> None:
-    repo = _repo(tmp_path)
+def _reloading(repo: Path, reload_url: str, tier: str = "development") -> None:
+    """Give temporal-a of the `mon` environment a reloadUrl, on an environment of `tier`."""
     environment_file = repo / "environments" / "mon.yaml"
     environment_file.write_text(
-        environment_file.read_text().replace(
+        environment_file.read_text()
+        .replace("tier: development", f"tier: {tier}")
+        .replace(
             "prometheus: {rulesDir: monitoring/rules}\n    - name: temporal-b",
-            "prometheus: {rulesDir: monitoring/rules, reloadUrl: 'http://127.0.0.1:9/-/reload'}"
+            f"prometheus: {{rulesDir: monitoring/rules, reloadUrl: '{reload_url}'}}"
             "\n    - name: temporal-b",
         )
     )
+
+
+@pytest.mark.parametrize("tier", ["staging", "production"])
+def test_a_prometheus_not_running_fails_the_apply_beyond_development(
+    tmp_path: Path, tier: str
+) -> None:
+    repo = _repo(tmp_path)
+    _reloading(repo, f"http://127.0.0.1:{free_port()}/-/reload", tier)  # nothing listens
     desired = desired_state(repo, "mon")
     artifact = desired.artifacts[("shared:rules/temporal-a", "temporal-a")]
     target = desired.environment.target("temporal-a")
     client = ENGINES["temporal"].connect(target, desired.environment, repo=repo)
-    with pytest.raises(Exception, match="the rules are written but Prometheus at") as caught:
+    with pytest.raises(ResourceError, match="the rules are written but Prometheus at") as caught:
         client.create(artifact)
-    assert getattr(caught.value, "transient", False)
+    assert caught.value.transient
     assert (repo / artifact.document["file"]).exists()
+
+
+def test_a_development_prometheus_not_running_is_a_warning_of_the_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from controlplane.cli import run
+
+    repo = tmp_path
+    url = f"http://127.0.0.1:{free_port()}/-/reload"  # nothing listens
+    (repo / "environments").mkdir()
+    (repo / "workflows" / "retail").mkdir(parents=True)
+    (repo / "environments" / "gitops.yaml").write_text(
+        textwrap.dedent(ARGO_ONLY).replace(
+            "prometheus: {rulesDir: monitoring/rules}",
+            f"prometheus: {{rulesDir: monitoring/rules, reloadUrl: '{url}'}}",
+        )
+    )
+    (repo / "workflows" / "retail" / "orders.yaml").write_text(
+        textwrap.dedent(COMPLIANT) + "  alerts:\n    - {metric: failureRate, above: 2%}\n"
+    )
+    apply = ["apply", "--env", "gitops", "--yes", "--repo", str(repo)]
+    warning = (
+        f"warning: Prometheus at {url} is not running: the rules file "
+        "monitoring/rules/argo.rules.yml is written, and Prometheus loads its rules "
+        "files when it starts"
+    )
+
+    assert run([*apply, "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out[out.index("\n{") + 1 :])  # after the plan it applies
+    results = {r["workflow"]: r for r in report["results"]}
+    rules = results["shared:rules/argo"]
+    assert rules["status"] == "applied"
+    assert rules["message"] == warning.removeprefix("warning: ")
+    assert warning in err  # the lines a person reads, on stderr with --format json
+    assert (repo / "monitoring" / "rules" / "argo.rules.yml").exists()
+    assert run(["plan", "--env", "gitops", "--repo", str(repo)]) == 0  # recorded: no change
+
+
+def test_a_development_prometheus_answering_an_error_still_fails_the_apply(
+    tmp_path: Path,
+) -> None:
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"error loading rules")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        repo = _repo(tmp_path)
+        _reloading(repo, f"http://127.0.0.1:{server.server_address[1]}/-/reload")
+        desired = desired_state(repo, "mon")
+        artifact = desired.artifacts[("shared:rules/temporal-a", "temporal-a")]
+        target = desired.environment.target("temporal-a")
+        client = ENGINES["temporal"].connect(target, desired.environment, repo=repo)
+        with pytest.raises(ResourceError, match=r"refused the reload \(500\)"):
+            client.create(artifact)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_support_is_exact_only_where_the_target_gets_a_rules_file(tmp_path: Path) -> None:
