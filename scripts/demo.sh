@@ -95,9 +95,10 @@ from pathlib import Path
 from controlplane.engines.temporal.runner import TemporalRunner
 from controlplane.spec.load import load_environment
 
-environment = load_environment(Path(sys.argv[1]), "local")
+repo = Path(sys.argv[1])
+environment = load_environment(repo, "local")
 run_id = json.loads(Path(sys.argv[2]).read_text())["replayedAs"]["runId"]
-outcome = TemporalRunner(environment).outcome(environment.target("temporal-local"), run_id, 120)
+outcome = TemporalRunner(environment, repo).outcome(environment.target("temporal-local"), run_id, 120)
 print(f"replayed run {run_id}: {outcome['status']}")
 sys.exit(0 if outcome["status"] == "succeeded" else 1)
 PY
@@ -197,7 +198,7 @@ from controlplane.spec.load import load_environment
 
 repo, run_id = Path(sys.argv[1]), sys.argv[2]
 environment = load_environment(repo, "verified")
-outcome = TemporalRunner(environment).outcome(environment.target("temporal-local"), run_id, 120)
+outcome = TemporalRunner(environment, repo).outcome(environment.target("temporal-local"), run_id, 120)
 print(f"run {run_id}: {outcome['status']}, trace {outcome['trace']}")
 log = repo / ".cpl" / "audit" / "verified.jsonl"
 deadline = time.monotonic() + 30

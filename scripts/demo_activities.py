@@ -19,7 +19,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from controlplane.spec.load import load_environment
+from controlplane.engines.temporal.encryption import target_converter
+from controlplane.spec.load import load_environment, load_workflows
 
 # Fields a real activity would return and a later step of the demo workflows reads.
 RESULTS: dict[str, dict[str, Any]] = {
@@ -57,7 +58,13 @@ async def main(repo: Path, env_name: str) -> None:
         if binding.temporal:
             queue = binding.temporal["taskQueue"]
             queues.setdefault(queue, []).append(binding.temporal["activity"])
-    client = await Client.connect(target.address or "", namespace=target.namespace or "default")
+    # the worker's converter: activities read the payloads of encrypted runs too
+    workflows = [loaded.model for loaded in load_workflows(repo).workflows]
+    client = await Client.connect(
+        target.address or "",
+        namespace=target.namespace or "default",
+        data_converter=target_converter(environment, target, workflows, repo=repo),
+    )
     workers = [
         Worker(client, task_queue=queue, activities=[_echo(n) for n in sorted(set(names))])
         for queue, names in sorted(queues.items())
