@@ -90,16 +90,20 @@ step "replay it with the corrected input (the merged MRN): a new run, linked in 
 expect 0 $CPL dlq replay "$LETTER" --env local --repo "$DEMO" --format json \
   --input "$(printf "$INTAKE" MRN-1001)" | tee "$OUT/replay.json"
 .venv/bin/python - "$DEMO" "$OUT/replay.json" <<'PY'
-import json, sys
+import json, os, sys
 from pathlib import Path
 from controlplane.engines.temporal.runner import TemporalRunner
 from controlplane.spec.load import load_environment
 
-environment = load_environment(Path(sys.argv[1]), "local")
+repo = Path(sys.argv[1])
+environment = load_environment(repo, "local")
 run_id = json.loads(Path(sys.argv[2]).read_text())["replayedAs"]["runId"]
-outcome = TemporalRunner(environment, Path(sys.argv[1])).outcome(environment.target("temporal-local"), run_id, 120)
+outcome = TemporalRunner(environment, repo).outcome(environment.target("temporal-local"), run_id, 120)
 print(f"replayed run {run_id}: {outcome['status']}")
-sys.exit(0 if outcome["status"] == "succeeded" else 1)
+# like cpl's own commands, leave by os._exit: temporalio's native threads may still be
+# running, and Python's finalization must not race them
+sys.stdout.flush()
+os._exit(0 if outcome["status"] == "succeeded" else 1)
 PY
 expect 0 $CPL dlq list --env local --repo "$DEMO"
 
@@ -191,14 +195,14 @@ expect 0 $CPL signal "$RUN" approve-payout '{"approved": true}' --env verified \
 expect 0 $CPL signal "$RUN" approve-payout '{"approved": true}' --env verified \
   --target temporal-local --repo "$DEMO" --token "$FAY"
 .venv/bin/python - "$DEMO" "$RUN" <<'PY'
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 from controlplane.engines.temporal.runner import TemporalRunner
 from controlplane.spec.load import load_environment
 
 repo, run_id = Path(sys.argv[1]), sys.argv[2]
 environment = load_environment(repo, "verified")
-outcome = TemporalRunner(environment, Path(sys.argv[1])).outcome(environment.target("temporal-local"), run_id, 120)
+outcome = TemporalRunner(environment, repo).outcome(environment.target("temporal-local"), run_id, 120)
 print(f"run {run_id}: {outcome['status']}, trace {outcome['trace']}")
 log = repo / ".cpl" / "audit" / "verified.jsonl"
 deadline = time.monotonic() + 30
@@ -214,7 +218,8 @@ for event in events:
           f"rule={data.get('rule', '-')}")
 ok = outcome["status"] == "succeeded" and [e["type"] for e in signals] == [
     "dev.cpl.signal.refused", "dev.cpl.signal.accepted"]
-sys.exit(0 if ok else 1)
+sys.stdout.flush()
+os._exit(0 if ok else 1)  # as above: no finalization while temporalio's threads run
 PY
 
 step "the compliance report's access section: who started and approved what, verified"

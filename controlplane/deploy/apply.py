@@ -36,6 +36,7 @@ from controlplane.deploy.state import ResourceState, now
 from controlplane.deploy.stores import StateStore
 from controlplane.engines import ResourceError
 from controlplane.engines.translator import is_shared
+from controlplane.engines.warnings import collecting
 from controlplane.errors import CplError, ExitCode
 from controlplane.policy.decision import Decision
 from controlplane.spec.model import Workflow
@@ -59,7 +60,8 @@ class ApplyRefused(CplError):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one planned change."""
+    """What happened to one planned change; `message` is why it failed or, when it
+    succeeded, the warnings of the change (e.g. a development Prometheus not running)."""
 
     change: PlannedChange
     status: Status
@@ -282,7 +284,8 @@ class _Run:
         with self._lock:
             self.store.record(pending)
         try:
-            applied = self.backend.apply_change(change)
+            with collecting() as warnings:
+                applied = self.backend.apply_change(change)
         except ResourceError as error:
             return self._failed(change, pending, error.message, error.transient, started)
         except Exception as error:  # a backend bug must not lose what happened to the others
@@ -303,6 +306,7 @@ class _Run:
         outcome = Outcome(
             change,
             status,
+            "; ".join(warnings),  # it succeeded: a message is a warning
             resource_id=applied.resource_id if applied else change.resource_id,
             seconds=time.monotonic() - started,
         )

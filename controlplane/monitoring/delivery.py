@@ -4,9 +4,11 @@ The shared artifact `shared:rules/<target>` (see `share.py`) is one file,
 `<prometheus.rulesDir>/<target>.rules.yml`. Apply writes it atomically with the artifact's
 digest in its first comment line (the stamp `read` returns, as other resources carry theirs in
 a tag) and, when the target names `prometheus.reloadUrl`, POSTs that URL so Prometheus loads
-it at once (otherwise at its next restart or SIGHUP). Drift reads the file back: a rule edited
-by hand is a changed field, a removed file a missing resource. Removing the last monitored
-workflow deletes the file and reloads.
+it at once (otherwise at its next restart or SIGHUP). On a development environment a
+Prometheus that is not running (connection refused) is a warning: it loads the file when it
+starts. An error answer, a timeout, or any other tier fails the resource. Drift reads the
+file back: a rule edited by hand is a changed field, a removed file a missing resource.
+Removing the last monitored workflow deletes the file and reloads.
 
 Every engine client that serves rules (Temporal, Argo) hands the rules artifact to `RulesFile`.
 """
@@ -29,6 +31,7 @@ from controlplane.engines.live import (
     diff_documents,
 )
 from controlplane.engines.translator import Artifact
+from controlplane.engines.warnings import warn
 from controlplane.files import write_atomic
 from controlplane.monitoring.rules import LOADER, rules_text
 from controlplane.spec.environment import Environment, Target, confine_to_repo
@@ -89,7 +92,7 @@ class RulesFile:
             path.unlink(missing_ok=True)
         except OSError as error:
             raise self._error(relative, f"cannot remove {path}: {error.strerror}") from None
-        self._reload(relative)
+        self._reload(relative, "removed")
 
     def diff(self, artifact: Artifact, live: LiveResource) -> list[Change]:
         return diff_documents(self.desired_document(artifact), dict(live.document))
@@ -134,7 +137,7 @@ class RulesFile:
         pointer = "/spec/targets/prometheus/rulesDir"
         return confine_to_repo(self.repo, relative, allow, self.environment.name, pointer)
 
-    def _reload(self, relative: str) -> None:
+    def _reload(self, relative: str, done: str = "written") -> None:
         settings = self.target.prometheus
         if settings is None or not settings.reload_url:
             return
@@ -151,12 +154,23 @@ class RulesFile:
             ) from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
+            if isinstance(reason, ConnectionRefusedError) and self._development():
+                # a development Prometheus (`cpl local up`) that is not running: it loads
+                # the file when it starts, so the apply is done
+                warn(
+                    f"Prometheus at {settings.reload_url} is not running: the rules file "
+                    f"{relative} is {done}, and Prometheus loads its rules files when it starts"
+                )
+                return
             raise self._error(
                 relative,
                 f"the rules are written but Prometheus at {settings.reload_url} did not "
                 f"reload: {reason}",
                 transient=True,
             ) from None
+
+    def _development(self) -> bool:
+        return self.environment.tier == "development"
 
     def _error(self, resource: str, message: str, transient: bool = False) -> ResourceError:
         return ResourceError(

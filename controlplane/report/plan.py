@@ -186,13 +186,15 @@ def outcome_line(outcome: Outcome) -> str:
     change = outcome.change
     where = f"{change.action} {change.workflow} @ {change.target}"
     if outcome.ok:
-        return f"{outcome.status:<8} {where} ({outcome.seconds:.1f}s)"
+        warning = f": warning: {outcome.message}" if outcome.message else ""
+        return f"{outcome.status:<8} {where} ({outcome.seconds:.1f}s){warning}"
     return f"{outcome.status.upper():<8} {where}: {outcome.message}"
 
 
 def apply_text(result: ApplyResult) -> list[str]:
     s = result.summary
-    lines = [outcome_line(o) for o in result.failed]
+    warned = [o for o in result.outcomes if o.ok and o.message]
+    lines = [outcome_line(o) for o in [*warned, *result.failed]]
     verdict = "applied" if result.ok else "PARTIAL: some changes failed"
     lines.append(
         f"{verdict}: {s['applied']} applied, {s['deleted']} deleted, {s['failed']} failed, "

@@ -54,7 +54,7 @@ def test_killed_mid_apply_the_next_apply_converges_without_duplicates(
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    assert statuses.count("applied") < 4, "the apply finished before it could be killed"
+    assert statuses.count("applied") < 7, "the apply finished before it could be killed"
 
     after_crash = repo.cpl("plan", "--env", "local", "--format", "json")
     actions = [c["action"] for c in after_crash.json()["changes"]]
@@ -66,7 +66,8 @@ def test_killed_mid_apply_the_next_apply_converges_without_duplicates(
     state = repo.state()["resources"]
     assert {r["status"] for r in state} == {"applied"}
     shared = [r["workflow"] for r in state if r["workflow"].startswith("shared:")]
-    assert len(state) == 4 + 1 and len(shared) == 1  # four workflows, their namespace once
+    # four workflows, their namespace once, a rules file per Temporal and Argo target
+    assert len(state) == 4 + 1 + 2 and len(shared) == 3
     for tenant in ("retail", "health"):
         assert len(_machines(repo, repo.tenants[tenant])) == 1
     # one workflow file and its identity file
@@ -117,11 +118,12 @@ def test_engine_going_away_mid_apply_is_a_partial_result_then_converges(
     (failed,) = result.failed
     assert failed.change.target == "sfn-local" and failed.transient
     assert "sfn-local" in failed.message and endpoint in failed.message
-    # three workflows and the Temporal namespace applied, the Step Functions one failed
-    assert result.summary == {"applied": 4, "deleted": 0, "failed": 1, "skipped": 0}
+    # three workflows, the Temporal namespace and two rules files applied, the Step
+    # Functions one failed
+    assert result.summary == {"applied": 6, "deleted": 0, "failed": 1, "skipped": 0}
     recorded = {r["workflow"]: r["status"] for r in repo.state()["resources"]}
     assert recorded[failed.change.workflow] == "failed"
-    assert sorted(recorded.values()) == ["applied", "applied", "applied", "applied", "failed"]
+    assert sorted(recorded.values()) == ["applied"] * 6 + ["failed"]
 
     processes.append(start_moto_server(port=port))  # the engine is back (empty: moto keeps no data)
     rerun = repo.cpl("apply", "--env", "local", "--yes")

@@ -29,8 +29,11 @@ def test_plan_apply_then_plan_is_empty_on_every_engine(control_repo: ControlRepo
     assert first.code == 4, first.err
     document = first.json()
     assert set(document) >= {"environment", "digest", "base", "changes", "policy", "summary"}
-    # four workflows and the Temporal namespace, a resource of its own
-    assert document["summary"] == {"create": 5, "update": 0, "delete": 0, "noop": 0}
+    # four workflows, the Temporal namespace, a resource of its own, and the Prometheus
+    # rules files of the Temporal and Argo targets
+    assert document["summary"] == {"create": 7, "update": 0, "delete": 0, "noop": 0}
+    rules = {c["workflow"] for c in document["changes"] if c["workflow"].startswith("shared:rules")}
+    assert rules == {"shared:rules/temporal-local", "shared:rules/argo-local"}
     engines = {c["engine"] for c in document["changes"]}
     assert engines == {"stepfunctions", "temporal", "argo"}
     assert document["policy"]["ok"] is True
@@ -38,20 +41,23 @@ def test_plan_apply_then_plan_is_empty_on_every_engine(control_repo: ControlRepo
 
     applied = repo.cpl("apply", "--env", "local", "--plan", str(plan_file))  # no state yet
     assert applied.code == 0, applied.out + applied.err
-    assert "5 applied" in applied.out
+    assert "7 applied" in applied.out
+    for target in ("temporal-local", "argo-local"):  # where the local Prometheus loads them
+        rules_file = repo.root / ".cpl/prometheus" / f"{target}.rules.yml"
+        assert rules_file.read_text().startswith("# cpl-digest: sha256:")
 
     again = repo.cpl("plan", "--env", "local")
     assert again.code == 0, again.out + again.err
-    assert "no changes: 5 resource(s) up to date" in again.out
+    assert "no changes: 7 resource(s) up to date" in again.out
     state = repo.state()
     assert {r["status"] for r in state["resources"]} == {"applied"}
-    assert len(state["resources"]) == 5
+    assert len(state["resources"]) == 7
     assert _machines(repo, repo.tenants["retail"]) == [f"{repo.tenants['retail']}-inventory-sync"]
     manifests = sorted(p.name for p in (repo.root / "deploy/argo").rglob("*.yaml"))
     argo = f"{repo.tenants['retail']}-price-feed-export"
     assert manifests == [f"{argo}.identity.yaml", f"{argo}.yaml"]
     events = (repo.root / ".cpl/audit/local.jsonl").read_text().splitlines()
-    assert sum('"dev.cpl.apply.succeeded"' in line for line in events) == 5
+    assert sum('"dev.cpl.apply.succeeded"' in line for line in events) == 7
     assert any('"dev.cpl.apply.completed"' in line for line in events)
     assert any('"dev.cpl.plan.created"' in line for line in events)
 
@@ -73,7 +79,7 @@ def test_update_and_delete_show_field_diffs_then_converge(control_repo: ControlR
     assert all(d["path"].startswith("/") for d in update["diff"])
     delete = changes[(repo.workflow("health/appointment-reminders"), "delete")]
     assert delete["resourceId"].startswith("arn:aws:states:")
-    assert planned.json()["summary"] == {"create": 0, "update": 1, "delete": 1, "noop": 3}
+    assert planned.json()["summary"] == {"create": 0, "update": 1, "delete": 1, "noop": 5}
 
     text = repo.cpl("plan", "--env", "local")
     assert "~ update" in text.out and "- delete" in text.out and "2.0.0 → 2.0.1" in text.out
@@ -83,7 +89,7 @@ def test_update_and_delete_show_field_diffs_then_converge(control_repo: ControlR
     assert "1 applied, 1 deleted" in applied.out
     assert repo.cpl("plan", "--env", "local").code == 0
     assert _machines(repo, repo.tenants["health"]) == []
-    assert len(repo.state()["resources"]) == 3 + 1  # and the namespace
+    assert len(repo.state()["resources"]) == 3 + 1 + 2  # and the namespace, the rules files
 
 
 def test_apply_refuses_a_stale_plan_file_naming_what_moved(control_repo: ControlRepo) -> None:

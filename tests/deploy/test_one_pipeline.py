@@ -57,7 +57,7 @@ def test_the_namespace_is_planned_once_without_picking_a_retention(
 ) -> None:
     planned = conflicting.cpl("plan", "--env", "local", "--format", "json")
     assert planned.code == 4, planned.out + planned.err
-    shared = [c for c in planned.json()["changes"] if c["workflow"].startswith("shared:")]
+    shared = [c for c in planned.json()["changes"] if c["workflow"].startswith("shared:namespace/")]
     assert [(c["workflow"], c["action"]) for c in shared] == [
         (f"shared:namespace/{conflicting.namespace}", "create")
     ]

@@ -126,6 +126,8 @@ def _environment(env: str, moto: str, temporal: str, namespace: str) -> str:
     text = text.replace("namespace: cpl-local", f"namespace: {namespace}")
     # no Argo target: its GitOps manifests are not what these tests are about
     text = re.sub(r"    - name: argo-local\n(      .*\n)+", "", text)
+    # nor the Prometheus rules file (tests/monitoring drifts it)
+    text = re.sub(r"      prometheus:\n(        .*\n)+", "", text)
     return text
 
 

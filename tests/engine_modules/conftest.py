@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from controlplane.engines.translator import Artifact
+from controlplane.monitoring.delivery import is_rules
 from controlplane.pipeline import render_all
 from controlplane.spec.environment import Environment
 from controlplane.spec.load import load_environment, load_repo
@@ -29,7 +30,8 @@ def artifacts(environment: Environment) -> dict[tuple[str, str], Artifact]:
     """(workflow key, engine) → artifact of the example repo in the `local` environment."""
     repo = load_repo(ROOT)
     rendered = render_all([w.model for w in repo.workflows], environment)
-    return {(a.workflow, a.engine): a for a in rendered}
+    # the targets' Prometheus rules files are tests/monitoring's
+    return {(a.workflow, a.engine): a for a in rendered if not is_rules(a)}
 
 
 def unique(prefix: str = "em") -> str:

@@ -43,7 +43,9 @@ def artifact(artifacts: dict[tuple[str, str], Artifact]) -> Artifact:
 
 @pytest.fixture
 def gitops(tmp_path: Path, environment: Environment) -> GitOpsArgoEngine:
-    engine = engine_client(environment.target("argo-local"), environment, repo=tmp_path)
+    # the Argo client alone, without the target's Prometheus rules file around it
+    argo = environment.target("argo-local").model_copy(update={"prometheus": None})
+    engine = engine_client(argo, environment, repo=tmp_path)
     assert isinstance(engine, GitOpsArgoEngine)
     return engine
 

@@ -3,20 +3,24 @@ spec's units, and each target's file is a shared resource of its own."""
 
 from __future__ import annotations
 
+import http.server
 import itertools
+import json
 import shutil
 import subprocess
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from controlplane.engines import ENGINES, render
+from controlplane.engines import ENGINES
 from controlplane.engines.argo import metrics as argo
+from controlplane.engines.live import ResourceError
 from controlplane.engines.temporal import rules as temporal
-from controlplane.engines.translator import BindingError
+from controlplane.engines.temporal.devserver import free_port
 from controlplane.monitoring.rules import (
     MetricSource,
     Monitored,
@@ -28,7 +32,6 @@ from controlplane.monitoring.rules import (
     rules_text,
 )
 from controlplane.pipeline import desired_state
-from controlplane.spec.load import load_environment, load_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES: dict[str, tuple[MetricSource, Any]] = {
@@ -46,42 +49,101 @@ def promtool(*files: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+EXAMPLE_ENVIRONMENTS = sorted(path.stem for path in (ROOT / "environments").glob("*.yaml"))
+NO_METRIC = {"stepfunctions": {"pendingTasks", "retries"}, "argo": {"retries"}}
+"""The alert metrics an engine publishes nothing for (docs/alerts.md): no alarm or rule."""
+
+
 def _example_rules(tmp_path: Path) -> list[Path]:
-    """The rules file of every Temporal and Argo target of every example environment."""
-    workflows = [loaded.model for loaded in load_repo(ROOT).workflows]
+    """The rules file apply delivers to every Temporal and Argo target of every example
+    environment (their `shared:rules/<target>` artifacts)."""
     files = []
-    for path in sorted((ROOT / "environments").glob("*.yaml")):
-        environment = load_environment(ROOT, path.stem)
-        for target in environment.spec.targets:
-            if target.engine not in SOURCES:
-                continue
-            source, monitored_of = SOURCES[target.engine]
-            found = []
-            for workflow in workflows:
-                if not target.select.matches(workflow):
-                    continue
-                try:
-                    artifact = render(workflow, target, environment)
-                except BindingError:
-                    continue
-                monitored = monitored_of(artifact, target)
-                if monitored is not None and not monitored.empty:
-                    found.append(monitored)
-            if not found:
-                continue
-            file = tmp_path / f"{environment.name}-{target.name}.rules.yml"
-            file.write_text(rules_text(rules_document(found, source)))
-            files.append(file)
+    for name in EXAMPLE_ENVIRONMENTS:
+        desired = desired_state(ROOT, name)
+        for (key, target), artifact in sorted(desired.artifacts.items()):
+            if key.startswith("shared:rules/"):
+                file = tmp_path / f"{name}-{desired.environment.target(target).engine}-{target}.yml"
+                file.write_text(rules_text(artifact.document["rules"]))
+                files.append(file)
     return files
 
 
 def test_promtool_accepts_the_rules_of_every_example_environment_target(tmp_path: Path) -> None:
     files = _example_rules(tmp_path)
-    engines = {file.name.split("-")[1] for file in files}
-    assert {"temporal", "argo"} <= engines, [f.name for f in files]
+    for name in EXAMPLE_ENVIRONMENTS:  # every environment delivers rules to both engines
+        engines = {file.name.split("-")[1] for file in files if file.name.startswith(f"{name}-")}
+        assert engines == {"temporal", "argo"}, (name, [f.name for f in files])
     checked = promtool(*files)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.count("SUCCESS") == len(files)
+
+
+def _expected(workflow: Any) -> list[tuple[str, str, str]]:
+    """(feature, alert index or objective, metric) of each alert and SLO objective."""
+    spec = workflow.spec
+    found = [(f"alerts.{a.metric}", str(i), a.metric) for i, a in enumerate(spec.alerts or [])]
+    if spec.slo is not None:
+        if spec.slo.success_rate is not None:
+            found.append(("slo.successRate", "successRate", ""))
+        times = spec.slo.completion_time
+        for quantile in ("p50", "p95", "p99"):
+            if times is not None and getattr(times, quantile) is not None:
+                found.append(("slo.completionTime", f"completionTime.{quantile}", ""))
+    return found
+
+
+def _delivered(desired: Any, workflow: Any, target: str) -> set[str]:
+    """The alert indexes and objectives the target's monitoring holds for the workflow."""
+    engine = desired.environment.target(target).engine
+    tenant, name = workflow.metadata.tenant, workflow.metadata.name
+    if engine == "stepfunctions":
+        alarms = desired.artifacts[(workflow.key, target)].document.get("alarms") or {}
+        prefix = f"cpl-{tenant}-{name}-"
+        held = set()
+        for alarm in alarms:
+            rest = alarm.removeprefix(prefix)
+            if rest.startswith("alert"):
+                held.add(rest.removeprefix("alert").split("-")[0])
+            else:  # slo-successRate, slo-completionTime-p95
+                held.add(rest.removeprefix("slo-").replace("-", "."))
+        return held
+    rules = desired.artifacts.get((f"shared:rules/{target}", target))
+    assert rules is not None, f"{desired.environment.name}: no rules file for {target}"
+    assert workflow.key in rules.shared_by
+    held = set()
+    for group in rules.document["rules"]["groups"]:
+        for rule in group["rules"]:
+            labels = rule.get("labels", {})
+            if "alert" in rule and (labels["tenant"], labels["workflow"]) == (tenant, name):
+                held.add(labels.get("cpl_alert") or labels["objective"])
+    return held
+
+
+@pytest.mark.parametrize("environment", EXAMPLE_ENVIRONMENTS)
+def test_every_alert_and_objective_of_the_example_repo_reaches_its_monitoring(
+    environment: str,
+) -> None:
+    desired = desired_state(ROOT, environment)
+    checked = 0
+    for workflow in desired.workflows:
+        expected = _expected(workflow)
+        placed = [t for (key, t) in desired.artifacts if key == workflow.key]
+        if not expected:
+            continue
+        assert placed, f"{environment}: {workflow.key} is placed on no target"
+        for target in placed:
+            engine = desired.environment.target(target).engine
+            held = _delivered(desired, workflow, target)
+            support = {r.feature: r for r in desired.artifacts[(workflow.key, target)].support}
+            for feature, entry, metric in expected:
+                where = f"{environment}: {workflow.key} @ {target}: {entry} ({feature})"
+                if metric in NO_METRIC.get(engine, set()):
+                    assert entry not in held, where
+                    assert support[feature].support != "exact" and support[feature].reason, where
+                else:
+                    assert entry in held, where
+                checked += 1
+    assert checked > 20  # the example repo declares alerts and objectives on every engine
 
 
 def _corpus() -> list[Monitored]:
@@ -294,24 +356,99 @@ def test_the_rules_file_is_written_read_back_diffed_and_deleted(tmp_path: Path) 
         assert not path.exists() and client.read(artifact) is None
 
 
-def test_an_unreachable_prometheus_fails_the_apply_after_writing_the_rules(tmp_path: Path) -> None:
-    repo = _repo(tmp_path)
+def _reloading(repo: Path, reload_url: str, tier: str = "development") -> None:
+    """Give temporal-a of the `mon` environment a reloadUrl, on an environment of `tier`."""
     environment_file = repo / "environments" / "mon.yaml"
     environment_file.write_text(
-        environment_file.read_text().replace(
+        environment_file.read_text()
+        .replace("tier: development", f"tier: {tier}")
+        .replace(
             "prometheus: {rulesDir: monitoring/rules}\n    - name: temporal-b",
-            "prometheus: {rulesDir: monitoring/rules, reloadUrl: 'http://127.0.0.1:9/-/reload'}"
+            f"prometheus: {{rulesDir: monitoring/rules, reloadUrl: '{reload_url}'}}"
             "\n    - name: temporal-b",
         )
     )
+
+
+@pytest.mark.parametrize("tier", ["staging", "production"])
+def test_a_prometheus_not_running_fails_the_apply_beyond_development(
+    tmp_path: Path, tier: str
+) -> None:
+    repo = _repo(tmp_path)
+    _reloading(repo, f"http://127.0.0.1:{free_port()}/-/reload", tier)  # nothing listens
     desired = desired_state(repo, "mon")
     artifact = desired.artifacts[("shared:rules/temporal-a", "temporal-a")]
     target = desired.environment.target("temporal-a")
     client = ENGINES["temporal"].connect(target, desired.environment, repo=repo)
-    with pytest.raises(Exception, match="the rules are written but Prometheus at") as caught:
+    with pytest.raises(ResourceError, match="the rules are written but Prometheus at") as caught:
         client.create(artifact)
-    assert getattr(caught.value, "transient", False)
+    assert caught.value.transient
     assert (repo / artifact.document["file"]).exists()
+
+
+def test_a_development_prometheus_not_running_is_a_warning_of_the_apply(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from controlplane.cli import run
+
+    repo = tmp_path
+    url = f"http://127.0.0.1:{free_port()}/-/reload"  # nothing listens
+    (repo / "environments").mkdir()
+    (repo / "workflows" / "retail").mkdir(parents=True)
+    (repo / "environments" / "gitops.yaml").write_text(
+        textwrap.dedent(ARGO_ONLY).replace(
+            "prometheus: {rulesDir: monitoring/rules}",
+            f"prometheus: {{rulesDir: monitoring/rules, reloadUrl: '{url}'}}",
+        )
+    )
+    (repo / "workflows" / "retail" / "orders.yaml").write_text(
+        textwrap.dedent(COMPLIANT) + "  alerts:\n    - {metric: failureRate, above: 2%}\n"
+    )
+    apply = ["apply", "--env", "gitops", "--yes", "--repo", str(repo)]
+    warning = (
+        f"warning: Prometheus at {url} is not running: the rules file "
+        "monitoring/rules/argo.rules.yml is written, and Prometheus loads its rules "
+        "files when it starts"
+    )
+
+    assert run([*apply, "--format", "json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out[out.index("\n{") + 1 :])  # after the plan it applies
+    results = {r["workflow"]: r for r in report["results"]}
+    rules = results["shared:rules/argo"]
+    assert rules["status"] == "applied"
+    assert rules["message"] == warning.removeprefix("warning: ")
+    assert warning in err  # the lines a person reads, on stderr with --format json
+    assert (repo / "monitoring" / "rules" / "argo.rules.yml").exists()
+    assert run(["plan", "--env", "gitops", "--repo", str(repo)]) == 0  # recorded: no change
+
+
+def test_a_development_prometheus_answering_an_error_still_fails_the_apply(
+    tmp_path: Path,
+) -> None:
+    class Refusing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"error loading rules")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        repo = _repo(tmp_path)
+        _reloading(repo, f"http://127.0.0.1:{server.server_address[1]}/-/reload")
+        desired = desired_state(repo, "mon")
+        artifact = desired.artifacts[("shared:rules/temporal-a", "temporal-a")]
+        target = desired.environment.target("temporal-a")
+        client = ENGINES["temporal"].connect(target, desired.environment, repo=repo)
+        with pytest.raises(ResourceError, match=r"refused the reload \(500\)"):
+            client.create(artifact)
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_support_is_exact_only_where_the_target_gets_a_rules_file(tmp_path: Path) -> None:

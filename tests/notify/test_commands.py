@@ -156,7 +156,8 @@ def test_an_apply_whose_change_fails_posts_the_failed_change(
     assert "FAILED   create retail/price-feed-export @ argo-local" in result.out + result.err
     (request,) = receiver.received
     sent = request.json()
-    assert sent["summary"] == {"applied": 0, "deleted": 0, "failed": 1, "skipped": 0}
+    # applied: the target's Prometheus rules file (written under .cpl/prometheus)
+    assert sent["summary"] == {"applied": 1, "deleted": 0, "failed": 1, "skipped": 0}
     (finding,) = sent["findings"]
     assert finding["where"] == "argo-local/retail-price-feed-export"
     assert (finding["status"], finding["action"], finding["workflow"]) == (

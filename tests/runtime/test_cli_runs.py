@@ -63,6 +63,8 @@ def environment(address: str, **target: Any) -> str:
     for entry in data["spec"]["targets"]:
         if entry["engine"] == "temporal":
             entry.update(address=address, namespace="default", taskQueue=TASK_QUEUE, **target)
+            # its workerMetrics port is fixed: workers of tests running side by side collide
+            entry.pop("prometheus", None)
     return yaml.safe_dump(data, sort_keys=False)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -38,6 +39,8 @@ def _origin(root: Path, moto: str, temporal: str, remote: Remote) -> tuple[Contr
     name = f"ci{uuid.uuid4().hex[:6]}"
     environments = origin.root / "environments"
     text = (environments / "local.yaml").read_text()
+    # no Prometheus rules files either: like Argo manifests, they go into each clone's tree
+    text = re.sub(r"      prometheus:\n(        .*\n)+", "", text)
     (environments / f"{name}.yaml").write_text(
         text.replace("metadata: {name: local}", f"metadata: {{name: {name}}}", 1)
     )
