@@ -272,13 +272,7 @@ def test_shared_rules_files_come_out_of_a_warm_pass_alike(repo: Path, seams: Sea
     """A warm pass rebuilds the shared resources from what each engine's `share` reads of
     the cached artifacts: the Temporal and Argo rules files (their workflows' slo and alerts)
     are the same as a cold pass's, and a changed alert changes them."""
-    env = repo / "environments/local.yaml"
-    for name in ("temporal-local", "argo-local"):
-        edit(
-            env,
-            f"    - name: {name}\n",
-            f"    - name: {name}\n      prometheus: {{rulesDir: rules}}\n",
-        )
+    # the example's local Temporal and Argo targets deliver rules files (`prometheus`)
 
     def rules(state: DesiredState) -> dict[str, Any]:
         return {
