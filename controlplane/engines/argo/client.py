@@ -25,8 +25,9 @@ from typing import Any, Protocol, TypeVar
 
 import yaml
 
-from controlplane.engines.argo.events import EVENTS_SUFFIX, with_events, write_events
-from controlplane.engines.argo.identity import IDENTITY_SUFFIX, with_identity, write_identity
+from controlplane.engines.argo.companions import with_companion, write_companion
+from controlplane.engines.argo.events import EVENTS_SUFFIX, events_text
+from controlplane.engines.argo.identity import IDENTITY_SUFFIX, identity_text
 from controlplane.engines.argo.schema import validate_manifest
 from controlplane.engines.live import (
     DIGEST_LABEL,
@@ -170,8 +171,8 @@ class GitOpsArgoEngine(_ArgoBase):
         if not path.exists():
             return None
         live = self._live(artifact.resource, name, [self._load(artifact.resource, path)])
-        live = with_identity(live, self._identity_path(name), self._error)
-        return with_events(live, self._events_path(name), self._error)
+        live = with_companion(live, self._identity_path(name), "identity", self._error)
+        return with_companion(live, self._events_path(name), "events", self._error)
 
     def create(self, artifact: Artifact) -> LiveResource:
         name = _file_of(artifact)
@@ -181,8 +182,9 @@ class GitOpsArgoEngine(_ArgoBase):
         text = manifest_text(stamped(manifests[0], artifact.digest))
         try:
             write_atomic(self.root / name, text)
-            write_events(self._events_path(name), artifact.document.get("events"))
-            write_identity(self._identity_path(name), artifact.document.get("identity"))
+            document = artifact.document
+            write_companion(self._events_path(name), document.get("events"), events_text)
+            write_companion(self._identity_path(name), document.get("identity"), identity_text)
         except OSError as error:
             raise self._error(
                 artifact.resource, f"cannot write {self.root / name}: {error}"

@@ -17,20 +17,15 @@ manifests (`schema.py`).
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import re
-from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from controlplane.engines.argo.schema import ManifestSchemaError, differences
-from controlplane.engines.live import LiveResource, ResourceError
-from controlplane.files import write_atomic
 from controlplane.spec.model import PrefixMatch, Trigger, Workflow
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -185,28 +180,6 @@ def _go_value(parts: tuple[str | int, ...]) -> str:
     """A Go template (sprig) expression for the JSON value at an event path, null if absent."""
     keys = " ".join(json.dumps(str(part)) for part in parts)
     return "{{ dig " + keys + " nil .Input.body | toJson }}"
-
-
-def write_events(path: Path, manifests: list[dict[str, Any]] | None) -> None:
-    """Write the event manifests next to the workflow's file, or remove a stale file."""
-    if manifests:
-        write_atomic(path, events_text(manifests))
-    else:
-        path.unlink(missing_ok=True)
-
-
-def with_events(
-    live: LiveResource, path: Path, error: Callable[[str, str], ResourceError]
-) -> LiveResource:
-    """`live` with the event manifests of its events file (if any) as `document["events"]`."""
-    if not path.exists():
-        return live
-    try:
-        manifests = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as problem:
-        raise error(live.resource, f"cannot read {path}: {problem}") from None
-    document = {**live.document, "events": manifests}
-    return dataclasses.replace(live, document=document)
 
 
 @lru_cache(maxsize=1)

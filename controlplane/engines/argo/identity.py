@@ -22,18 +22,13 @@ applied, drifted and deleted with it.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib
-from collections.abc import Callable
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from controlplane.engines.argo.schema import ManifestSchemaError, differences
-from controlplane.engines.live import LiveResource, ResourceError
-from controlplane.files import write_atomic
 
 IDENTITY_SUFFIX = ".identity.yaml"
 """The file of a workflow's ServiceAccount, Role and RoleBinding, next to `<resource>.yaml`."""
@@ -145,25 +140,3 @@ def identity_text(manifests: list[dict[str, Any]]) -> str:
     for manifest in manifests:
         validate_identity_manifest(manifest)
     return yaml.safe_dump_all(manifests, sort_keys=True, allow_unicode=True, width=100)
-
-
-def write_identity(path: Path, manifests: list[dict[str, Any]] | None) -> None:
-    """Write the identity manifests next to the workflow's file, or remove a stale file."""
-    if manifests:
-        write_atomic(path, identity_text(manifests))
-    else:
-        path.unlink(missing_ok=True)
-
-
-def with_identity(
-    live: LiveResource, path: Path, error: Callable[[str, str], ResourceError]
-) -> LiveResource:
-    """`live` with the manifests of its identity file (if any) as `document["identity"]`."""
-    if not path.exists():
-        return live
-    try:
-        manifests = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError) as problem:
-        raise error(live.resource, f"cannot read {path}: {problem}") from None
-    document = {**live.document, "identity": manifests}
-    return dataclasses.replace(live, document=document)
