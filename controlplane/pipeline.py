@@ -15,8 +15,9 @@ from pathlib import Path
 
 from controlplane.cache.desired import Materialize, cached_pass
 from controlplane.cache.store import open_cache
-from controlplane.engines import ENGINES, render
-from controlplane.engines.names import NameCollision, name_collisions
+from controlplane.engines import render
+from controlplane.engines.names import collision_errors, name_collisions
+from controlplane.engines.sharing import share
 from controlplane.engines.translator import Artifact
 from controlplane.errors import ConfigError, CplError, Diagnostic
 from controlplane.policy.change import Change
@@ -27,7 +28,6 @@ from controlplane.policy.shared import with_shared
 from controlplane.spec.environment import Environment, Target
 from controlplane.spec.files import read_tree
 from controlplane.spec.load import (
-    NAME_COLLISION,
     LoadResult,
     load_environment,
     load_repo,
@@ -53,16 +53,6 @@ def render_all(workflows: Iterable[Workflow], environment: Environment) -> list[
         for target in environment.targets_for(workflow)
     ]
     return share(artifacts, environment)
-
-
-def share(artifacts: Iterable[Artifact], environment: Environment) -> list[Artifact]:
-    """The artifacts after each engine derived what its workflows share (a Temporal
-    namespace's retention, ...): cross-workflow findings become Support records of the
-    workflows concerned, identical wherever the artifacts are used."""
-    result = list(artifacts)
-    for engine in ENGINES.values():
-        result = engine.share(result, environment)
-    return result
 
 
 @dataclass(frozen=True)
@@ -255,30 +245,6 @@ def name_collision_diagnostics(
     reported the pair (CPL-S029 on both files)."""
     files = {item.model.key: item.file for item in reversed(loaded.workflows)}
     return collision_errors(name_collisions(artifacts.values()), files, loaded)
-
-
-def collision_errors(
-    collisions: Iterable[NameCollision], files: Mapping[str, str], loaded: LoadResult
-) -> list[Diagnostic]:
-    """The errors of `name_collision_diagnostics` for `collisions`, with the file of each
-    workflow key (`files`) and the loaded texts for positions."""
-    reported = {d.file for d in loaded.diagnostics if d.code == NAME_COLLISION}
-    found: list[Diagnostic] = []
-    for collision in collisions:
-        first, second = files[collision.first], files[collision.second]
-        if first in reported and second in reported:
-            continue
-        for (key, file), (other, other_file) in (
-            ((collision.first, first), (collision.second, second)),
-            ((collision.second, second), (collision.first, first)),
-        ):
-            line, _ = loaded.locate(other_file, "/metadata/name")
-            message = (
-                f"workflow '{key}' and workflow '{other}' ({other_file}:{line}) derive the same "
-                f"names on target '{collision.target}': {collision.describe()}; rename one"
-            )
-            found.append(loaded.diagnostic(file, NAME_COLLISION, message, "/metadata/name"))
-    return found
 
 
 def _render_environment(

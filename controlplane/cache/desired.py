@@ -31,7 +31,8 @@ from controlplane.cache import codec
 from controlplane.cache.keys import environment_digest, key_of, policy_digest, text_digest
 from controlplane.cache.store import Cache
 from controlplane.engines import ENGINES, render
-from controlplane.engines.names import NameCollision, collisions_of
+from controlplane.engines.names import NameCollision, collision_errors, collisions_of
+from controlplane.engines.sharing import share
 from controlplane.engines.translator import Artifact
 from controlplane.errors import CplError, Diagnostic
 from controlplane.policy.change import UNKNOWN, Change, compare
@@ -234,8 +235,6 @@ def share_of(
 ) -> tuple[list[Artifact], dict[ArtifactKey, tuple[Any, ...]]]:
     """The shared artifacts of the environment, and the Support records `share` adds to each
     (workflow, target)."""
-    from controlplane.pipeline import share
-
     shared: list[Artifact] = []
     extras: dict[ArtifactKey, tuple[Any, ...]] = {}
     for artifact in share(stubs(entries), environment):
@@ -349,8 +348,6 @@ def cached_pass(
 def collision_diagnostics(
     collisions: list[NameCollision], entries: list[Entry], loaded: LoadResult
 ) -> list[Diagnostic]:
-    from controlplane.pipeline import collision_errors
-
     files = {e.key: e.source.file for e in reversed(entries) if e.key is not None}
     return collision_errors(collisions, files, loaded)
 

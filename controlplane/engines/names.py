@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from controlplane.engines import ENGINES
 from controlplane.engines.translator import Artifact
+from controlplane.errors import Diagnostic
+from controlplane.spec.load import NAME_COLLISION, LoadResult
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,27 @@ def collisions_of(named: Iterable[tuple[str, str, Mapping[str, str]]]) -> list[N
         NameCollision(target, first, second, tuple(names))
         for (target, first, second), names in found.items()
     ]
+
+
+def collision_errors(
+    collisions: Iterable[NameCollision], files: Mapping[str, str], loaded: LoadResult
+) -> list[Diagnostic]:
+    """The errors of `name_collision_diagnostics` for `collisions`, with the file of each
+    workflow key (`files`) and the loaded texts for positions."""
+    reported = {d.file for d in loaded.diagnostics if d.code == NAME_COLLISION}
+    found: list[Diagnostic] = []
+    for collision in collisions:
+        first, second = files[collision.first], files[collision.second]
+        if first in reported and second in reported:
+            continue
+        for (key, file), (other, other_file) in (
+            ((collision.first, first), (collision.second, second)),
+            ((collision.second, second), (collision.first, first)),
+        ):
+            line, _ = loaded.locate(other_file, "/metadata/name")
+            message = (
+                f"workflow '{key}' and workflow '{other}' ({other_file}:{line}) derive the same "
+                f"names on target '{collision.target}': {collision.describe()}; rename one"
+            )
+            found.append(loaded.diagnostic(file, NAME_COLLISION, message, "/metadata/name"))
+    return found

@@ -134,7 +134,9 @@ class EmbeddedOpa:
         if processes is None:
             processes = configured_processes(len(documents))
         if processes > 0:
-            return evaluate_in_processes(self.library, self._config, documents, processes)
+            return evaluate_in_processes(
+                type(self), self.library, self._config, documents, processes
+            )
         return self.evaluate_here(documents)
 
     def evaluate_here(self, documents: Sequence[Mapping[str, Any]]) -> list[list[Finding]]:

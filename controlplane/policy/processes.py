@@ -16,19 +16,31 @@ import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from controlplane.policy.library import Finding, Library, compile_error
 
-if TYPE_CHECKING:
-    from controlplane.policy.engine import EmbeddedOpa
+
+class WorkerEngine(Protocol):
+    """What a worker evaluates with (`EmbeddedOpa`, which hands its own class in: this module
+    stays below the engine that uses it)."""
+
+    @property
+    def opa(self) -> Any: ...
+
+    def findings_on(
+        self, engine: Any, documents: Sequence[Mapping[str, Any]]
+    ) -> list[list[Finding]]: ...
+
+
+EngineFactory = Any  # a picklable callable (library, config, workers=, processes=) -> engine
 
 MIN_CPUS = 4
 MIN_INPUTS = 400
 MAX_PROCESSES = 8
 CHUNK = 100
 
-_engine: EmbeddedOpa | None = None
+_engine: WorkerEngine | None = None
 
 
 def configured_processes(inputs: int) -> int:
@@ -43,12 +55,14 @@ def configured_processes(inputs: int) -> int:
 
 
 def evaluate_in_processes(
+    factory: EngineFactory,
     library: Library,
     config: Mapping[str, Any],
     documents: Sequence[Mapping[str, Any]],
     processes: int,
 ) -> list[list[Finding]]:
-    """The findings of every document, evaluated CHUNK at a time on `processes` workers."""
+    """The findings of every document, evaluated CHUNK at a time on `processes` workers,
+    each with one engine made by `factory` (the engine class, picklable by reference)."""
     chunks = [documents[start : start + CHUNK] for start in range(0, len(documents), CHUNK)]
     context = multiprocessing.get_context("spawn")
     outcomes: list[list[Finding]] = []
@@ -56,7 +70,7 @@ def evaluate_in_processes(
         max_workers=min(processes, len(chunks)),
         mp_context=context,
         initializer=_start,
-        initargs=(library, dict(config)),
+        initargs=(factory, library, dict(config)),
     ) as pool:
         for result in pool.map(_evaluate, chunks):
             if isinstance(result, str):
@@ -65,14 +79,13 @@ def evaluate_in_processes(
     return outcomes
 
 
-def _start(library: Library, config: dict[str, Any]) -> None:
+def _start(factory: EngineFactory, library: Library, config: dict[str, Any]) -> None:
     """Worker initializer: one engine per process, loaded once."""
     global _engine
     from controlplane.collector import tune_for_batch
-    from controlplane.policy.engine import EmbeddedOpa
 
     tune_for_batch()
-    _engine = EmbeddedOpa(library, config, workers=1, processes=0)
+    _engine = factory(library, config, workers=1, processes=0)
 
 
 def _evaluate(documents: Sequence[Mapping[str, Any]]) -> list[list[Finding]] | str:
