@@ -25,8 +25,6 @@ from controlplane.errors import ConfigError, ExitCode
 F = TypeVar("F", bound=Callable[..., Any])
 
 MAX_GRANT = 7 * 86400.0
-DEFAULT_ENV_WIDE_JIT = 3600.0
-"""The longest environment-wide grant where no workflow declares `access.admin.jit`."""
 
 
 def token_option(func: F) -> F:
@@ -84,29 +82,11 @@ def _principal_and_env(repo: Path, env_name: str, token: str | None) -> tuple[An
     return principal_for(repo, environment, token_from(token), "grant"), environment
 
 
-def _max_duration(repo: Path, workflow_ref: str) -> tuple[Any, float]:
-    """The workflow (None for `*`) and the longest grant it allows."""
+def _workflow(repo: Path, workflow_ref: str) -> Any:
+    """The workflow `--workflow` names (None for `*`, every workflow)."""
     from controlplane.cli.selection import find_workflow
-    from controlplane.spec.load import load_workflows
 
-    if workflow_ref == "*":
-        limits = [
-            loaded.model.spec.access.admin.jit.max_duration.seconds
-            for loaded in load_workflows(repo).workflows
-            if loaded.model.spec.access is not None
-            and loaded.model.spec.access.admin is not None
-            and loaded.model.spec.access.admin.jit is not None
-        ]
-        return None, min(limits, default=DEFAULT_ENV_WIDE_JIT)
-    workflow = find_workflow(repo, workflow_ref)
-    access = workflow.spec.access
-    admin = access.admin if access is not None else None
-    if admin is None or admin.jit is None:
-        raise ConfigError(
-            f"workflow '{workflow.key}' declares no access.admin.jit: there is no elevation "
-            "to grant on it"
-        )
-    return workflow, admin.jit.max_duration.seconds
+    return None if workflow_ref == "*" else find_workflow(repo, workflow_ref)
 
 
 @access_group.command("request")
@@ -133,41 +113,17 @@ def request_command(
     output_file: Path | None,
 ) -> int:
     """Request ROLE on a workflow for a while; another principal approves it."""
-    from controlplane.audit import GRANT_REQUESTED, Auditor
-    from controlplane.identity.grants import Grant, GrantStore, new_grant_id
+    from controlplane.identity.grants import GrantStore
+    from controlplane.identity.jit import request_grant
 
     principal, environment = _principal_and_env(repo, env_name, token)
-    workflow, limit = _max_duration(repo, workflow_ref)
-    if duration > limit:
-        raise ConfigError(
-            f"--for {duration:g}s is longer than access.admin.jit.maxDuration of "
-            f"{workflow.key if workflow else 'the environment'} ({limit:g}s)"
-        )
+    workflow = _workflow(repo, workflow_ref)
     now = dt.datetime.now(dt.UTC)
-    grant = Grant(
-        id=new_grant_id(),
-        environment=environment.name,
-        role=role,
-        workflow=workflow.key if workflow is not None else "*",
-        seconds=duration,
-        reason=reason[:500],
-        requester=principal.sub,
-        requested=now.isoformat(),
-    )
-    grant = GrantStore.for_environment(environment, repo).save(grant)
-    Auditor.for_environment(repo, environment).emit(
-        GRANT_REQUESTED,
-        workflow.key if workflow is not None else None,
-        {
-            **principal.audit(),
-            "operation": "grant",
-            "grant": grant.id,
-            "role": role,
-            "workflow": grant.workflow,
-            "duration": duration,
-        },
-        classification=workflow.metadata.classification if workflow is not None else None,
-    )
+    store = GrantStore.for_environment(environment, repo)
+    grant = request_grant(
+        repo, environment, principal, store, now,
+        role=role, workflow=workflow, duration=duration, reason=reason,
+    )  # fmt: skip
     _show(grant, now, output_format, output_file, "requested")
     return int(ExitCode.OK)
 
@@ -187,48 +143,13 @@ def approve_command(
     output_file: Path | None,
 ) -> int:
     """Approve grant ID (never your own); it runs from now for its duration."""
-    import dataclasses
-
-    from controlplane.audit import GRANT_APPROVED, Auditor
-    from controlplane.identity.abac import deny
     from controlplane.identity.grants import GrantStore
+    from controlplane.identity.jit import approve_grant
 
     principal, environment = _principal_and_env(repo, env_name, token)
-    store = GrantStore.for_environment(environment, repo)
-    grant = store.get(grant_id)
     now = dt.datetime.now(dt.UTC)
-    if grant.state(now) != "requested":
-        raise ConfigError(f"grant {grant.id} is {grant.state(now)}, not waiting for approval")
-    approvers = environment.spec.deploy.approvers
-    if principal.sub == grant.requester:
-        deny(repo, environment, principal, "grant", None, target=None,
-             rule="grant.approver", reason="the requester cannot approve their own grant",
-             message=f"access denied: {principal.sub} requested grant {grant.id} and cannot "
-             "approve it: a second principal must")  # fmt: skip
-    if approvers is not None and not set(approvers.roles) & set(principal.roles):
-        deny(repo, environment, principal, "grant", None, target=None,
-             rule="deploy.approvers", missing=tuple(sorted(approvers.roles)),
-             reason="missing role")  # fmt: skip
-    grant = dataclasses.replace(
-        grant,
-        approver=principal.sub,
-        approved=now.isoformat(),
-        expires=(now + dt.timedelta(seconds=grant.seconds)).isoformat(),
-    )
-    grant = store.save(grant)
-    Auditor.for_environment(repo, environment).emit(
-        GRANT_APPROVED,
-        None,
-        {
-            **principal.audit(),
-            "operation": "grant",
-            "grant": grant.id,
-            "role": grant.role,
-            "workflow": grant.workflow,
-            "expires": grant.expires,
-            "requester": grant.requester,
-        },
-    )
+    store = GrantStore.for_environment(environment, repo)
+    grant = approve_grant(repo, environment, principal, store, now, grant_id)
     _show(grant, now, output_format, output_file, "approved")
     return int(ExitCode.OK)
 
@@ -248,34 +169,13 @@ def revoke_command(
     output_file: Path | None,
 ) -> int:
     """End grant ID now (its requester, its approver, or a deploy approver)."""
-    import dataclasses
-
-    from controlplane.audit import GRANT_REVOKED, Auditor
-    from controlplane.identity.abac import deny
     from controlplane.identity.grants import GrantStore
+    from controlplane.identity.jit import revoke_grant
 
     principal, environment = _principal_and_env(repo, env_name, token)
-    store = GrantStore.for_environment(environment, repo)
-    grant = store.get(grant_id)
     now = dt.datetime.now(dt.UTC)
-    approvers = environment.spec.deploy.approvers
-    allowed = principal.sub in (grant.requester, grant.approver) or (
-        approvers is not None and bool(set(approvers.roles) & set(principal.roles))
-    )
-    if not allowed:
-        deny(repo, environment, principal, "grant", None, target=None,
-             rule="grant.revoker", reason="neither requester, approver nor deploy approver",
-             missing=tuple(sorted(approvers.roles)) if approvers else ())  # fmt: skip
-    if grant.revoked is None:
-        grant = store.save(
-            dataclasses.replace(grant, revoked=now.isoformat(), revoker=principal.sub)
-        )
-    Auditor.for_environment(repo, environment).emit(
-        GRANT_REVOKED,
-        None,
-        {**principal.audit(), "operation": "grant", "grant": grant.id, "role": grant.role,
-         "workflow": grant.workflow},
-    )  # fmt: skip
+    store = GrantStore.for_environment(environment, repo)
+    grant = revoke_grant(repo, environment, principal, store, now, grant_id)
     _show(grant, now, output_format, output_file, "revoked")
     return int(ExitCode.OK)
 
