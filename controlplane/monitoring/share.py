@@ -93,12 +93,13 @@ UNDELIVERED = (
 
 def without_rules_file(features: dict[str, Feature], target: Target) -> None:
     """A render context's FEATURES for a target that gets no rules file: its `slo` and
-    `alerts` parts are rendered nowhere, so none of them is exact (mutates `features`)."""
+    `alerts` parts are rendered nowhere, which is what their records say (mutates
+    `features`; an `unsupported` part keeps its own reason)."""
     if target.prometheus is not None:
         return
     for name in list(features):
         whole = name.split(".", 1)[0]
-        if whole in ("slo", "alerts") and features[name].support == "exact":
+        if whole in ("slo", "alerts") and features[name].support != "unsupported":
             what = "objective" if whole == "slo" else "alert"
             reason = UNDELIVERED.format(target=target.name, what=what)
             features[name] = Feature("approximated", reason)

@@ -33,12 +33,6 @@ _BACKOFF = Proof(
     "the delays between attempts double from initialInterval and stop growing at maxInterval",
 )
 
-_FAILING_RUNS_ALERT = Proof(
-    "tests/monitoring/test_alerts_fire.py::test_failing_runs_fire_the_failure_rate_alert_and_the_success_objective",
-    "failing runs of cpl worker make the rendered failureRate alert and success-rate "
-    "objective fire in a real Prometheus, at the exact ratio of failed runs",
-)
-
 DEDICATED: Mapping[EngineName, Mapping[str, tuple[Proof, ...]]] = {
     "temporal": {
         "task.idempotencyKey": (
@@ -107,15 +101,6 @@ DEDICATED: Mapping[EngineName, Mapping[str, tuple[Proof, ...]]] = {
             Proof(
                 "tests/engine_modules/test_temporal.py::test_lifecycle_create_read_diff_update_delete",
                 "the overlap policy is updated on the server and read back",
-            ),
-        ),
-        "alerts.failureRate": (_FAILING_RUNS_ALERT,),
-        "slo.successRate": (_FAILING_RUNS_ALERT,),
-        "slo.completionTime": (
-            Proof(
-                "tests/monitoring/test_alerts_fire.py::test_a_slow_run_fires_the_duration_alert_and_the_completion_objective",
-                "a run of cpl worker slower than the p95 objective makes the rendered "
-                "completion-time rule fire in a real Prometheus, at the share of runs within it",
             ),
         ),
     },

@@ -110,10 +110,10 @@ FEATURES = {
     "alerts": Feature("approximated", "rendered metric by metric: see the alerts.<metric> rows"),
     "slo": Feature("approximated", "rendered objective by objective: see the slo.<name> rows"),
     "alerts.failureRate": Feature(
-        "exact",
+        "approximated",
         "a Prometheus alerting rule on the interpreter's cpl_runs_total: runs that failed over "
-        "all runs the interpreter ended in the window, above the ratio (runs the server ends, "
-        "by execution timeout or termination, are not counted)",
+        "all runs the interpreter ended in the window, above the ratio; runs the server ends "
+        "(the workflow's timeout, termination) are not counted, so failures are undercounted",
     ),
     "alerts.duration": Feature(
         "approximated",
@@ -133,15 +133,17 @@ FEATURES = {
         "queues the workflow's activities are bound to, shared with other workflows",
     ),
     "slo.successRate": Feature(
-        "exact",
-        "a recording rule of the success ratio of the runs ended in prometheus.sloWindow and "
-        "an alerting rule when it falls below the objective",
+        "approximated",
+        "a recording rule of the success ratio of the runs the interpreter ended in "
+        "prometheus.sloWindow and an alerting rule when it falls below the objective; runs "
+        "the server ends (the workflow's timeout, termination) are not counted",
     ),
     "slo.completionTime": Feature(
-        "exact",
+        "approximated",
         "an alerting rule when fewer than the quantile's share of the completed runs in "
         "prometheus.sloWindow took the objective or less (a histogram bucket at the "
-        "objective), and a recording rule of the histogram_quantile",
+        "objective), and a recording rule of the histogram_quantile; runs the server ends at "
+        "the workflow's timeout, the slowest, are not counted",
     ),
 }
 """Support of slo and alerts: rules on the interpreter's metrics (docs/alerts.md)."""
