@@ -143,15 +143,11 @@ def approve_command(
     output_file: Path | None,
 ) -> int:
     """Approve grant ID (never your own); it runs from now for its duration."""
-    from controlplane.identity.grants import GrantStore
     from controlplane.identity.jit import approve_grant
 
-    principal, environment = _principal_and_env(repo, env_name, token)
-    now = dt.datetime.now(dt.UTC)
-    store = GrantStore.for_environment(environment, repo)
-    grant = approve_grant(repo, environment, principal, store, now, grant_id)
-    _show(grant, now, output_format, output_file, "approved")
-    return int(ExitCode.OK)
+    return _decide(
+        approve_grant, "approved", grant_id, env_name, token, repo, output_format, output_file
+    )
 
 
 @access_group.command("revoke")
@@ -169,14 +165,32 @@ def revoke_command(
     output_file: Path | None,
 ) -> int:
     """End grant ID now (its requester, its approver, or a deploy approver)."""
-    from controlplane.identity.grants import GrantStore
     from controlplane.identity.jit import revoke_grant
+
+    return _decide(
+        revoke_grant, "revoked", grant_id, env_name, token, repo, output_format, output_file
+    )
+
+
+def _decide(
+    decision: Any,
+    verb: str,
+    grant_id: str,
+    env_name: str,
+    token: str | None,
+    repo: Path,
+    output_format: str,
+    output_file: Path | None,
+) -> int:
+    """Approve or revoke (`decision`, from `controlplane.identity.jit`) grant ID as the
+    token's principal, and show the grant."""
+    from controlplane.identity.grants import GrantStore
 
     principal, environment = _principal_and_env(repo, env_name, token)
     now = dt.datetime.now(dt.UTC)
     store = GrantStore.for_environment(environment, repo)
-    grant = revoke_grant(repo, environment, principal, store, now, grant_id)
-    _show(grant, now, output_format, output_file, "revoked")
+    grant = decision(repo, environment, principal, store, now, grant_id)
+    _show(grant, now, output_format, output_file, verb)
     return int(ExitCode.OK)
 
 
