@@ -207,20 +207,6 @@ def _desired_at_ref(
     return DesiredState(environment, loaded, inputs, decision, rendered, previous)
 
 
-def check(
-    repo: Path,
-    env_name: str,
-    base: str | None = None,
-    today: dt.date | None = None,
-    *,
-    use_cache: bool = True,
-) -> Decision:
-    """The decision of `cpl check`: the policy pass of `desired_state`."""
-    return desired_state(
-        repo, env_name, base, today, use_cache=use_cache, materialize="none"
-    ).decision
-
-
 def load_specs(repo: Path, ref: str | None = None) -> LoadResult:
     """The workflows (at `ref`, or in the working tree) and the waivers of a control repo."""
     if ref is None and not (repo / "workflows").is_dir():

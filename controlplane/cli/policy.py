@@ -21,14 +21,13 @@ from controlplane.cli.output import (
 from controlplane.compliance.evidence import record_check
 from controlplane.errors import ExitCode
 from controlplane.notify import notify_check
-from controlplane.pipeline import check
+from controlplane.pipeline import desired_state
 from controlplane.policy.decision import Decision
 from controlplane.policy.testing import TestReport, run_tests
 from controlplane.report.check import check_json, check_text
 from controlplane.report.junit import check_junit
 from controlplane.report.markdown import check_markdown
 from controlplane.report.sarif import check_sarif
-from controlplane.spec.load import load_environment
 from controlplane.terminal import warn
 
 REPORT_FORMATS = ("json", "markdown", "sarif", "junit")
@@ -62,9 +61,17 @@ def check_command(
     1 when documents are invalid or a workflow cannot be placed on any target. The outcome
     and the waivers it used are recorded in the environment's audit trail.
     """
-    decision = check(repo, env_name, base, today.date() if today else None, use_cache=not no_cache)
+    desired = desired_state(
+        repo,
+        env_name,
+        base,
+        today.date() if today else None,
+        use_cache=not no_cache,
+        materialize="none",
+    )
+    decision = desired.decision
     notify_check(repo, env_name, decision)
-    for problem in record_check(repo, load_environment(repo, env_name), decision, base):
+    for problem in record_check(repo, desired.environment, decision, base):
         warn(problem)
     report = _render(decision, output_format)
     if output_file is not None or output_format == "text":

@@ -120,3 +120,20 @@ def test_a_report_without_access_events_says_so(
     assert run([*args, "-o", str(page_file)]) == 0
     capsys.readouterr()
     assert "No run, signal, operation or grant is recorded" in parse(page_file).content
+
+
+def test_a_check_whose_trail_is_broken_still_gives_its_decision(
+    example_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["check", "--env", "prod", "--repo", str(example_repo), "--today", "2026-11-25"]
+    expected = run([*args, "--format", "json"])
+    capsys.readouterr()
+    log = example_repo / ".cpl" / "audit" / "prod.jsonl"
+    with log.open("ab") as handle:
+        handle.write(b'{"cut short')  # a crash mid-write: nothing is appended after it
+    before = log.read_bytes()
+    assert run([*args, "--format", "json"]) == expected
+    out, err = capsys.readouterr()
+    assert json.loads(out)["environment"] == "prod"
+    assert "the check was not recorded in the audit trail" in err
+    assert log.read_bytes() == before  # the broken log is kept as it is, as evidence
