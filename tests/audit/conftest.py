@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 import controlplane.audit
 from controlplane.audit import AuditEvent, FileSink, httpsink, make_event
+from tests.receivers import Receiver, Request, free_port
 
 START = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -65,54 +63,25 @@ def fast_http_sinks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(controlplane.audit, "_HTTP_SINKS", {})
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (yet)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-class Collector:
-    """A real CloudEvents collector: http.server on 127.0.0.1 in a thread.
-
-    `answers` are the statuses of the next requests (then 200); `received` holds every
-    request as (content type, body, status answered)."""
+class Collector(Receiver):
+    """A real CloudEvents collector (`tests/receivers.py`) at `url`: `answers` are the
+    statuses of the next requests (then 200); `received` holds every request as
+    (content type, body, status answered)."""
 
     def __init__(self, port: int, answers: list[int] | None = None) -> None:
-        self.port = port
+        super().__init__(port)
         self.url = f"http://127.0.0.1:{port}/events"
         self.answers = list(answers or [])
-        self.received: list[tuple[str, bytes, int]] = []
-        self._server: ThreadingHTTPServer | None = None
+        self.received = []
 
-    def accepted(self) -> list[bytes]:
+    def accepted(self):
         return [body for _, body, status in self.received if 200 <= status < 300]
 
-    def start(self) -> None:
-        collector = self
+    def answer(self):
+        return (self.answers.pop(0) if self.answers else 200), {}
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status = collector.answers.pop(0) if collector.answers else 200
-                collector.received.append((self.headers.get("Content-Type", ""), body, status))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server = self._server
-        threading.Thread(target=lambda: server.serve_forever(0.02), daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def record(self, request: Request) -> None:
+        self.received.append((request.content_type, request.body, request.status))
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from controlplane.audit import Auditor, redact
 from controlplane.audit.events import REDACTED
 from controlplane.spec.environment import Sink
-from tests.audit.conftest import free_port
+from tests.receivers import free_port
 
 # Values that must never appear in any sink's bytes.
 PII = ["123-45-6789", "jane.doe@example.com", "Jane Doe", "4111111111111111"]

@@ -13,7 +13,7 @@ from controlplane.audit import Auditor
 from controlplane.cli import run
 from controlplane.redaction import redact_text, redact_url
 from controlplane.spec.environment import Sink
-from tests.audit.conftest import free_port
+from tests.receivers import free_port
 
 SECRETS = ("hunter2-pw", "tok-0001", "sig-0001", "key-0001")
 

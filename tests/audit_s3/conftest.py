@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -51,13 +50,6 @@ def locked_bucket(s3: Any) -> str:
     name = f"audit-locked-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
     return name
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def write_environment(repo: Path, sink: str, endpoint: str) -> None:

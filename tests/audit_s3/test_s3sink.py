@@ -19,7 +19,8 @@ from controlplane.cli import run
 from controlplane.drift.audit import record_drift
 from controlplane.drift.model import DriftItem, DriftReport
 from controlplane.spec.load import load_environment
-from tests.audit_s3.conftest import free_port, key, object_keys, write_environment
+from tests.audit_s3.conftest import key, object_keys, write_environment
+from tests.receivers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

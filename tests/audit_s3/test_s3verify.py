@@ -159,7 +159,8 @@ def test_a_tail_deleted_from_an_unversioned_bucket_shows_against_the_deploy_stat
 def test_an_unreachable_sink_fails_verify_with_its_url(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tests.audit_s3.conftest import free_port, write_environment
+    from tests.audit_s3.conftest import write_environment
+    from tests.receivers import free_port
 
     write_environment(tmp_path, "{s3: 's3://audit-gone/audit'}", f"http://127.0.0.1:{free_port()}")
     code, out = verify(tmp_path, capsys)

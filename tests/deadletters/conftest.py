@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ from controlplane.cli import run
 from controlplane.engines.stepfunctions.translate import StepFunctionsTranslator
 from controlplane.engines.temporal.devserver import DevServer
 from controlplane.spec.load import load_environment, load_workflows
+from tests.receivers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TASK_QUEUE = "cpl-dlq-test"
@@ -81,12 +81,6 @@ spec:
   audit:
     sinks: [{{file: .cpl/audit/{name}.jsonl}}]
 """
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def environment_text(name: str, address: str, moto: str, aws: str) -> str:

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import re
 import shutil
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from controlplane.cli import run
 from controlplane.notify import sender
 from tests.drift.conftest import control_repo, module_names  # noqa: F401 (fixtures)
+from tests.receivers import Receiver, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLOSED_PORT = "http://127.0.0.1:9"
@@ -35,70 +31,6 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sender, "DEFAULT_RETRY", fast)
     for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"):
         monkeypatch.delenv(name, raising=False)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Request:
-    path: str
-    content_type: str
-    body: bytes
-    status: int
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-class Receiver:
-    """A webhook receiver. `answers` are the (status, headers) of the next requests (then
-    200); `received` holds every request with the status it was answered."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.answers: list[tuple[int, dict[str, str]]] = []
-        self.received: list[Request] = []
-        self._server: ThreadingHTTPServer | None = None
-
-    def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def accepted(self) -> list[Request]:
-        return [r for r in self.received if 200 <= r.status < 300]
-
-    def start(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                status, headers = receiver.answers.pop(0) if receiver.answers else (200, {})
-                receiver.received.append(
-                    Request(self.path, self.headers.get("Content-Type", ""), body, status)
-                )
-                self.send_response(status)
-                for name, value in {"Content-Length": "2", **headers}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        server = self._server
-        threading.Thread(target=lambda: server.serve_forever(0.02), daemon=True).start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.drift.conftest import ControlRepo, MakeControlRepo
-from tests.notify.conftest import Receiver, Repo, add_notifications
+from tests.notify.conftest import Repo, add_notifications
+from tests.receivers import Receiver
 
 
 def _environment_file(repo: Repo) -> Path:

@@ -11,7 +11,8 @@ from controlplane.notify import spool as spool_module
 from controlplane.notify.sender import RetryPolicy, post
 from controlplane.notify.spool import Failure, Spool
 from controlplane.notify.webhook import shown_url, url_problem
-from tests.notify.conftest import Receiver, Repo, add_notifications
+from tests.notify.conftest import Repo, add_notifications
+from tests.receivers import Receiver
 
 BODY = b'{"text": "hello"}'
 
